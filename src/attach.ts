@@ -1,0 +1,257 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import { interval, type Observable, share, Subject, tap } from 'rxjs';
+import { WebSocketServer } from 'ws';
+import { createAuthenticator } from './auth.js';
+import { CloseCode } from './close-codes.js';
+import { ClientConnection, type ConnectionContext } from './connection.js';
+import { controlDelivery, type Delivery } from './delivery.js';
+import { SystemStreamError } from './errors.js';
+import { createRateLimitedLog } from './logger.js';
+import { resolveOptions, type SystemStreamOptions } from './options.js';
+import { createPipeline } from './pipeline.js';
+import type { Envelope, ErrorPacket, StatusPacket } from './protocol.js';
+import { openRedisConnection, SUBSCRIBER_OPTIONS } from './redis-connection.js';
+import { watchRedisHealth } from './redis-health.js';
+import { fromRedisChannel } from './redis-source.js';
+import { createRouter, type SystemStreamRouter } from './router.js';
+import { SnapshotStore } from './snapshot.js';
+import { createCounters, type SystemStreamStats } from './stats.js';
+import { createUpgradeHandler } from './upgrade.js';
+
+/**
+ * A stream attached to a server, returned by {@link attachSystemStream}.
+ * @public
+ */
+export interface SystemStream {
+  /** Resolves once Redis has confirmed the subscription; rejects if the stream is closed first or SUBSCRIBE fails. */
+  readonly ready: Promise<void>;
+  /** Every valid envelope from Redis, before throttling, for the host to log or persist. Completes on `close()`. */
+  readonly messages$: Observable<Envelope>;
+  /** The WebSocket path served. */
+  readonly path: string;
+  /** Counters and current state. */
+  stats(): SystemStreamStats;
+  /** The latest envelope of every key: what a new client receives first. */
+  snapshot(): Envelope[];
+  /** Middleware serving `GET snapshot`, `GET health`, and 426 for plain HTTP on the WebSocket path. */
+  router(): SystemStreamRouter;
+  /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How often a client that is behind is retried (one shared timer, running only while someone is behind). */
+const DRAIN_INTERVAL_MS = 25;
+/** How long `close()` waits for clients to answer the close handshake before cutting them off. */
+const CLOSE_GRACE_MS = 1000;
+/** Most packets held for one slow client: a dashboard's keys, with room to spare. */
+const MAX_HELD_PER_CLIENT = 5000;
+/** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
+const MAX_CLIENT_FRAME_BYTES = 1024;
+const LOG_INTERVAL_MS = 10_000;
+
+const attached = new WeakMap<object, Set<string>>();
+
+/**
+ * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
+ * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
+ * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
+ * @public
+ */
+export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
+  if (typeof server !== 'object' || server === null || typeof server.on !== 'function' || typeof server.listenerCount !== 'function') {
+    throw new SystemStreamError('SST_ERR_INVALID_OPTION', 'Expected `server` to be an http.Server or https.Server');
+  }
+  const o = resolveOptions(options);
+  const paths = attached.get(server) ?? new Set<string>();
+  if (paths.has(o.path)) {
+    throw new SystemStreamError('SST_ERR_ALREADY_ATTACHED', `A system stream is already attached to this server at ${o.path}`);
+  }
+  paths.add(o.path);
+  attached.set(server, paths);
+
+  const { logger } = o;
+  const counters = createCounters();
+  const snapshot = new SnapshotStore(o.maxSnapshotKeys);
+  const messages = new Subject<Envelope>();
+  const batches = new Subject<readonly Delivery[]>();
+  const clients = new Set<ClientConnection>();
+  let nextClientId = 0;
+
+  const ctx: ConnectionContext = {
+    batches$: batches,
+    drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
+    counters,
+    logger,
+    maxBufferedBytes: o.maxBufferedBytes,
+    slowClientTimeoutMs: o.slowClientTimeoutMs,
+    maxMessagesPerSecond: o.maxMessagesPerSecond,
+    maxHeldPerClient: MAX_HELD_PER_CLIENT,
+  };
+
+  // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
+  const redis = openRedisConnection(o.redis, SUBSCRIBER_OPTIONS);
+  const logRedisError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis subscriber error', LOG_INTERVAL_MS);
+  // Only message and code: never the connection options, which may hold a password.
+  redis.on('error', (err: Error & { code?: string }) => logRedisError({ err: { message: err.message, code: err.code } }));
+
+  let subscribed = false;
+  let settleReady: (error?: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    settleReady = (error) => (error ? reject(error) : resolve());
+  });
+  ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
+
+  const unavailable = (): string =>
+    JSON.stringify({
+      type: 'error',
+      data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() },
+    } satisfies ErrorPacket);
+
+  let everDown = false;
+  const health = watchRedisHealth(redis, o.redisHealthCheckMs, () => subscribed, (state, reason) => {
+    if (state === 'up') {
+      settleReady();
+      if (everDown) {
+        logger.info({ channel: o.channel }, 'redis subscription restored');
+        const packet: StatusPacket = { type: 'status', data: { code: 200, message: 'OK', time: new Date().toISOString() } };
+        batches.next([controlDelivery(packet)]);
+      } else {
+        logger.info({ channel: o.channel, path: o.path }, 'system stream subscribed');
+      }
+      everDown = false;
+    } else if (state === 'down') {
+      everDown = true;
+      // Once per outage, not once per reconnect attempt.
+      logger.error({ channel: o.channel, reason }, 'redis unavailable; clients notified with 503');
+      batches.next([{ type: 'error', json: unavailable(), conflationKey: 'control:redis' }]);
+    }
+  });
+
+  const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
+  const raw$ = fromRedisChannel(redis, o.channel, () => {
+    subscribed = true;
+    health.probe();
+  }).pipe(tap(() => counters.received++));
+  const pipeline = createPipeline(raw$, o, {
+    onInvalid(reason, detail) {
+      counters.invalid++;
+      const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
+      logInvalid({ channel: o.channel, reason, byteLength: detail.byteLength, fields });
+    },
+    onValid(envelope, key) {
+      counters.valid++;
+      snapshot.update(envelope, key);
+      messages.next(envelope);
+    },
+    onThrottled() {
+      counters.throttled++;
+    },
+  }).subscribe({
+    next: (batch) => batches.next(batch),
+    error: (err: unknown) => {
+      logger.error({ err, channel: o.channel }, 'redis subscription failed');
+      settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
+    },
+  });
+
+  // WebSockets: upgrade on our path only; no compression (it would compress each broadcast once per client).
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_CLIENT_FRAME_BYTES });
+  const authenticate = createAuthenticator(o);
+  const onUpgrade = createUpgradeHandler({
+    server: server as HttpServer,
+    path: o.path,
+    wss,
+    logger,
+    allowedOrigins: o.allowedOrigins,
+    authenticate,
+    hasCapacity: () => clients.size < o.maxClients,
+    onRejected(status) {
+      counters.rejected++;
+      logger.debug({ path: o.path, status }, 'handshake refused');
+    },
+    accept(ws, _req, types) {
+      const id = `c${++nextClientId}`;
+      const client = new ClientConnection(id, ws, types, ctx);
+      clients.add(client);
+      ws.once('close', (code) => {
+        clients.delete(client);
+        logger.debug({ clientId: id, code }, 'client disconnected');
+      });
+      client.sendNow(snapshot.json(types));
+      if (health.state === 'down') client.sendNow(unavailable());
+      logger.debug({ clientId: id, path: o.path }, 'client connected');
+    },
+  });
+  server.on('upgrade', onUpgrade);
+
+  // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.
+  const heartbeat = setInterval(() => {
+    for (const client of clients) {
+      if (client.isAlive) {
+        client.ping();
+      } else {
+        counters.deadClientsTerminated++;
+        logger.debug({ clientId: client.id }, 'no pong; terminating client');
+        client.terminate();
+      }
+    }
+  }, o.heartbeatIntervalMs);
+  heartbeat.unref();
+
+  let closed: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    server.off('upgrade', onUpgrade);
+    attached.get(server)?.delete(o.path);
+    clearInterval(heartbeat);
+    health.stop();
+    settleReady(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
+    pipeline.unsubscribe();
+    batches.complete();
+    messages.complete();
+    const closing = [...clients].map((client) => {
+      client.close(CloseCode.GoingAway, 'server shutting down');
+      return client;
+    });
+    if (closing.length > 0) await waitUntil(() => clients.size === 0, CLOSE_GRACE_MS);
+    for (const client of clients) client.terminate();
+    clients.clear();
+    redis.disconnect();
+    wss.close();
+    logger.info({ path: o.path }, 'system stream closed');
+  };
+
+  return {
+    ready,
+    messages$: messages.asObservable(),
+    path: o.path,
+    stats: () => ({ ...counters, clients: clients.size, redis: health.state }),
+    snapshot: () => snapshot.envelopes(),
+    router: () =>
+      createRouter({
+        wsPath: o.path,
+        logger,
+        authenticate,
+        snapshotJson: (types) => snapshot.json(types),
+        health: () => ({
+          status: health.state === 'up' ? 'ok' : 'unavailable',
+          redis: health.state,
+          clients: clients.size,
+          maxClients: o.maxClients,
+        }),
+      }),
+    close: () => (closed ??= close()),
+  };
+}
+
+/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
+function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = (): void => {
+      if (condition() || Date.now() >= deadline) resolve();
+      else setTimeout(check, 10);
+    };
+    check();
+  });
+}

@@ -1,0 +1,22 @@
+// Browser entry point (`system-stream/client`): nothing here may import Node modules, ws or ioredis.
+export { CloseCode, isTerminalCloseCode } from '../close-codes.js';
+export {
+  ENVELOPE_TYPES,
+  envelopeKey,
+  parseFrame,
+  type Alert,
+  type AlertLevel,
+  type AlertMessage,
+  type ContainerState,
+  type ContainerStatus,
+  type ContainerStatusMessage,
+  type Envelope,
+  type EnvelopeType,
+  type ErrorPacket,
+  type MetricMeta,
+  type ServerPacket,
+  type SnapshotPacket,
+  type StatusPacket,
+  type SystemMetric,
+  type SystemMetricMessage,
+} from '../protocol.js';

@@ -1,0 +1,53 @@
+/**
+ * Stable error codes of {@link SystemStreamError}.
+ * @public
+ */
+export type SystemStreamErrorCode =
+  /** An option passed to `attachSystemStream` or `createSystemPublisher` is invalid. */
+  | 'SST_ERR_INVALID_OPTION'
+  /** A stream is already attached to this server at this path. */
+  | 'SST_ERR_ALREADY_ATTACHED'
+  /** The stream or publisher was closed. */
+  | 'SST_ERR_CLOSED'
+  /** An envelope does not match its JSON Schema. */
+  | 'SST_ERR_VALIDATION'
+  /** Redis could not be reached in time. */
+  | 'SST_ERR_REDIS_UNAVAILABLE';
+
+/**
+ * Every error system-stream throws or rejects with. Switch on `code`, not on `message`.
+ * @public
+ */
+export class SystemStreamError extends Error {
+  override readonly name: string = 'SystemStreamError';
+  readonly code: SystemStreamErrorCode;
+  constructor(code: SystemStreamErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * One reason why a value failed its schema.
+ * @public
+ */
+export interface ValidationIssue {
+  /** JSON Pointer to the offending field, e.g. `/data/value`; empty for the whole value. */
+  readonly path: string;
+  /** What was expected, e.g. `must be number`. */
+  readonly message: string;
+}
+
+/**
+ * Thrown (or rejected with) when an envelope does not match its schema. Nothing was published.
+ * @public
+ */
+export class SystemStreamValidationError extends SystemStreamError {
+  override readonly name: string = 'SystemStreamValidationError';
+  readonly issues: readonly ValidationIssue[];
+  constructor(issues: readonly ValidationIssue[]) {
+    const first = issues[0];
+    super('SST_ERR_VALIDATION', `Invalid envelope: ${first ? `${first.path || '(root)'} ${first.message}` : 'unknown reason'}`);
+    this.issues = issues;
+  }
+}

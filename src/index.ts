@@ -1,0 +1,31 @@
+// Node entry point of system-stream: the public API, nothing else.
+export { attachSystemStream, type SystemStream } from './attach.js';
+export { CloseCode, isTerminalCloseCode } from './close-codes.js';
+export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
+export { noopLogger, type Logger } from './logger.js';
+export type { Authenticate, AuthGrant, SystemStreamOptions } from './options.js';
+export {
+  ENVELOPE_TYPES,
+  envelopeKey,
+  parseFrame,
+  type Alert,
+  type AlertLevel,
+  type AlertMessage,
+  type ContainerState,
+  type ContainerStatus,
+  type ContainerStatusMessage,
+  type Envelope,
+  type EnvelopeType,
+  type ErrorPacket,
+  type MetricMeta,
+  type ServerPacket,
+  type SnapshotPacket,
+  type StatusPacket,
+  type SystemMetric,
+  type SystemMetricMessage,
+} from './protocol.js';
+export type { RedisLike } from './redis-connection.js';
+export type { RedisState } from './redis-health.js';
+export type { HealthReport, SystemStreamRouter } from './router.js';
+export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
+export type { SystemStreamStats } from './stats.js';

@@ -1,0 +1,258 @@
+import type { IncomingMessage } from 'node:http';
+import { SystemStreamError } from './errors.js';
+import { noopLogger, type Logger } from './logger.js';
+import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
+import { isRedisLike, type RedisLike } from './redis-connection.js';
+
+/**
+ * What an `authenticate` hook may grant beyond `true`: a narrower view of the stream.
+ * @public
+ */
+export interface AuthGrant {
+  /** Envelope types this client may receive. Default: all. */
+  readonly types?: readonly EnvelopeType[];
+}
+
+/**
+ * Decides whether a handshake (or a snapshot request) is allowed. Return `false` to refuse with 401.
+ * A thrown error or rejected promise refuses with 500 and is logged.
+ * @public
+ */
+export type Authenticate = (req: IncomingMessage) => boolean | AuthGrant | Promise<boolean | AuthGrant>;
+
+/**
+ * Options for {@link attachSystemStream}. Every field is optional but one of `apiKeys`,
+ * `authenticate` or `auth: false` must be given.
+ * @public
+ */
+export interface SystemStreamOptions {
+  /**
+   * Redis to subscribe with: a URL, or a connected ioredis client, which the stream `duplicate()`s for
+   * its subscriber (it closes only the copy, never your client).
+   * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
+   */
+  readonly redis?: string | RedisLike;
+  /**
+   * The HTTP path WebSocket clients connect to. Upgrades on other paths are left to other listeners.
+   * @defaultValue `/api/system/ws`
+   */
+  readonly path?: string;
+  /**
+   * The Redis Pub/Sub channel producers publish to.
+   * @defaultValue `system:metrics`
+   */
+  readonly channel?: string;
+  /**
+   * Accepted API keys. A client sends one in the `api_key` query parameter, the `x-api-key` header
+   * or `Authorization: Bearer`. Compared in constant time; never logged.
+   */
+  readonly apiKeys?: readonly string[];
+  /** Custom authentication, e.g. a session cookie. A request passes when it has a valid API key or this hook allows it. */
+  readonly authenticate?: Authenticate;
+  /**
+   * Set to `false` to serve without authentication. Required when neither `apiKeys` nor
+   * `authenticate` is given: the stream is secure by default.
+   */
+  readonly auth?: false;
+  /**
+   * If set, handshakes whose `Origin` header is not in this list (exact match) are refused with 403.
+   * Requests without an `Origin` (non-browser clients) pass. Use it when `authenticate` trusts cookies.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Most WebSocket clients served at once; the next handshake gets HTTP 503 with `Retry-After`.
+   * @defaultValue `100`
+   */
+  readonly maxClients?: number;
+  /**
+   * Shortest gap between two deliveries of the same key (a metric series, a container's unchanged
+   * status). The first message of a quiet key goes out at once, the latest value of a busy key at the
+   * end of its window. Alerts and container status changes are never throttled. `0` turns it off.
+   * @defaultValue `250`
+   */
+  readonly throttleMs?: number;
+  /**
+   * Per-client cap on envelopes per second (a token bucket holding one second's worth). Past it, the
+   * client's updates are conflated to the latest per key until the bucket refills.
+   * @defaultValue `1000`
+   */
+  readonly maxMessagesPerSecond?: number;
+  /**
+   * A client whose unsent bytes exceed this receives nothing new until it drains; meanwhile its
+   * updates are conflated to the latest per key, so server memory per client stays bounded.
+   * @defaultValue `1048576` (1 MiB)
+   */
+  readonly maxBufferedBytes?: number;
+  /**
+   * A client that stays over `maxBufferedBytes` this long is closed with `CloseCode.SlowConsumer` (4429).
+   * @defaultValue `10000`
+   */
+  readonly slowClientTimeoutMs?: number;
+  /**
+   * Interval of WebSocket pings; a client that has not answered the previous ping is terminated.
+   * @defaultValue `30000`
+   */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * Interval of the Redis health PING on the subscriber; a PING unanswered for this long marks Redis
+   * down (a hung server) and forces a reconnect.
+   * @defaultValue `1000`
+   */
+  readonly redisHealthCheckMs?: number;
+  /**
+   * Largest Redis message accepted, in bytes; larger ones are dropped as invalid.
+   * @defaultValue `65536`
+   */
+  readonly maxMessageBytes?: number;
+  /**
+   * Most keys kept for the snapshot; past it the least recently updated key is forgotten.
+   * @defaultValue `10000`
+   */
+  readonly maxSnapshotKeys?: number;
+  /**
+   * A pino-compatible logger.
+   * @defaultValue silent
+   */
+  readonly logger?: Logger;
+}
+
+/** {@link SystemStreamOptions} after defaults and checks. @internal */
+export interface ResolvedOptions {
+  readonly redis: string | RedisLike;
+  readonly path: string;
+  readonly channel: string;
+  readonly apiKeys: readonly string[];
+  readonly authenticate: Authenticate | undefined;
+  readonly authRequired: boolean;
+  readonly allowedOrigins: ReadonlySet<string> | undefined;
+  readonly maxClients: number;
+  readonly throttleMs: number;
+  readonly maxMessagesPerSecond: number;
+  readonly maxBufferedBytes: number;
+  readonly slowClientTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly redisHealthCheckMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxSnapshotKeys: number;
+  readonly logger: Logger;
+}
+
+/** The largest API key accepted, in bytes. Longer presented keys are refused before hashing. */
+export const MAX_API_KEY_BYTES = 512;
+
+const DEFAULTS = {
+  path: '/api/system/ws',
+  channel: 'system:metrics',
+  maxClients: 100,
+  throttleMs: 250,
+  maxMessagesPerSecond: 1000,
+  maxBufferedBytes: 1024 * 1024,
+  slowClientTimeoutMs: 10_000,
+  heartbeatIntervalMs: 30_000,
+  redisHealthCheckMs: 1000,
+  maxMessageBytes: 64 * 1024,
+  maxSnapshotKeys: 10_000,
+} as const;
+
+function invalid(message: string): SystemStreamError {
+  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return String(value);
+}
+
+function number(input: Record<string, unknown>, name: keyof typeof DEFAULTS, min: number, integer = true): number {
+  const value = input[name] ?? DEFAULTS[name];
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || (integer && !Number.isInteger(value) && value !== Infinity)) {
+    throw invalid(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function stringList(value: unknown, name: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
+    throw invalid(`Expected \`${name}\` to be an array of non-empty strings`);
+  }
+  return Object.freeze([...value]);
+}
+
+/**
+ * Applies defaults and checks every option once; throws `SST_ERR_INVALID_OPTION` naming the option.
+ * Secrets (API keys, the Redis URL) never appear in the messages.
+ */
+export function resolveOptions(input: SystemStreamOptions = {}): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw invalid(`Expected options to be an object, got ${describe(input)}`);
+  const raw = input as Record<string, unknown>;
+
+  const redis = input.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  if (typeof redis === 'string') {
+    if (!/^rediss?:\/\//.test(redis)) throw invalid('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
+  } else if (!isRedisLike(redis)) {
+    throw invalid('Expected `redis` to be a redis:// URL or an ioredis client (an object with duplicate())');
+  }
+
+  const path = input.path ?? DEFAULTS.path;
+  if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
+    throw invalid(`Expected \`path\` to be a URL path starting with "/", got ${describe(path)}`);
+  }
+  const channel = input.channel ?? DEFAULTS.channel;
+  if (typeof channel !== 'string' || channel.length === 0) {
+    throw invalid(`Expected \`channel\` to be a non-empty string, got ${describe(channel)}`);
+  }
+
+  const apiKeys = stringList(input.apiKeys, 'apiKeys') ?? [];
+  if (apiKeys.some((k) => Buffer.byteLength(k) > MAX_API_KEY_BYTES)) {
+    throw invalid(`Expected every API key in \`apiKeys\` to be at most ${MAX_API_KEY_BYTES} bytes`);
+  }
+  if (input.authenticate !== undefined && typeof input.authenticate !== 'function') {
+    throw invalid(`Expected \`authenticate\` to be a function, got ${describe(input.authenticate)}`);
+  }
+  if (input.auth !== undefined && input.auth !== false) {
+    throw invalid(`Expected \`auth\` to be false or left out, got ${describe(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`);
+  }
+  const hasAuth = apiKeys.length > 0 || input.authenticate !== undefined;
+  if (!hasAuth && input.auth !== false) {
+    throw invalid('No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false` to serve without it');
+  }
+  if (hasAuth && input.auth === false) {
+    throw invalid('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
+  }
+  const origins = stringList(input.allowedOrigins, 'allowedOrigins');
+
+  if (input.logger !== undefined) {
+    const l = input.logger as unknown as Record<string, unknown>;
+    if (!['debug', 'info', 'warn', 'error'].every((m) => typeof l?.[m] === 'function')) {
+      throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
+    }
+  }
+
+  return Object.freeze({
+    redis,
+    path,
+    channel,
+    apiKeys,
+    authenticate: input.authenticate,
+    authRequired: hasAuth,
+    allowedOrigins: origins && new Set(origins),
+    maxClients: number(raw, 'maxClients', 1),
+    throttleMs: number(raw, 'throttleMs', 0),
+    maxMessagesPerSecond: number(raw, 'maxMessagesPerSecond', 1),
+    maxBufferedBytes: number(raw, 'maxBufferedBytes', 1024),
+    slowClientTimeoutMs: number(raw, 'slowClientTimeoutMs', 1),
+    heartbeatIntervalMs: number(raw, 'heartbeatIntervalMs', 10),
+    redisHealthCheckMs: number(raw, 'redisHealthCheckMs', 10),
+    maxMessageBytes: number(raw, 'maxMessageBytes', 64),
+    maxSnapshotKeys: number(raw, 'maxSnapshotKeys', 0),
+    logger: input.logger ?? noopLogger,
+  });
+}
+
+/** Checks the `types` an {@link AuthGrant} or a `?types=` query names. @internal */
+export function isEnvelopeType(value: string): value is EnvelopeType {
+  return (ENVELOPE_TYPES as readonly string[]).includes(value);
+}

@@ -1,0 +1,58 @@
+import type { ErrorObject } from 'ajv';
+import { map, type Observable, tap } from 'rxjs';
+import { envelopeDelivery, type Delivery } from './delivery.js';
+import { envelopeValidator } from './envelope-validator.js';
+import { batchPerTick } from './operators/batch-per-tick.js';
+import { parseJson, type ParseFailure } from './operators/parse-json.js';
+import { splitBatch } from './operators/split-batch.js';
+import { throttleByKey } from './operators/throttle-by-key.js';
+import { validateMessage } from './operators/validate-message.js';
+import { envelopeKey, type Envelope } from './protocol.js';
+import { MAX_BATCH_SIZE } from './schemas.js';
+
+/** Why a Redis message (or batch member) was dropped. */
+export type InvalidReason = ParseFailure | 'bad_batch' | 'schema';
+
+export interface PipelineHooks {
+  onInvalid(reason: InvalidReason, detail: { byteLength?: number; errors?: readonly ErrorObject[] }): void;
+  /** Each valid envelope, before throttling: feeds the snapshot and `messages$`. */
+  onValid(envelope: Envelope, key: string): void;
+  onThrottled(): void;
+}
+
+interface Keyed {
+  readonly envelope: Envelope;
+  readonly key: string;
+}
+
+/**
+ * What may replace what within a throttle window. Alerts are never throttled. A container's status
+ * is throttled only against the same status, so a change (running → exited) is never conflated away.
+ */
+function throttleKey({ envelope, key }: Keyed): string | null {
+  if (envelope.type === 'alert') return null;
+  if (envelope.type === 'container_status') return `${key}:${envelope.data.status}`;
+  return key;
+}
+
+/**
+ * The shared part of the stream, run once per message whatever the number of clients:
+ * parse → split batches → validate → (snapshot, messages$) → throttle per key → serialize once →
+ * group what arrived in one tick into one batch.
+ */
+export function createPipeline(
+  raw$: Observable<Buffer | string>,
+  options: { readonly maxMessageBytes: number; readonly throttleMs: number },
+  hooks: PipelineHooks,
+): Observable<Delivery[]> {
+  return raw$.pipe(
+    parseJson(options.maxMessageBytes, (reason, byteLength) => hooks.onInvalid(reason, { byteLength })),
+    splitBatch(MAX_BATCH_SIZE, () => hooks.onInvalid('bad_batch', {})),
+    validateMessage(envelopeValidator(), (errors) => hooks.onInvalid('schema', { errors })),
+    map((envelope): Keyed => ({ envelope, key: envelopeKey(envelope) })),
+    tap(({ envelope, key }) => hooks.onValid(envelope, key)),
+    throttleByKey(throttleKey, options.throttleMs, hooks.onThrottled),
+    map(({ envelope, key }) => envelopeDelivery(envelope, key)),
+    batchPerTick(),
+  );
+}

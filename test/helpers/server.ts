@@ -1,0 +1,44 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import express from 'express';
+import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import type { SystemStreamOptions } from '../../src/options.js';
+
+export interface TestServer {
+  readonly app: express.Express;
+  readonly server: http.Server;
+  readonly stream: SystemStream;
+  readonly port: number;
+  readonly httpUrl: string;
+  /** `ws://127.0.0.1:PORT/api/system/ws` with `query` appended. */
+  wsUrl(query?: string): string;
+  close(): Promise<void>;
+}
+
+/** An Express app with its own routes, an http.Server on a free port, and a stream attached to it. */
+export async function startServer(options: SystemStreamOptions, mountRouter = true): Promise<TestServer> {
+  const app = express();
+  app.get('/api/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  const server = http.createServer(app);
+  const stream = attachSystemStream(server, options);
+  if (mountRouter) app.use('/api/system', stream.router());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const path = options.path ?? '/api/system/ws';
+  return {
+    app,
+    server,
+    stream,
+    port,
+    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: (query = '') => `ws://127.0.0.1:${port}${path}${query ? `?${query}` : ''}`,
+    async close() {
+      await stream.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, type ClientOptions } from 'ws';
+import { parseFrame, type ServerPacket } from '../../src/protocol.js';
+
+/** A ws client that records every packet it receives, for tests. */
+export interface TestClient {
+  readonly ws: WebSocket;
+  /** Every packet received so far, batches flattened, in order. */
+  readonly packets: ServerPacket[];
+  /** Raw text frames received, in order. */
+  readonly frames: string[];
+  /** Resolves with the first packet (from now or already received after `fromIndex`) that matches. */
+  waitFor<T extends ServerPacket = ServerPacket>(predicate: (p: ServerPacket) => boolean, timeoutMs?: number, fromIndex?: number): Promise<T>;
+  waitForClose(timeoutMs?: number): Promise<{ code: number; reason: string }>;
+  close(): Promise<void>;
+}
+
+export function connect(url: string, options: ClientOptions = {}): TestClient {
+  const ws = new WebSocket(url, options);
+  const packets: ServerPacket[] = [];
+  const frames: string[] = [];
+  const waiters = new Set<() => void>();
+  let closeEvent: { code: number; reason: string } | null = null;
+  ws.on('message', (data) => {
+    const text = data.toString();
+    frames.push(text);
+    packets.push(...parseFrame(text));
+    for (const wake of waiters) wake();
+  });
+  ws.on('close', (code, reason) => {
+    closeEvent = { code, reason: reason.toString() };
+    for (const wake of waiters) wake();
+  });
+  ws.on('error', () => {});
+
+  const until = <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const wake = (): void => {
+        const value = check();
+        if (value === undefined) return;
+        clearTimeout(timer);
+        waiters.delete(wake);
+        resolve(value);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(wake);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(packets).slice(0, 500)}`));
+      }, timeoutMs);
+      waiters.add(wake);
+      wake();
+    });
+
+  return {
+    ws,
+    packets,
+    frames,
+    waitFor: (predicate, timeoutMs = 5000, fromIndex = 0) =>
+      until(() => packets.slice(fromIndex).find(predicate) as never, timeoutMs, 'a matching packet'),
+    waitForClose: (timeoutMs = 5000) => until(() => closeEvent ?? undefined, timeoutMs, 'close'),
+    async close() {
+      if (ws.readyState === WebSocket.CLOSED) return;
+      const closed = once(ws, 'close');
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close();
+      await closed;
+    },
+  };
+}
+
+/** Opens a client and waits until it is open (and has its snapshot). */
+export async function connectOpen(url: string, options?: ClientOptions): Promise<TestClient> {
+  const client = connect(url, options);
+  await client.waitFor((p) => p.type === 'snapshot');
+  return client;
+}
+
+/** Attempts a handshake that should be refused; resolves with the HTTP status. Never opens a socket. */
+export function expectRefused(url: string, options: ClientOptions = {}): Promise<{ status: number; headers: IncomingMessage['headers'] }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    ws.on('open', () => {
+      ws.terminate();
+      reject(new Error('handshake was accepted'));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err) => reject(err));
+  });
+}
