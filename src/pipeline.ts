@@ -25,14 +25,30 @@ interface Keyed {
   readonly key: string;
 }
 
+/** Containers whose last status is remembered for {@link createThrottleKey}; the oldest is forgotten past it. */
+const MAX_TRACKED_CONTAINERS = 10_000;
+
 /**
- * What may replace what within a throttle window. Alerts are never throttled. A container's status
- * is throttled only against the same status, so a change (running → exited) is never conflated away.
+ * What may replace what within a throttle window. Alerts are never throttled. A container's
+ * re-announcements of an unchanged status are throttled, but every change opens a new key, so
+ * running → exited → running within one window arrives whole and in order.
  */
-function throttleKey({ envelope, key }: Keyed): string | null {
-  if (envelope.type === 'alert') return null;
-  if (envelope.type === 'container_status') return `${key}:${envelope.data.status}`;
-  return key;
+function createThrottleKey(): (value: Keyed) => string | null {
+  const containers = new Map<string, { status: string; version: number }>();
+  return ({ envelope, key }) => {
+    if (envelope.type === 'alert') return null;
+    if (envelope.type !== 'container_status') return key;
+    let last = containers.get(key);
+    if (last === undefined) {
+      last = { status: envelope.data.status, version: 0 };
+      containers.set(key, last);
+      if (containers.size > MAX_TRACKED_CONTAINERS) containers.delete(containers.keys().next().value as string);
+    } else if (last.status !== envelope.data.status) {
+      last.status = envelope.data.status;
+      last.version++;
+    }
+    return `${key}#${last.version}`;
+  };
 }
 
 /**
@@ -51,7 +67,7 @@ export function createPipeline(
     validateMessage(envelopeValidator(), (errors) => hooks.onInvalid('schema', { errors })),
     map((envelope): Keyed => ({ envelope, key: envelopeKey(envelope) })),
     tap(({ envelope, key }) => hooks.onValid(envelope, key)),
-    throttleByKey(throttleKey, options.throttleMs, hooks.onThrottled),
+    throttleByKey(createThrottleKey(), options.throttleMs, hooks.onThrottled),
     map(({ envelope, key }) => envelopeDelivery(envelope, key)),
     batchPerTick(),
   );

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../../src/options.js';
+
+describe('resolveOptions', () => {
+  it('applies every default', () => {
+    const o = resolveOptions({ apiKeys: ['k'] });
+    expect(o).toMatchObject({
+      path: '/api/system/ws',
+      channel: 'system:metrics',
+      maxClients: 100,
+      throttleMs: 250,
+      maxMessagesPerSecond: 1000,
+      maxBufferedBytes: 1024 * 1024,
+      slowClientTimeoutMs: 10_000,
+      heartbeatIntervalMs: 30_000,
+      redisHealthCheckMs: 1000,
+      maxMessageBytes: 65536,
+      maxSnapshotKeys: 10_000,
+      authRequired: true,
+    });
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it('keeps a default when an option is explicitly undefined', () => {
+    expect(resolveOptions({ apiKeys: ['k'], throttleMs: undefined }).throttleMs).toBe(250);
+  });
+
+  it('takes the Redis URL from REDIS_URL when none is given', () => {
+    const before = process.env['REDIS_URL'];
+    process.env['REDIS_URL'] = 'redis://127.0.0.1:7777';
+    try {
+      expect(resolveOptions({ auth: false }).redis).toBe('redis://127.0.0.1:7777');
+    } finally {
+      if (before === undefined) delete process.env['REDIS_URL'];
+      else process.env['REDIS_URL'] = before;
+    }
+  });
+
+  describe('authentication', () => {
+    it('throws when no authentication is configured (secure by default)', () => {
+      expect(() => resolveOptions({})).toThrow(/No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false`/);
+    });
+    it('throws when auth: false contradicts apiKeys', () => {
+      expect(() => resolveOptions({ auth: false, apiKeys: ['k'] })).toThrow(/contradicts/);
+    });
+    it('rejects empty keys without echoing any key', () => {
+      expect(() => resolveOptions({ apiKeys: ['good-secret', ''] })).toThrow(/`apiKeys` to be an array of non-empty strings/);
+      try {
+        resolveOptions({ apiKeys: ['s3cr3t'.repeat(200)] });
+        expect.unreachable();
+      } catch (err) {
+        expect(String(err)).not.toMatch(/s3cr3t/);
+      }
+    });
+  });
+
+  it.each([
+    ['throttleMs', -5, 'Expected `throttleMs` to be an integer >= 0, got -5'],
+    ['maxClients', 0, 'Expected `maxClients` to be an integer >= 1, got 0'],
+    ['maxClients', 1.5, 'Expected `maxClients` to be an integer >= 1, got 1.5'],
+    ['heartbeatIntervalMs', Number.NaN, 'Expected `heartbeatIntervalMs` to be an integer >= 10, got NaN'],
+    ['maxBufferedBytes', '1MB', 'Expected `maxBufferedBytes` to be an integer >= 1024, got "1MB"'],
+  ])('names the option, the expectation and the value: %s = %s', (name, value, message) => {
+    expect(() => resolveOptions({ apiKeys: ['k'], [name]: value })).toThrow(message);
+  });
+
+  it('rejects a malformed path, channel, redis or logger', () => {
+    expect(() => resolveOptions({ auth: false, path: 'ws' })).toThrow(/`path`/);
+    expect(() => resolveOptions({ auth: false, channel: '' })).toThrow(/`channel`/);
+    expect(() => resolveOptions({ auth: false, redis: 'http://x' })).toThrow(/`redis`/);
+    expect(() => resolveOptions({ auth: false, redis: {} as never })).toThrow(/`redis`/);
+    expect(() => resolveOptions({ auth: false, logger: { info() {} } as never })).toThrow(/`logger`/);
+  });
+
+  it('never puts the Redis URL (which may hold a password) in an error', () => {
+    expect(() => resolveOptions({ auth: false, redis: 'http://user:hunter2@host' })).toThrow(/^(?!.*hunter2)/s);
+  });
+});
