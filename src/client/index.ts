@@ -20,3 +20,16 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from '../protocol.js';
+export { backoffDelay } from './backoff.js';
+export {
+  StreamManager,
+  type StreamManagerEventMap,
+  type StreamManagerOptions,
+  type StreamManagerTimers,
+  type StreamObserver,
+  type StreamState,
+  type StreamStatus,
+  type StreamSubscription,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './stream-manager.js';

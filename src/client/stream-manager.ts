@@ -1,0 +1,475 @@
+// StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
+// the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
+import { isTerminalCloseCode } from '../close-codes.js';
+import {
+  ENVELOPE_TYPES,
+  envelopeKey,
+  parseFrame,
+  type AlertMessage,
+  type ContainerStatusMessage,
+  type Envelope,
+  type EnvelopeType,
+  type ServerPacket,
+  type SystemMetricMessage,
+} from '../protocol.js';
+import { backoffDelay } from './backoff.js';
+
+/**
+ * The connection state of a {@link StreamManager}.
+ *
+ * - `connecting`: a socket is being opened.
+ * - `open`: the socket is open and live data flows.
+ * - `degraded`: the socket is open, but the server reported that it cannot deliver live data (Redis is down).
+ * - `reconnecting`: the socket closed; the next attempt starts at `nextAttemptAt`.
+ * - `closed`: nothing runs: before `connect()`, after `close()`, or after a terminal close code.
+ * @public
+ */
+export type StreamState = 'connecting' | 'open' | 'degraded' | 'reconnecting' | 'closed';
+
+/**
+ * A {@link StreamState} with its details, as the `state` event and {@link StreamManager.status} give it.
+ * @public
+ */
+export interface StreamStatus {
+  readonly state: StreamState;
+  /** The reconnect attempt, 1 for the first after a drop. Set while `reconnecting`, and while `connecting` on a retry. */
+  readonly attempt?: number;
+  /** When the next attempt starts, in milliseconds since the epoch (from `timers.now()`). Set while `reconnecting`. */
+  readonly nextAttemptAt?: number;
+  /**
+   * Why: the close code with the server's close reason or the socket error's message where there is one
+   * (`reconnecting`, `closed`), the server's reason (`degraded`, e.g. `redis_unavailable`), or
+   * `closed by the client`.
+   */
+  readonly reason?: string;
+  /** The close code of the socket that closed, for `reconnecting` and for `closed` after a terminal code. */
+  readonly code?: number;
+}
+
+/**
+ * The part of a WebSocket that {@link StreamManager} uses. The browser's `WebSocket` and the `ws`
+ * package's `WebSocket` both fit; the manager also sets their `onopen`, `onmessage`, `onerror` and `onclose`.
+ * @public
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * A WebSocket class, such as `globalThis.WebSocket` or `WebSocket` from the `ws` package.
+ * @public
+ */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/**
+ * The clock {@link StreamManager} waits with. Replace it to drive reconnects from a test.
+ * @public
+ */
+export interface StreamManagerTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+/**
+ * Options for {@link StreamManager}.
+ * @public
+ */
+export interface StreamManagerOptions {
+  /**
+   * The stream's WebSocket URL, e.g. `wss://example.com/api/system/ws`. In a browser a relative or
+   * `http(s):` URL is resolved against the page and given the `ws(s):` scheme.
+   */
+  readonly url: string;
+  /** Sent as the `api_key` query parameter: browsers cannot set headers on a WebSocket. */
+  readonly apiKey?: string;
+  /**
+   * Receive only these envelope types (the `types` query parameter).
+   * @defaultValue every type
+   */
+  readonly types?: readonly EnvelopeType[];
+  /**
+   * Waits before reconnect attempts 1, 2, 3, …, in milliseconds; the last one repeats.
+   * @defaultValue `[2000, 5000, 10000, 30000]`
+   */
+  readonly backoffMs?: readonly number[];
+  /**
+   * Spreads each wait uniformly by this fraction either way, so that dashboards do not all return at the
+   * same instant after a server restart. `0` makes the waits exact.
+   * @defaultValue `0.1`
+   */
+  readonly jitter?: number;
+  /**
+   * A connection that stayed open this long before it closed counts as stable: the next reconnect
+   * starts again at the first wait. Shorter-lived connections continue the sequence.
+   * @defaultValue `5000`
+   */
+  readonly stableAfterMs?: number;
+  /**
+   * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
+   * @defaultValue `globalThis.WebSocket`
+   */
+  readonly WebSocket?: WebSocketConstructor;
+  /**
+   * The source of randomness for the jitter, returning numbers in [0, 1).
+   * @defaultValue `Math.random`
+   */
+  readonly random?: () => number;
+  /**
+   * The clock for reconnect waits and timestamps.
+   * @defaultValue the global `setTimeout`, `clearTimeout` and `Date.now`
+   */
+  readonly timers?: StreamManagerTimers;
+}
+
+/**
+ * What each {@link StreamManager} event passes to its listeners.
+ * @public
+ */
+export interface StreamManagerEventMap {
+  system_metric: SystemMetricMessage;
+  container_status: ContainerStatusMessage;
+  alert: AlertMessage;
+  /** The server's snapshot, received first on every connection, before its envelopes are passed on one by one. */
+  snapshot: readonly Envelope[];
+  state: StreamStatus;
+}
+
+/**
+ * An observer of the envelopes a {@link StreamManager} receives.
+ * @public
+ */
+export interface StreamObserver {
+  next?(envelope: Envelope): void;
+  /** Never called: connection trouble is reported by the `state` event. */
+  error?(error: unknown): void;
+  /** Never called: a manager can always `connect()` again. */
+  complete?(): void;
+}
+
+/**
+ * Returned by {@link StreamManager.subscribe}.
+ * @public
+ */
+export interface StreamSubscription {
+  unsubscribe(): void;
+}
+
+// The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
+interface Socket extends WebSocketLike {
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onerror: ((event: { message?: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+}
+
+declare global {
+  interface SymbolConstructor {
+    /** The TC39 Observable interop symbol, where a polyfill defines it. RxJS declares it the same way. */
+    readonly observable: symbol;
+  }
+}
+
+// Declaration merging adds a type-only member: a class method named `[Symbol.observable]` would be
+// created at load time under the key "undefined" wherever the symbol is not polyfilled.
+/**
+ * The interop member that lets RxJS's `from(manager)` typecheck; set on each instance when
+ * `Symbol.observable` exists at construction, next to the `'@@observable'` method RxJS uses otherwise.
+ * @public
+ */
+export interface StreamManager {
+  /** Returns the manager itself. */
+  [Symbol.observable](): StreamManager;
+}
+
+const CLOSED = 3;
+const ENVELOPE = '';
+
+const defaultTimers: StreamManagerTimers = {
+  // Looked up at call time and called unbound: browsers throw "Illegal invocation" for a setTimeout
+  // called as a method of another object.
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as never),
+  now: () => Date.now(),
+};
+
+function check(ok: boolean, name: string, expected: string, got: unknown): void {
+  if (!ok) throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+}
+
+const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
+  typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
+
+/**
+ * Receives the system stream over a WebSocket and keeps it running: reconnects with backoff after a drop
+ * (2 s, 5 s, 10 s, 30 s, 30 s, … by default, ±10 % jitter), reports its connection state, passes on
+ * typed envelopes, and keeps the latest envelope of every key.
+ *
+ * A failed handshake (wrong key, server down, server full) reaches a browser only as close code 1006,
+ * without the HTTP status, so the manager retries it like any other drop; in Node, `ws` reports the status
+ * in the error message, which the `reconnecting` state's `reason` then includes. Close codes 4400, 4401
+ * and 4403 stop the manager (`closed`, with the code and reason); every other close is retried.
+ *
+ * It is observable-compatible: `subscribe()` and `[Symbol.observable]` / `'@@observable'` let RxJS
+ * users write `from(manager)` to get every envelope received.
+ * @public
+ */
+export class StreamManager {
+  readonly #url: string;
+  readonly #backoffMs: readonly number[];
+  readonly #jitter: number;
+  readonly #stableAfterMs: number;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #random: () => number;
+  readonly #timers: StreamManagerTimers;
+  readonly #listeners = new Map<string, Set<(value: never) => void>>();
+  readonly #latest = new Map<string, Envelope>();
+  #status: StreamStatus = { state: 'closed' };
+  #socket: Socket | null = null;
+  #retry: { readonly handle: unknown } | null = null;
+  #closing: Promise<void> = Promise.resolve();
+  #attempt = 0;
+  #openedAt: number | undefined;
+  #error: string | undefined;
+
+  /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
+  constructor(options: StreamManagerOptions) {
+    const { apiKey, types, backoffMs = [2000, 5000, 10000, 30000], jitter = 0.1, stableAfterMs = 5000 } = options;
+    const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
+    check(
+      Array.isArray(backoffMs) && backoffMs.length > 0 && backoffMs.every((ms) => isNumberIn(ms, 0)),
+      'backoffMs',
+      'a non-empty array of finite numbers >= 0',
+      backoffMs,
+    );
+    check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
+    check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
+    check(
+      types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
+      'types',
+      `a non-empty array of ${ENVELOPE_TYPES.join(', ')}`,
+      types,
+    );
+
+    const url = new URL(options.url, (globalThis as { location?: { href: string } }).location?.href);
+    url.protocol = url.protocol.replace(/^http/, 'ws');
+    check(url.protocol === 'ws:' || url.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', options.url);
+    if (apiKey !== undefined) url.searchParams.set('api_key', apiKey);
+    if (types !== undefined) url.searchParams.set('types', types.join(','));
+
+    this.#url = url.href;
+    this.#backoffMs = [...backoffMs];
+    this.#jitter = jitter;
+    this.#stableAfterMs = stableAfterMs;
+    this.#WebSocket = WebSocket as WebSocketConstructor;
+    this.#random = options.random ?? Math.random;
+    this.#timers = options.timers ?? defaultTimers;
+    // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
+    const observable = (Symbol as { observable?: symbol }).observable;
+    if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
+  }
+
+  /** The current connection state. */
+  get state(): StreamState {
+    return this.#status.state;
+  }
+
+  /** The current connection state with its details, e.g. when the next attempt starts. */
+  get status(): StreamStatus {
+    return this.#status;
+  }
+
+  /**
+   * Opens the connection when `closed`. While `reconnecting`, attempts at once instead of waiting.
+   * Does nothing while `connecting`, `open` or `degraded`.
+   */
+  connect(): void {
+    const { state } = this.#status;
+    if (state === 'reconnecting') {
+      this.#cancelRetry();
+      this.#open();
+    } else if (state === 'closed') {
+      this.#attempt = 0;
+      this.#open();
+    }
+  }
+
+  /**
+   * Stops everything: cancels a pending reconnect and closes the socket with 1000. The state becomes
+   * `closed` at once; the promise resolves once the socket has closed. Safe to call more than once;
+   * `connect()` starts again.
+   */
+  close(): Promise<void> {
+    this.#cancelRetry();
+    const socket = this.#socket;
+    this.#socket = null;
+    if (this.#status.state !== 'closed') this.#setStatus({ state: 'closed', reason: 'closed by the client' });
+    if (socket && socket.readyState !== CLOSED) {
+      this.#closing = new Promise((resolve) => {
+        socket.onclose = () => resolve();
+      });
+      socket.close(1000);
+    }
+    return this.#closing;
+  }
+
+  /**
+   * The latest envelope of every key (see `envelopeKey`), as a new map. The server's snapshot replaces
+   * the contents on every connection; live envelopes update them; a `resolved` alert removes its series'
+   * alert. While reconnecting, the values of the last connection stay.
+   */
+  latest(): Map<string, Envelope> {
+    return new Map(this.#latest);
+  }
+
+  /**
+   * Calls `listener` on every `event`; returns a function that removes it. Envelope listeners also receive
+   * the snapshot's envelopes, so after a reconnect they see the latest value of each key again.
+   */
+  on<K extends keyof StreamManagerEventMap>(event: K, listener: (value: StreamManagerEventMap[K]) => void): () => void {
+    let listeners = this.#listeners.get(event);
+    if (!listeners) this.#listeners.set(event, (listeners = new Set()));
+    const set = listeners;
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  /**
+   * Passes every envelope received (snapshot and live) to `observer` until it unsubscribes.
+   * Never errors or completes; follow the `state` event for connection trouble.
+   */
+  subscribe(observer?: StreamObserver | ((envelope: Envelope) => void) | null): StreamSubscription {
+    const off = this.on(ENVELOPE as 'alert', (envelope: Envelope) => {
+      if (typeof observer === 'function') observer(envelope);
+      else observer?.next?.(envelope);
+    });
+    return { unsubscribe: off };
+  }
+
+  /** Interop with RxJS and other libraries that read `'@@observable'` (and `Symbol.observable`, where it exists). */
+  '@@observable'(): this {
+    return this;
+  }
+
+  #open(): void {
+    let socket: Socket;
+    try {
+      socket = new this.#WebSocket(this.#url) as Socket;
+    } catch (error) {
+      // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
+      this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+    this.#socket = socket;
+    this.#openedAt = undefined;
+    this.#error = undefined;
+    socket.onopen = () => {
+      if (socket !== this.#socket) return;
+      this.#openedAt = this.#timers.now();
+      this.#setStatus({ state: 'open' });
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data === 'string') this.#receive(socket, event.data);
+    };
+    // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
+    socket.onerror = (event) => {
+      // Browsers give no detail, not even a refused handshake's HTTP status; ws says e.g. "Unexpected server response: 401".
+      const message = event?.message;
+      if (socket === this.#socket && typeof message === 'string' && message) this.#error = message;
+    };
+    socket.onclose = (event) => {
+      if (socket === this.#socket) this.#dropped(event.code, event.reason || this.#error);
+    };
+    // After the socket is set, so that a state listener calling close() closes it.
+    this.#setStatus(this.#attempt > 0 ? { state: 'connecting', attempt: this.#attempt } : { state: 'connecting' });
+  }
+
+  #dropped(code: number, detail: string | undefined): void {
+    this.#socket = null;
+    const reason = `closed with ${code}${detail ? `: ${detail}` : ''}`;
+    if (isTerminalCloseCode(code)) {
+      this.#setStatus({ state: 'closed', code, reason });
+      return;
+    }
+    const now = this.#timers.now();
+    // The reset rule, measured when the socket closes so that no timer runs while it is open: a
+    // connection that stayed open `stableAfterMs` was healthy, so the schedule starts again at its
+    // first wait. A flapping server (or a refused handshake, never open) keeps climbing to the last wait.
+    if (this.#openedAt !== undefined && now - this.#openedAt >= this.#stableAfterMs) this.#attempt = 0;
+    const attempt = ++this.#attempt;
+    const delay = backoffDelay(attempt, this.#backoffMs, this.#jitter, this.#random);
+    const handle = this.#timers.setTimeout(() => {
+      this.#retry = null;
+      this.#open();
+    }, delay);
+    this.#retry = { handle };
+    this.#setStatus({ state: 'reconnecting', attempt, nextAttemptAt: now + delay, code, reason });
+  }
+
+  #receive(socket: Socket, text: string): void {
+    let packets: ServerPacket[];
+    try {
+      packets = parseFrame(text);
+    } catch {
+      return; // not JSON: nothing to use
+    }
+    for (const packet of packets) {
+      if (socket !== this.#socket) return; // closed by a listener, or a frame after close()
+      if (typeof packet !== 'object' || packet === null) continue;
+      if (packet.type === 'snapshot') {
+        this.#latest.clear();
+        for (const envelope of packet.data) this.#store(envelope);
+        this.#emit('snapshot', packet.data);
+        for (const envelope of packet.data) this.#deliver(envelope);
+      } else if (packet.type === 'error') {
+        if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
+      } else if (packet.type === 'status') {
+        if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
+      } else if (ENVELOPE_TYPES.includes(packet.type)) {
+        this.#store(packet);
+        this.#deliver(packet);
+      }
+    }
+  }
+
+  #store(envelope: Envelope): void {
+    const key = envelopeKey(envelope);
+    this.#latest.delete(key); // re-insert at the end: map order is recency order, as on the server
+    if (envelope.type !== 'alert' || envelope.data.level !== 'resolved') this.#latest.set(key, envelope);
+  }
+
+  #deliver(envelope: Envelope): void {
+    this.#emit(envelope.type, envelope);
+    this.#emit(ENVELOPE, envelope);
+  }
+
+  #setStatus(status: StreamStatus): void {
+    this.#status = status;
+    this.#emit('state', status);
+  }
+
+  #emit(event: string, value: unknown): void {
+    const listeners = this.#listeners.get(event);
+    if (!listeners) return;
+    for (const listener of [...listeners]) {
+      try {
+        (listener as (value: unknown) => void)(value);
+      } catch (error) {
+        // One failing listener must not starve the others or break the manager; report it like an uncaught error.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  #cancelRetry(): void {
+    if (this.#retry) this.#timers.clearTimeout(this.#retry.handle);
+    this.#retry = null;
+  }
+}
