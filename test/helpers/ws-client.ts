@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type ClientOptions } from 'ws';
 import { parseFrame, type ServerPacket } from '../../src/protocol.js';
@@ -60,7 +59,7 @@ export function connect(url: string, options: ClientOptions = {}): TestClient {
     waitForClose: (timeoutMs = 5000) => until(() => closeEvent ?? undefined, timeoutMs, 'close'),
     async close() {
       if (ws.readyState === WebSocket.CLOSED) return;
-      const closed = once(ws, 'close');
+      const closed = new Promise((resolve) => ws.once('close', resolve)); // not once(): it rejects on 'error'
       if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
       else ws.close();
       // A client whose socket was paused never reads the server's answer: cut it off.

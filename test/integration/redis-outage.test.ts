@@ -1,0 +1,129 @@
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import type { Redis } from 'ioredis';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
+import { metric } from '../helpers/fixtures.js';
+import { useStreamFixtures } from '../helpers/lifecycle.js';
+import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
+const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
+
+function capturingLogger(): { logger: Record<'debug' | 'info' | 'warn' | 'error', (o: object, m?: string) => void>; errors: string[] } {
+  const errors: string[] = [];
+  const noop = (): void => {};
+  return { errors, logger: { debug: noop, info: noop, warn: noop, error: (_o, m) => void errors.push(m ?? '') } };
+}
+
+/** Publishes `value` until `client` receives it: after a restart, the first publishes may race the re-SUBSCRIBE. */
+async function deliverEventually(pub: Redis, channel: string, client: TestClient, value: number): Promise<number> {
+  const started = performance.now();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    await pub.publish(channel, JSON.stringify(metric('probe', value))).catch(() => 0);
+    try {
+      await client.waitFor((p) => p.type === 'system_metric' && p.data.value === value, 50);
+      return performance.now() - started;
+    } catch {
+      // not yet subscribed again
+    }
+  }
+  throw new Error('live messages did not resume');
+}
+
+describe('Redis outage', () => {
+  const fx = useStreamFixtures();
+
+  it('sends 503 to every client within 1 s of a SIGKILL, keeps them open, and recovers with a 200 by itself', async () => {
+    const { logger, errors } = capturingLogger();
+    const s = await fx.server({ logger, throttleMs: 0 });
+    const clients = [fx.track(await connectOpen(s.wsUrl('api_key=k'))), fx.track(await connectOpen(s.wsUrl('api_key=k')))];
+
+    const killedAt = performance.now();
+    await fx.redis().kill('SIGKILL');
+    const packets = await Promise.all(clients.map((c) => c.waitFor<ErrorPacket>(is503, 1000)));
+    expect(performance.now() - killedAt).toBeLessThan(1000);
+    expect(packets[0]?.data).toEqual({ code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: expect.any(String) });
+
+    // Still open during the outage; a new client gets its snapshot, then the 503.
+    for (const c of clients) expect(c.ws.readyState).toBe(c.ws.OPEN);
+    const late = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    await late.waitFor(is503, 1000);
+    expect(late.packets.map((p) => p.type)).toEqual(['snapshot', 'error']);
+    expect(s.stream.stats().redis).toBe('down');
+    expect((await request(s.server).get('/api/system/health')).body).toMatchObject({ status: 'unavailable', redis: 'down' });
+
+    await new Promise((r) => setTimeout(r, 1500)); // several reconnect attempts fail meanwhile
+    await fx.redis().start();
+    const restartedAt = performance.now();
+    await Promise.all([...clients, late].map((c) => c.waitFor(is200, 2000)));
+    await deliverEventually(fx.redis().publisher(), s.channel, clients[0]!, 1);
+    expect(performance.now() - restartedAt).toBeLessThan(1000);
+    expect(s.stream.stats().redis).toBe('up');
+    expect((await request(s.server).get('/api/system/health')).status).toBe(200);
+
+    // Logged once, not once per reconnect attempt.
+    expect(errors.filter((m) => m.includes('redis unavailable'))).toHaveLength(1);
+
+    // No duplicate subscription, no duplicate delivery.
+    const [, subscribers] = (await fx.redis().publisher().call('PUBSUB', 'NUMSUB', s.channel)) as [string, number];
+    expect(subscribers).toBe(1);
+    const before = late.packets.length;
+    await fx.redis().publisher().publish(s.channel, JSON.stringify(metric('once', 7)));
+    await late.waitFor((p) => p.type === 'system_metric' && p.data.value === 7, 1000, before);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(late.packets.slice(before).filter((p) => p.type === 'system_metric')).toHaveLength(1);
+  });
+
+  it('detects a hung Redis (SIGSTOP) by its health ping within 3 s and recovers at SIGCONT', async () => {
+    const s = await fx.server();
+    const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    const stoppedAt = performance.now();
+    fx.redis().pause();
+    try {
+      await c.waitFor(is503, 3000);
+      expect(performance.now() - stoppedAt).toBeLessThan(3000);
+      expect(s.stream.stats().redis).toBe('down');
+    } finally {
+      fx.redis().resume();
+    }
+    await c.waitFor(is200, 3000);
+    await deliverEventually(fx.redis().publisher(), s.channel, c, 2);
+  });
+
+  it('survives 10 SIGKILL/restart cycles with messages flowing after each and no growth in handles or heap', async () => {
+    const s = await fx.server({ throttleMs: 0 });
+    const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    const pub = fx.redis().publisher();
+    await deliverEventually(pub, s.channel, c, 0);
+    const resources = (): number => process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'TTYWrap').length;
+    const heap = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const baselineResources = resources();
+    const heaps: number[] = [];
+    for (let cycle = 1; cycle <= 10; cycle++) {
+      const beforeKill = c.packets.length;
+      await fx.redis().kill('SIGKILL');
+      await c.waitFor(is503, 1000, beforeKill);
+      const mark = c.packets.length;
+      await fx.redis().start();
+      await c.waitFor(is200, 2000, mark);
+      await deliverEventually(pub, s.channel, c, cycle);
+      await expect.poll(resources, { timeout: 2000 }).toBeLessThanOrEqual(baselineResources);
+      heaps.push(heap());
+    }
+    const [, subscribers] = (await fx.redis().publisher().call('PUBSUB', 'NUMSUB', s.channel)) as [string, number];
+    expect(subscribers).toBe(1);
+    // Flat: the last cycles use no more heap than the first ones plus noise (1 MB).
+    const early = Math.max(...heaps.slice(0, 3));
+    const late = Math.max(...heaps.slice(-3));
+    expect(late - early).toBeLessThan(1024 * 1024);
+  }, 60_000);
+});
