@@ -29,3 +29,11 @@ export type { RedisState } from './redis-health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
 export type { SystemStreamStats } from './stats.js';
+export {
+  createSystemPublisher,
+  type AlertInput,
+  type ContainerStatusInput,
+  type MetricInput,
+  type SystemPublisher,
+  type SystemPublisherOptions,
+} from './publisher.js';

@@ -1,0 +1,30 @@
+// Entry of `system-stream/publisher`: the publisher, the schemas, the wire types and the errors, for
+// hosts that produce envelopes without serving WebSockets. Loads ioredis and ajv, never ws, express or
+// rxjs (test/unit/publisher-entry.test.ts checks the built import graph).
+export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
+export { noopLogger, type Logger } from './logger.js';
+export {
+  ENVELOPE_TYPES,
+  envelopeKey,
+  type Alert,
+  type AlertLevel,
+  type AlertMessage,
+  type ContainerState,
+  type ContainerStatus,
+  type ContainerStatusMessage,
+  type Envelope,
+  type EnvelopeType,
+  type MetricMeta,
+  type SystemMetric,
+  type SystemMetricMessage,
+} from './protocol.js';
+export {
+  createSystemPublisher,
+  type AlertInput,
+  type ContainerStatusInput,
+  type MetricInput,
+  type SystemPublisher,
+  type SystemPublisherOptions,
+} from './publisher.js';
+export type { RedisLike } from './redis-connection.js';
+export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';

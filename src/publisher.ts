@@ -1,0 +1,397 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
+import { SystemStreamError, SystemStreamValidationError } from './errors.js';
+import { createRateLimitedLog, noopLogger, type Logger } from './logger.js';
+import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
+import type { RedisLike } from './redis-connection.js';
+import { MAX_BATCH_SIZE } from './schemas.js';
+
+/**
+ * Options for {@link createSystemPublisher}.
+ * @public
+ */
+export interface SystemPublisherOptions {
+  /**
+   * Redis to publish to: a `redis://` or `rediss://` URL, or your connected ioredis client. A client you
+   * pass is used as it is and never closed by the publisher; a connection opened from a URL is closed by
+   * `close()`.
+   * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
+   */
+  readonly redis?: string | RedisLike;
+  /**
+   * The Pub/Sub channel to publish to.
+   * @defaultValue `system:metrics`
+   */
+  readonly channel?: string;
+  /**
+   * Longest wait for one publish, including waiting for Redis to (re)connect. Past it the call rejects
+   * with `SST_ERR_REDIS_UNAVAILABLE`; nothing is queued for later.
+   * @defaultValue `2000`
+   */
+  readonly publishTimeoutMs?: number;
+  /**
+   * A pino-compatible logger. The Redis URL is never logged.
+   * @defaultValue silent
+   */
+  readonly logger?: Logger;
+}
+
+/**
+ * A sample for {@link SystemPublisher.publishMetric}: a `system_metric` envelope's data, with `time` optional.
+ * @public
+ */
+export interface MetricInput {
+  /** What is measured, e.g. `cpu`: letters, digits, `_`, `.` and `-`, at most 64. */
+  readonly metric_type: string;
+  /** A finite number (percent for `cpu`, `memory`, `disk`). */
+  readonly value: number;
+  /** Where it was measured: `host`, a mount point, an interface, a container name. */
+  readonly source: string;
+  /** Up to 16 scalar annotations, e.g. `{ unit: 'percent' }`. */
+  readonly meta?: MetricMeta;
+  /** When the sample was taken. Default: now. A `Date` is sent as ISO-8601 UTC. */
+  readonly time?: string | Date;
+}
+
+/**
+ * Input of {@link SystemPublisher.publishContainerStatus}.
+ * @public
+ */
+export interface ContainerStatusInput {
+  /** Container name, e.g. `tick-archiver`. */
+  readonly container: string;
+  /** Its state: one of Docker's states, or `stopped`. */
+  readonly status: ContainerState;
+  /** Default: now. */
+  readonly time?: string | Date;
+}
+
+/**
+ * Input of {@link SystemPublisher.publishAlert}.
+ * @public
+ */
+export interface AlertInput {
+  /** `warning` or `critical` when a line is crossed, `resolved` when the value is back below it. */
+  readonly level: AlertLevel;
+  /** The metric that crossed, e.g. `cpu`. */
+  readonly metric_type: string;
+  /** The series' source, e.g. `host` or a mount point. */
+  readonly source: string;
+  /** The value that crossed (or fell back below) the line. */
+  readonly value: number;
+  /** The line that was crossed. */
+  readonly threshold: number;
+  /** Default: a summary such as `cpu on host at 93.1 (threshold 90)`. */
+  readonly message?: string;
+  /** Default: now. */
+  readonly time?: string | Date;
+}
+
+/**
+ * Publishes validated envelopes to the stream's Redis channel. Created by {@link createSystemPublisher}.
+ *
+ * Every method validates before anything is sent: invalid input rejects with
+ * {@link SystemStreamValidationError} and nothing is published. When Redis cannot take the message
+ * within `publishTimeoutMs`, the call rejects with {@link SystemStreamError} `SST_ERR_REDIS_UNAVAILABLE`.
+ * Each method resolves with the number of Redis subscribers that received the message (Redis's own
+ * count: `0` when nobody listens).
+ * @public
+ */
+export interface SystemPublisher {
+  /** The channel this publisher writes to. */
+  readonly channel: string;
+  /** Resolves once Redis is connected; rejects with `SST_ERR_CLOSED` if the publisher is closed first. */
+  readonly ready: Promise<void>;
+  /** Publishes one `system_metric` envelope. */
+  publishMetric(metric: MetricInput): Promise<number>;
+  /** Publishes one `container_status` envelope. */
+  publishContainerStatus(status: ContainerStatusInput): Promise<number>;
+  /** Publishes one `alert` envelope. */
+  publishAlert(alert: AlertInput): Promise<number>;
+  /**
+   * Publishes one envelope, or an array of 1 to 1,000 envelopes as one Redis message (a batch). A batch
+   * is validated whole: one invalid member rejects the call and nothing is sent.
+   */
+  publish(envelopes: Envelope | readonly Envelope[]): Promise<number>;
+  /**
+   * Rejects calls still waiting for Redis with `SST_ERR_CLOSED` and closes the connection the publisher
+   * opened (never a client you passed in). Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void>;
+}
+
+/** The ioredis members the publisher reads when they are there. `RedisLike` requires only `publish`. */
+interface ConnectionLike {
+  readonly status?: unknown;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+const DEFAULTS = { channel: 'system:metrics', publishTimeoutMs: 2000 } as const;
+
+/** Calls waiting for Redis at once; more reject at once, so an outage cannot grow memory without bound. */
+const MAX_WAITING = 1000;
+const LOG_INTERVAL_MS = 10_000;
+
+function invalid(message: string): SystemStreamError {
+  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return String(value);
+}
+
+/**
+ * Creates a {@link SystemPublisher}. Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad
+ * options (the message never repeats the Redis URL, which may hold a password).
+ *
+ * A connection opened from a URL fails fast: no offline queue, so a publish while Redis is down rejects
+ * within `publishTimeoutMs` instead of piling up in memory. A client you pass keeps its own settings;
+ * the publisher waits (bounded) for its `ready` status before sending, so nothing lands in its offline queue.
+ * @public
+ */
+export function createSystemPublisher(options: SystemPublisherOptions = {}): SystemPublisher {
+  if (typeof options !== 'object' || options === null) throw invalid(`Expected options to be an object, got ${describe(options)}`);
+  const redisOption = options.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  if (typeof redisOption === 'string') {
+    if (!/^rediss?:\/\/./.test(redisOption)) throw invalid('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
+  } else if (typeof redisOption !== 'object' || redisOption === null || typeof (redisOption as RedisLike).publish !== 'function') {
+    throw invalid('Expected `redis` to be a redis:// URL or an ioredis client (an object with publish())');
+  }
+  const channel = options.channel ?? DEFAULTS.channel;
+  if (typeof channel !== 'string' || channel.length === 0) {
+    throw invalid(`Expected \`channel\` to be a non-empty string, got ${describe(channel)}`);
+  }
+  const publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
+  if (typeof publishTimeoutMs !== 'number' || !Number.isInteger(publishTimeoutMs) || publishTimeoutMs < 1 || publishTimeoutMs > 2 ** 31 - 1) {
+    throw invalid(`Expected \`publishTimeoutMs\` to be an integer >= 1, got ${describe(publishTimeoutMs)}`);
+  }
+  const logger = options.logger ?? noopLogger;
+  if (!['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as unknown as Record<string, unknown>)[m] === 'function')) {
+    throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
+  }
+
+  const isOwned = typeof redisOption === 'string';
+  const client: RedisLike & ConnectionLike = isOwned ? new Redis(redisOption, publisherRedisOptions(publishTimeoutMs)) : redisOption;
+  if (isOwned) {
+    const logError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis publisher error', LOG_INTERVAL_MS);
+    // Only message and code: never the connection options, which may hold a password.
+    (client as Redis).on('error', (err: Error & { code?: string }) => logError({ err: { message: err.message, code: err.code } }));
+  }
+
+  let closed = false;
+  let closing: Promise<void> | undefined;
+
+  const isReady = (): boolean => client.status === undefined || client.status === 'ready';
+  const hasEnded = (): boolean => client.status === 'end';
+  const canListen = typeof client.on === 'function' && typeof client.removeListener === 'function';
+
+  // Everything waiting for the client to become ready: publish calls (each with its own deadline) and
+  // `ready`. One pair of listeners serves them all, so a host's client never collects a listener per call.
+  const waiters = new Set<(err?: Error) => void>();
+  let waitingCalls = 0;
+  const onReady = (): void => settleAll();
+  const onEnd = (): void => settleAll(unavailable('the Redis connection was closed'));
+  const settleAll = (err?: Error): void => {
+    for (const settle of [...waiters]) settle(err);
+  };
+  const addWaiter = (settle: (err?: Error) => void): void => {
+    if (waiters.size === 0) {
+      client.on?.('ready', onReady);
+      client.on?.('end', onEnd);
+    }
+    waiters.add(settle);
+  };
+  const removeWaiter = (settle: (err?: Error) => void): void => {
+    if (!waiters.delete(settle) || waiters.size > 0) return;
+    client.removeListener?.('ready', onReady);
+    client.removeListener?.('end', onEnd);
+  };
+
+  /** Resolves when the client is ready; rejects after `timeoutMs`, on close, or if it will never reconnect. */
+  const whenReady = (timeoutMs: number): Promise<void> => {
+    if (closed) return Promise.reject(closedError());
+    if (isReady() || !canListen) return Promise.resolve();
+    if (hasEnded()) return Promise.reject(unavailable('the Redis connection was closed'));
+    if (waitingCalls >= MAX_WAITING) return Promise.reject(unavailable(`${MAX_WAITING} calls are already waiting for Redis`));
+    return new Promise<void>((resolve, reject) => {
+      waitingCalls++;
+      const settle = (err?: Error): void => {
+        clearTimeout(timer);
+        waitingCalls--;
+        removeWaiter(settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => settle(unavailable(`not connected within ${timeoutMs} ms`)), timeoutMs);
+      addWaiter(settle);
+    });
+  };
+
+  const ready = ((): Promise<void> => {
+    if (isReady() || !canListen) return Promise.resolve();
+    if (hasEnded()) return Promise.reject(unavailable('the Redis connection was closed'));
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        removeWaiter(settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      addWaiter(settle);
+    });
+  })();
+  ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
+
+  const send = async (payload: Envelope | readonly Envelope[]): Promise<number> => {
+    const json = JSON.stringify(payload);
+    const started = Date.now();
+    await whenReady(publishTimeoutMs);
+    const remainingMs = Math.max(1, publishTimeoutMs - (Date.now() - started));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        client.publish(channel, json),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(unavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof SystemStreamError) throw err;
+      if (closed) throw closedError();
+      throw unavailable((err as Error)?.message ?? 'publish failed', err);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const publish = (envelopes: Envelope | readonly Envelope[]): Promise<number> => {
+    if (closed) return Promise.reject(closedError());
+    try {
+      validate(envelopes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return send(envelopes);
+  };
+
+  return {
+    channel,
+    ready,
+    publish,
+    publishMetric(metric) {
+      return withInput(metric, 'metric', (m) => publish({ type: 'system_metric', data: withTime(m) as unknown as SystemMetric }));
+    },
+    publishContainerStatus(status) {
+      return withInput(status, 'container status', (s) => publish({ type: 'container_status', data: withTime(s) as unknown as ContainerStatus }));
+    },
+    publishAlert(alert) {
+      return withInput(alert, 'alert', (a) => {
+        const input: AlertInput = { ...a, message: a.message ?? defaultAlertMessage(a) };
+        const data = withTime(input) as unknown as Alert;
+        return publish({ type: 'alert', data });
+      });
+    },
+    close() {
+      if (closing) return closing;
+      closed = true;
+      settleAll(closedError());
+      closing = isOwned ? quit(client as Redis) : Promise.resolve();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Settings of a connection the publisher opens itself: fail fast instead of queueing (no offline queue,
+ * one try per command), a bounded reconnect backoff, and a socket timeout so that a hung server (one
+ * that keeps the TCP connection open but never answers) is dropped and reconnected.
+ */
+function publisherRedisOptions(publishTimeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: publishTimeoutMs,
+    socketTimeout: publishTimeoutMs + 1000,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
+    connectionName: 'system-stream:publisher',
+  };
+}
+
+async function quit(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  // QUIT lets Redis finish what it already received; a server that does not answer gets cut off.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+  clearTimeout(timer);
+  if ((client.status as string) !== 'end') client.disconnect();
+}
+
+function validate(envelopes: Envelope | readonly Envelope[]): void {
+  const check = envelopeValidator();
+  if (!Array.isArray(envelopes)) {
+    if (!check(envelopes)) throw new SystemStreamValidationError(toValidationIssues(check.errors));
+    return;
+  }
+  if (envelopes.length === 0) throw new SystemStreamValidationError([{ path: '', message: 'must NOT have fewer than 1 items' }]);
+  if (envelopes.length > MAX_BATCH_SIZE) {
+    throw new SystemStreamValidationError([{ path: '', message: `must NOT have more than ${MAX_BATCH_SIZE} items` }]);
+  }
+  envelopes.forEach((envelope: unknown, index) => {
+    if (!check(envelope)) {
+      throw new SystemStreamValidationError(toValidationIssues(check.errors).map((i) => ({ ...i, path: `/${index}${i.path}` })));
+    }
+  });
+}
+
+/** Runs `build` on an object input, turning a non-object or a thrown validation error into a rejection. */
+function withInput<T extends object>(input: T, what: string, build: (input: T) => Promise<number>): Promise<number> {
+  if (typeof input !== 'object' || input === null) {
+    return Promise.reject(new SystemStreamValidationError([{ path: '/data', message: `must be an object (the ${what})` }]));
+  }
+  try {
+    return build(input);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * The envelope's `data`: the caller's fields as given (so that a misspelt or extra field fails validation
+ * instead of vanishing), without `undefined` ones, and `time` first, defaulting to now.
+ */
+function withTime(input: object & { readonly time?: string | Date }): Record<string, unknown> {
+  const data: Record<string, unknown> = { time: toTime(input.time) };
+  for (const [key, value] of Object.entries(input)) {
+    if (key !== 'time' && value !== undefined) data[key] = value;
+  }
+  return data;
+}
+
+function toTime(time: unknown): unknown {
+  if (time === undefined) return new Date().toISOString();
+  if (time instanceof Date) {
+    if (Number.isNaN(time.getTime())) throw new SystemStreamValidationError([{ path: '/data/time', message: 'must be a valid Date' }]);
+    return time.toISOString();
+  }
+  return time; // the schema checks everything else
+}
+
+function defaultAlertMessage(a: AlertInput): string {
+  if (a.level === 'resolved') return `${a.metric_type} on ${a.source} back to ${a.value} (threshold ${a.threshold})`;
+  return `${a.metric_type} on ${a.source} at ${a.value} (threshold ${a.threshold})`;
+}
+
+function closedError(): SystemStreamError {
+  return new SystemStreamError('SST_ERR_CLOSED', 'The publisher is closed');
+}
+
+function unavailable(reason: string, cause?: unknown): SystemStreamError {
+  return new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis unavailable: ${reason}`, cause === undefined ? undefined : { cause });
+}

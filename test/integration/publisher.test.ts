@@ -1,0 +1,199 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SystemStreamError } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+import type { Envelope } from '../../src/protocol.js';
+import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
+import { alert, container, metric } from '../helpers/fixtures.js';
+import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
+
+let redis: TestRedis;
+const cleanup: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  redis = await startRedis();
+});
+
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+  await redis.stop();
+});
+
+function publisherFor(options: Parameters<typeof createSystemPublisher>[0]): SystemPublisher {
+  const publisher = createSystemPublisher(options);
+  cleanup.push(() => publisher.close());
+  return publisher;
+}
+
+/** A subscriber on `channel` that queues every message until a test takes it. */
+async function subscribe(channel: string): Promise<{ next(): Promise<unknown> }> {
+  const sub = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  sub.on('error', () => {});
+  cleanup.push(() => sub.disconnect());
+  const queue: string[] = [];
+  let wake: (() => void) | undefined;
+  sub.on('message', (_channel: string, message: string) => {
+    queue.push(message);
+    wake?.();
+  });
+  await sub.subscribe(channel);
+  return {
+    async next() {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      return JSON.parse(queue.shift()!) as unknown;
+    },
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<SystemStreamError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(SystemStreamError);
+    return err as SystemStreamError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function recordingLogger(): Logger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const log = (obj: object, msg?: string): void => void lines.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
+  return { lines, debug: log, info: log, warn: log, error: log };
+}
+
+describe('createSystemPublisher against a real Redis', () => {
+  it('delivers each kind of envelope to a subscriber field for field', async () => {
+    const channel = redis.channel();
+    const sub = await subscribe(channel);
+    const publisher = publisherFor({ redis: redis.url, channel });
+    await publisher.ready;
+
+    await expect(
+      publisher.publishMetric({ metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' }, time: '2026-01-17T04:30:00Z' }),
+    ).resolves.toBe(1);
+    expect(await sub.next()).toEqual({
+      type: 'system_metric',
+      data: { time: '2026-01-17T04:30:00Z', metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } },
+    });
+
+    await publisher.publishContainerStatus({ container: 'tick-archiver', status: 'running', time: '2026-01-17T04:30:00Z' });
+    expect(await sub.next()).toEqual({
+      type: 'container_status',
+      data: { container: 'tick-archiver', status: 'running', time: '2026-01-17T04:30:00Z' },
+    });
+
+    const before = Date.now();
+    await publisher.publishAlert({ level: 'warning', metric_type: 'memory', source: 'host', value: 91, threshold: 90, message: 'memory high' });
+    const sent = (await sub.next()) as Envelope;
+    expect(sent).toMatchObject({
+      type: 'alert',
+      data: { level: 'warning', metric_type: 'memory', source: 'host', value: 91, threshold: 90, message: 'memory high' },
+    });
+    expect(Date.parse(sent.data.time)).toBeGreaterThanOrEqual(before - 1);
+    expect(sent.data.time).toMatch(/Z$/);
+  });
+
+  it('sends a batch as one Redis message', async () => {
+    const channel = redis.channel();
+    const sub = await subscribe(channel);
+    const publisher = publisherFor({ redis: redis.url, channel });
+    const batch = [metric('cpu', 12.5), metric('memory', 40), container('db', 'exited'), alert('warning', 91)];
+    const single = metric('cpu', 13);
+    await publisher.publish(batch);
+    await publisher.publish(single);
+    expect(await sub.next()).toEqual(batch);
+    expect(await sub.next()).toEqual(single);
+  });
+
+  it('waits for its own connection before the first publish instead of failing', async () => {
+    const channel = redis.channel();
+    const sub = await subscribe(channel);
+    const publisher = publisherFor({ redis: redis.url, channel });
+    // No `await publisher.ready`: the call itself waits (bounded) for the connection.
+    await expect(publisher.publish(metric('cpu', 1))).resolves.toBe(1);
+    expect(await sub.next()).toMatchObject({ type: 'system_metric' });
+  });
+
+  it('publishes through a client it was given and never closes it', async () => {
+    const channel = redis.channel();
+    const sub = await subscribe(channel);
+    const client = new Redis(redis.url);
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect());
+    const publisher = createSystemPublisher({ redis: client, channel });
+    await publisher.publish(metric('cpu', 7));
+    expect(await sub.next()).toMatchObject({ data: { value: 7 } });
+    await publisher.close();
+    await publisher.close();
+    expect(client.status).toBe('ready');
+    await expect(client.ping()).resolves.toBe('PONG');
+    expect(client.listenerCount('ready') + client.listenerCount('end')).toBe(0);
+  });
+
+  it('closes the connection it opened; close() is idempotent and later calls reject', async () => {
+    const publisher = createSystemPublisher({ redis: redis.url, channel: redis.channel() });
+    await publisher.ready;
+    const first = publisher.close();
+    expect(publisher.close()).toBe(first);
+    await first;
+    const err = await rejection(publisher.publish(metric()));
+    expect(err.code).toBe('SST_ERR_CLOSED');
+  });
+
+  describe('Redis down', () => {
+    it('rejects with SST_ERR_REDIS_UNAVAILABLE within publishTimeoutMs, and recovers when Redis is back', async () => {
+      const channel = redis.channel();
+      const publisher = publisherFor({ redis: redis.url, channel, publishTimeoutMs: 300 });
+      await publisher.ready;
+      await redis.kill();
+
+      const started = Date.now();
+      const err = await rejection(publisher.publish(metric()));
+      const elapsed = Date.now() - started;
+      expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
+      expect(elapsed).toBeLessThan(300 + 250);
+
+      await redis.start();
+      const sub = await subscribe(channel);
+      // The reconnect backoff is capped at 1 s; a call waits for the connection up to its timeout.
+      let delivered = false;
+      for (let attempt = 0; attempt < 20 && !delivered; attempt++) {
+        delivered = await publisher.publish(metric('cpu', 99)).then(
+          () => true,
+          () => false,
+        );
+      }
+      expect(delivered).toBe(true);
+      expect(await sub.next()).toMatchObject({ data: { value: 99 } });
+    });
+
+    it('rejects within the bound when Redis never came up at all', async () => {
+      const port = await freePort();
+      const publisher = publisherFor({ redis: `redis://127.0.0.1:${port}`, channel: 'x', publishTimeoutMs: 200 });
+      const started = Date.now();
+      const err = await rejection(publisher.publish(metric()));
+      expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(200 + 250);
+    });
+
+    it('rejects within the bound when Redis hangs (the process is stopped, the socket stays open)', async () => {
+      const publisher = publisherFor({ redis: redis.url, channel: redis.channel(), publishTimeoutMs: 300 });
+      await publisher.ready;
+      redis.pause();
+      cleanup.push(() => redis.resume());
+      const started = Date.now();
+      const err = await rejection(publisher.publish(metric()));
+      expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(300 + 250);
+    });
+
+    it('never logs the Redis URL or its password', async () => {
+      const port = await freePort();
+      const logger = recordingLogger();
+      const publisher = publisherFor({ redis: `redis://default:s3cret-pw@127.0.0.1:${port}`, channel: 'x', publishTimeoutMs: 200, logger });
+      const err = await rejection(publisher.publish(metric()));
+      expect(logger.lines.length).toBeGreaterThan(0); // the connection error was logged...
+      for (const text of [...logger.lines, err.message, String(err.cause)]) expect(text).not.toContain('s3cret-pw');
+    });
+  });
+});
