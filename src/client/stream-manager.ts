@@ -31,6 +31,7 @@ export type StreamState = 'connecting' | 'open' | 'degraded' | 'reconnecting' | 
  * @public
  */
 export interface StreamStatus {
+  /** The state itself. */
   readonly state: StreamState;
   /** The reconnect attempt, 1 for the first after a drop. Set while `reconnecting`, and while `connecting` on a retry. */
   readonly attempt?: number;
@@ -52,7 +53,9 @@ export interface StreamStatus {
  * @public
  */
 export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** Starts the closing handshake (or abandons a handshake in progress). */
   close(code?: number, reason?: string): void;
 }
 
@@ -67,7 +70,9 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
  * @public
  */
 export interface StreamManagerTimers {
+  /** Calls `callback` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a callback that has not run yet. */
   clearTimeout(handle: unknown): void;
   /** Milliseconds since the epoch. */
   now(): number;
@@ -129,11 +134,15 @@ export interface StreamManagerOptions {
  * @public
  */
 export interface StreamManagerEventMap {
+  /** A metric sample, from the snapshot or live. */
   system_metric: SystemMetricMessage;
+  /** A container's state, from the snapshot or live. */
   container_status: ContainerStatusMessage;
+  /** A threshold crossing or, with level `resolved`, its end; from the snapshot or live. */
   alert: AlertMessage;
   /** The server's snapshot, received first on every connection, before its envelopes are passed on one by one. */
   snapshot: readonly Envelope[];
+  /** Every change of the connection state. */
   state: StreamStatus;
 }
 
@@ -142,6 +151,7 @@ export interface StreamManagerEventMap {
  * @public
  */
 export interface StreamObserver {
+  /** Called with every envelope received, snapshot and live. */
   next?(envelope: Envelope): void;
   /** Never called: connection trouble is reported by the `state` event. */
   error?(error: unknown): void;
@@ -154,6 +164,7 @@ export interface StreamObserver {
  * @public
  */
 export interface StreamSubscription {
+  /** Stops the calls to the observer. Safe to call more than once. */
   unsubscribe(): void;
 }
 
@@ -163,25 +174,6 @@ interface Socket extends WebSocketLike {
   onmessage: ((event: { data: unknown }) => void) | null;
   onerror: ((event: { message?: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
-}
-
-declare global {
-  interface SymbolConstructor {
-    /** The TC39 Observable interop symbol, where a polyfill defines it. RxJS declares it the same way. */
-    readonly observable: symbol;
-  }
-}
-
-// Declaration merging adds a type-only member: a class method named `[Symbol.observable]` would be
-// created at load time under the key "undefined" wherever the symbol is not polyfilled.
-/**
- * The interop member that lets RxJS's `from(manager)` typecheck; set on each instance when
- * `Symbol.observable` exists at construction, next to the `'@@observable'` method RxJS uses otherwise.
- * @public
- */
-export interface StreamManager {
-  /** Returns the manager itself. */
-  [Symbol.observable](): StreamManager;
 }
 
 const CLOSED = 3;
@@ -202,6 +194,19 @@ function check(ok: boolean, name: string, expected: string, got: unknown): void 
 const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
   typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
 
+/** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `TypeError` otherwise. */
+function toWebSocketUrl(input: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(input, (globalThis as { location?: { href: string } }).location?.href);
+    url.protocol = url.protocol.replace(/^http/, 'ws');
+  } catch {
+    // not a URL: reported below
+  }
+  check(url?.protocol === 'ws:' || url?.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', input);
+  return url as URL;
+}
+
 /**
  * Receives the system stream over a WebSocket and keeps it running: reconnects with backoff after a drop
  * (2 s, 5 s, 10 s, 30 s, 30 s, … by default, ±10 % jitter), reports its connection state, passes on
@@ -212,8 +217,9 @@ const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
  * in the error message, which the `reconnecting` state's `reason` then includes. Close codes 4400, 4401
  * and 4403 stop the manager (`closed`, with the code and reason); every other close is retried.
  *
- * It is observable-compatible: `subscribe()` and `[Symbol.observable]` / `'@@observable'` let RxJS
- * users write `from(manager)` to get every envelope received.
+ * It is observable-compatible: `subscribe()` and `'@@observable'` (plus `[Symbol.observable]` where a
+ * polyfill defines it) let RxJS users write `from(manager)` to get every envelope received; it is also
+ * async-iterable (`for await (const envelope of manager)`).
  * @public
  */
 export class StreamManager {
@@ -254,9 +260,7 @@ export class StreamManager {
       types,
     );
 
-    const url = new URL(options.url, (globalThis as { location?: { href: string } }).location?.href);
-    url.protocol = url.protocol.replace(/^http/, 'ws');
-    check(url.protocol === 'ws:' || url.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', options.url);
+    const url = toWebSocketUrl(options.url);
     if (apiKey !== undefined) url.searchParams.set('api_key', apiKey);
     if (types !== undefined) url.searchParams.set('types', types.join(','));
 
@@ -354,6 +358,38 @@ export class StreamManager {
   /** Interop with RxJS and other libraries that read `'@@observable'` (and `Symbol.observable`, where it exists). */
   '@@observable'(): this {
     return this;
+  }
+
+  /**
+   * Iterates over the envelopes received from now on (snapshot and live), buffering those not read yet.
+   * Ends only when the loop is left (`break`, `return` or a throw), which unsubscribes.
+   *
+   * It also makes RxJS's `from(manager)` typecheck as `Observable<Envelope>` with no global
+   * `Symbol.observable` declaration; at run time RxJS still takes the `'@@observable'` path.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Envelope> {
+    const buffered: Envelope[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const subscription = this.subscribe((envelope) => {
+      buffered.push(envelope);
+      wake?.();
+    });
+    const iterator: AsyncIterableIterator<Envelope> = {
+      async next() {
+        while (!done && buffered.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        return done ? { done: true, value: undefined } : { done: false, value: buffered.shift() as Envelope };
+      },
+      async return() {
+        done = true;
+        buffered.length = 0;
+        subscription.unsubscribe();
+        wake?.();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   #open(): void {

@@ -1,4 +1,4 @@
-import { from, lastValueFrom, take, toArray } from 'rxjs';
+import { from, lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager, type StreamManagerOptions, type StreamStatus } from '../../../src/client/stream-manager.js';
 import type { Envelope, ServerPacket } from '../../../src/protocol.js';
@@ -109,6 +109,7 @@ describe('StreamManager', () => {
       [{ types: [] }, /`types`/],
       [{ types: ['system_metric', 'nope'] }, /`types`/],
       [{ url: 'ftp://example.com/x' }, /`url`/],
+      [{ url: '/api/system/ws' }, /`url`.*got "\/api\/system\/ws"/], // relative, with no page to resolve it against
     ])('rejects %j', (options, message) => {
       expect(() => new StreamManager({ url: URL, WebSocket: FakeSocket, ...(options as object) })).toThrow(message);
     });
@@ -568,6 +569,39 @@ describe('StreamManager', () => {
       socket.send(metric('cpu', 2));
       expect(seen).toHaveLength(1);
       expect(viaRx).toHaveLength(1);
+    });
+
+    it('types from(manager) as an Observable of envelopes', () => {
+      const { manager } = create();
+      const envelopes: Observable<Envelope> = from(manager);
+      expect(envelopes).toBeDefined();
+    });
+
+    it('is async-iterable: for await yields snapshot and live envelopes, buffered until read', async () => {
+      const { manager } = create();
+      const socket = connectOpen(manager);
+      const iterator = manager[Symbol.asyncIterator]();
+      socket.send(snapshot(metric('cpu', 1)));
+      socket.send(metric('cpu', 2), alert('warning'));
+      const values: string[] = [];
+      for await (const envelope of { [Symbol.asyncIterator]: () => iterator }) {
+        values.push(envelope.type === 'system_metric' ? `m${envelope.data.value}` : envelope.type);
+        if (values.length === 3) break;
+      }
+      expect(values).toEqual(['m1', 'm2', 'alert']);
+      // Leaving the loop unsubscribed: later envelopes are not buffered, and the iterator is done.
+      socket.send(metric('cpu', 3));
+      expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    });
+
+    it('wakes a waiting for-await loop when an envelope arrives', async () => {
+      const { manager } = create();
+      const socket = connectOpen(manager);
+      const iterator = manager[Symbol.asyncIterator]();
+      const pending = iterator.next();
+      socket.send(metric('cpu', 7));
+      expect(await pending).toMatchObject({ done: false, value: { data: { value: 7 } } });
+      await iterator.return!();
     });
 
     it("exposes itself through '@@observable'", () => {

@@ -1,0 +1,229 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import { filter, firstValueFrom } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import {
+  StreamManager,
+  type StreamManagerEventMap,
+  type StreamManagerOptions,
+  type StreamManagerTimers,
+  type StreamStatus,
+} from '../../src/client/stream-manager.js';
+import type { SystemStreamOptions } from '../../src/options.js';
+import type { Envelope } from '../../src/protocol.js';
+import { alert, metric } from '../helpers/fixtures.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startServer } from '../helpers/server.js';
+
+// Clock choice: the reconnect waits go through injected timers that the test releases one at a time,
+// while everything else is real (redis-server, the Express server, ws sockets, refused TCP connects).
+// - A real clock would make this file wait 2 + 5 + 10 = 17 s for the default schedule.
+// - vi.useFakeTimers() would also freeze the timers of ioredis's reconnects, the server's Redis health
+//   check and the close grace period of stream.close(), which this test needs to run for real.
+// What is asserted is the wait each attempt asked for (exactly 2000, 5000, 10000 ms with jitter 0) and
+// that each released wait makes one real connection attempt; the unit tests check the same schedule
+// against vi.useFakeTimers with the default timers.
+class ManualTimers implements StreamManagerTimers {
+  readonly waits: number[] = [];
+  readonly #pending = new Map<number, () => void>();
+  #next = 0;
+  setTimeout(callback: () => void, ms: number): unknown {
+    this.waits.push(ms);
+    this.#pending.set(++this.#next, callback);
+    return this.#next;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#pending.delete(handle as number);
+  }
+  now(): number {
+    return Date.now();
+  }
+  get pending(): number {
+    return this.#pending.size;
+  }
+  /** Ends the one pending wait now. */
+  release(): void {
+    expect(this.#pending.size).toBe(1);
+    const [handle, callback] = [...this.#pending][0]!;
+    this.#pending.delete(handle);
+    callback();
+  }
+}
+
+/** Counts the sockets a manager opens. */
+function countingWebSocket(): { WebSocket: typeof WebSocket; readonly created: number } {
+  let created = 0;
+  class Counting extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      created++;
+    }
+  }
+  return {
+    WebSocket: Counting as typeof WebSocket,
+    get created() {
+      return created;
+    },
+  };
+}
+
+/** Resolves with the first value of `event` (or the current state) that matches, or rejects after `timeoutMs`. */
+function waitFor<K extends keyof StreamManagerEventMap>(
+  manager: StreamManager,
+  event: K,
+  matches: (value: StreamManagerEventMap[K]) => boolean,
+  timeoutMs = 5000,
+): Promise<StreamManagerEventMap[K]> {
+  return new Promise((resolve, reject) => {
+    if (event === 'state' && matches(manager.status as StreamManagerEventMap[K])) {
+      resolve(manager.status as StreamManagerEventMap[K]);
+      return;
+    }
+    const seen: unknown[] = [];
+    const off = manager.on(event, (value) => {
+      seen.push(value);
+      if (!matches(value)) return;
+      off();
+      clearTimeout(timer);
+      resolve(value);
+    });
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${event}; saw ${JSON.stringify(seen).slice(0, 500)}`));
+    }, timeoutMs);
+  });
+}
+
+const state = (manager: StreamManager, match: Partial<StreamStatus>): Promise<StreamStatus> =>
+  waitFor(manager, 'state', (s) => Object.entries(match).every(([k, v]) => s[k as keyof StreamStatus] === v));
+
+/** Publishes `envelope` and resolves once the server has taken it in (and so holds it in its snapshot). */
+async function publish(redis: TestRedis, channel: string, stream: SystemStream, envelope: Envelope): Promise<void> {
+  const json = JSON.stringify(envelope);
+  const received = firstValueFrom(stream.messages$.pipe(filter((e) => JSON.stringify(e) === json)));
+  await redis.publisher().publish(channel, json);
+  await received;
+}
+
+const disposers: Array<() => unknown> = [];
+const defer = (dispose: () => unknown): void => void disposers.push(dispose);
+afterEach(async () => {
+  for (const dispose of disposers.splice(0).reverse()) await dispose();
+});
+
+async function setup(extra: Partial<StreamManagerOptions> = {}, serverOptions: Partial<SystemStreamOptions> = {}) {
+  const redis = await startRedis();
+  defer(() => redis.stop());
+  const channel = redis.channel();
+  const options: SystemStreamOptions = { redis: redis.url, channel, apiKeys: ['k'], ...serverOptions };
+  const server = await startServer(options);
+  defer(() => server.close());
+  await server.stream.ready;
+  const timers = new ManualTimers();
+  const sockets = countingWebSocket();
+  const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, jitter: 0, timers, ...extra });
+  defer(async () => {
+    await manager.close();
+    expect(timers.pending).toBe(0);
+  });
+  return { redis, channel, options, server, timers, sockets, manager };
+}
+
+describe('StreamManager against the real server', () => {
+  it('retries at 2, 5 and 10 s while the server is down, then resumes with a fresh snapshot on the same port', async () => {
+    const { redis, channel, options, server, timers, sockets, manager } = await setup();
+    await publish(redis, channel, server.stream, metric('cpu', 11));
+
+    const firstSnapshot = waitFor(manager, 'snapshot', () => true);
+    manager.connect();
+    await state(manager, { state: 'open' });
+    expect(await firstSnapshot).toEqual([expect.objectContaining({ data: expect.objectContaining({ metric_type: 'cpu', value: 11 }) })]);
+    const live = waitFor(manager, 'system_metric', (m) => m.data.metric_type === 'memory');
+    await publish(redis, channel, server.stream, metric('memory', 40));
+    await live;
+    expect([...manager.latest().keys()]).toEqual(['system_metric:cpu:host', 'system_metric:memory:host']);
+
+    // Stop the server: its clients are closed with 1001, and the port refuses connections.
+    const dropped = state(manager, { state: 'reconnecting', attempt: 1 });
+    const stoppingAt = Date.now();
+    await server.close();
+    const stoppedAt = Date.now();
+    const first = await dropped;
+    expect(first).toMatchObject({ code: 1001, reason: 'closed with 1001: server shutting down' });
+    expect(first.nextAttemptAt).toBeGreaterThanOrEqual(stoppingAt + 2000);
+    expect(first.nextAttemptAt).toBeLessThanOrEqual(stoppedAt + 2000);
+    expect(manager.latest().size).toBe(2); // the last values stay while reconnecting
+
+    for (const attempt of [2, 3]) {
+      const failed = state(manager, { state: 'reconnecting', attempt });
+      timers.release();
+      expect(manager.status).toEqual({ state: 'connecting', attempt: attempt - 1 });
+      const status = await failed;
+      expect(status).toMatchObject({ code: 1006, reason: expect.stringContaining('ECONNREFUSED') });
+    }
+    expect(timers.waits).toEqual([2000, 5000, 10000]);
+    expect(sockets.created).toBe(3);
+
+    // Start a new server on the same port. It has an empty snapshot until something is published.
+    const server2 = http.createServer();
+    const stream2 = attachSystemStream(server2, options);
+    defer(() => new Promise<void>((resolve) => server2.close(() => resolve())));
+    defer(() => stream2.close());
+    server2.listen(server.port, '127.0.0.1');
+    await once(server2, 'listening');
+    await stream2.ready;
+    await publish(redis, channel, stream2, metric('disk', 70));
+
+    const refilled = waitFor(manager, 'snapshot', () => true);
+    timers.release(); // the third attempt, after its 10 s wait
+    await state(manager, { state: 'open' });
+    await refilled;
+    expect(sockets.created).toBe(4);
+    // The new server's snapshot replaced the old values: only what it knows is left.
+    expect([...manager.latest().keys()]).toEqual(['system_metric:disk:host']);
+
+    const resumed = waitFor(manager, 'system_metric', (m) => m.data.value === 99);
+    await publish(redis, channel, stream2, metric('cpu', 99));
+    await resumed;
+    expect(manager.latest().get('system_metric:cpu:host')).toMatchObject({ data: { value: 99 } });
+    expect(timers.pending).toBe(0);
+  });
+
+  it('retries a refused handshake (wrong key) and reports the HTTP status that ws can see', async () => {
+    const { manager, timers, server } = await setup({ apiKey: 'wrong' });
+    manager.connect();
+    const status = await state(manager, { state: 'reconnecting', attempt: 1 });
+    expect(status).toMatchObject({ code: 1006, reason: 'closed with 1006: Unexpected server response: 401' });
+    expect(timers.waits).toEqual([2000]);
+    expect(server.stream.stats().clients).toBe(0);
+  });
+
+  it('goes degraded while Redis is down and back to open on the recovery packet, on the same socket', async () => {
+    const { redis, manager, sockets } = await setup();
+    manager.connect();
+    await state(manager, { state: 'open' });
+    const degraded = state(manager, { state: 'degraded' });
+    await redis.kill();
+    expect(await degraded).toEqual({ state: 'degraded', reason: 'redis_unavailable' });
+    const recovered = state(manager, { state: 'open' });
+    await redis.start();
+    await recovered;
+    expect(sockets.created).toBe(1);
+  });
+
+  it('receives only the types it asked for', async () => {
+    const { redis, channel, server, manager } = await setup({ types: ['alert'] });
+    manager.connect();
+    await state(manager, { state: 'open' });
+    const metrics: unknown[] = [];
+    manager.on('system_metric', (m) => metrics.push(m));
+    const gotAlert = waitFor(manager, 'alert', () => true);
+    await publish(redis, channel, server.stream, metric('cpu', 50));
+    await publish(redis, channel, server.stream, alert('critical'));
+    await gotAlert;
+    expect(metrics).toEqual([]);
+    expect([...manager.latest().keys()]).toEqual(['alert:cpu:host']);
+  });
+});
