@@ -25,6 +25,8 @@ export interface ConnectionContext {
 const SLOW_CLOSE_GRACE_MS = 1000;
 
 const ENVELOPE_TYPES = new Set<string>(['system_metric', 'container_status', 'alert']);
+/** Frames are UTF-8 JSON: sent as text even though they are handed to ws as Buffers. */
+const TEXT = { binary: false } as const;
 
 /**
  * One WebSocket client: subscribes it to the shared batches through its own authorize and
@@ -103,7 +105,7 @@ export class ClientConnection {
     if (this.#ws.readyState !== 1) return;
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
-    this.#ws.send(encodeBatch(batch));
+    this.#ws.send(encodeBatch(batch), TEXT);
   }
 
   #isBlocked(): boolean {

@@ -26,17 +26,17 @@ export function controlDelivery(packet: ServerPacket): Delivery {
   return { type: packet.type, json: JSON.stringify(packet), conflationKey: 'control:redis' };
 }
 
-const frames = new WeakMap<readonly Delivery[], string>();
+const frames = new WeakMap<readonly Delivery[], Buffer>();
 
 /**
- * The text frame for a batch: the packet itself, or a JSON array of packets. Cached per batch array,
- * so the shared batch is joined once however many clients receive it.
+ * The text frame's payload for a batch: the packet itself, or a JSON array of packets, as UTF-8 bytes.
+ * Cached per batch array, so the shared batch is joined and encoded once however many clients receive
+ * it (ws would otherwise encode a string once per client).
  */
-export function encodeBatch(batch: readonly Delivery[]): string {
-  if (batch.length === 1) return (batch[0] as Delivery).json;
+export function encodeBatch(batch: readonly Delivery[]): Buffer {
   let frame = frames.get(batch);
   if (frame === undefined) {
-    frame = `[${batch.map((d) => d.json).join(',')}]`;
+    frame = Buffer.from(batch.length === 1 ? (batch[0] as Delivery).json : `[${batch.map((d) => d.json).join(',')}]`);
     frames.set(batch, frame);
   }
   return frame;

@@ -8,7 +8,7 @@ describe('resolveOptions', () => {
       path: '/api/system/ws',
       channel: 'system:metrics',
       maxClients: 100,
-      throttleMs: 250,
+      throttleMs: 50,
       maxMessagesPerSecond: 1000,
       maxBufferedBytes: 1024 * 1024,
       slowClientTimeoutMs: 10_000,
@@ -22,7 +22,7 @@ describe('resolveOptions', () => {
   });
 
   it('keeps a default when an option is explicitly undefined', () => {
-    expect(resolveOptions({ apiKeys: ['k'], throttleMs: undefined }).throttleMs).toBe(250);
+    expect(resolveOptions({ apiKeys: ['k'], throttleMs: undefined }).throttleMs).toBe(50);
   });
 
   it('takes the Redis URL from REDIS_URL when none is given', () => {
