@@ -1,11 +1,12 @@
 import type { Observable } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './close-codes.js';
-import { encodeBatch, type Delivery } from './delivery.js';
+import { encodeBatch, encodeBatchFrame, type Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
 import { authorize } from './operators/authorize.js';
 import { backpressure } from './operators/backpressure.js';
 import type { EnvelopeType } from './protocol.js';
+import { directSocket } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
 
 /** What every connection shares: created once per stream. */
@@ -105,7 +106,10 @@ export class ClientConnection {
     if (this.#ws.readyState !== 1) return;
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
-    this.#ws.send(encodeBatch(batch), TEXT);
+    // Same bytes for every client: one write of a frame built once, rather than ws framing it per client.
+    const socket = directSocket(this.#ws);
+    if (socket) socket.write(encodeBatchFrame(batch));
+    else this.#ws.send(encodeBatch(batch), TEXT);
   }
 
   #isBlocked(): boolean {

@@ -1,4 +1,5 @@
 import type { Envelope, ServerPacket } from './protocol.js';
+import { encodeTextFrame } from './raw-frame.js';
 
 /**
  * One packet on its way to clients, serialized once and shared by every client.
@@ -38,6 +39,18 @@ export function encodeBatch(batch: readonly Delivery[]): Buffer {
   if (frame === undefined) {
     frame = Buffer.from(batch.length === 1 ? (batch[0] as Delivery).json : `[${batch.map((d) => d.json).join(',')}]`);
     frames.set(batch, frame);
+  }
+  return frame;
+}
+
+const wireFrames = new WeakMap<readonly Delivery[], Buffer>();
+
+/** {@link encodeBatch} wrapped in a complete WebSocket text frame, built once per batch. */
+export function encodeBatchFrame(batch: readonly Delivery[]): Buffer {
+  let frame = wireFrames.get(batch);
+  if (frame === undefined) {
+    frame = encodeTextFrame(encodeBatch(batch));
+    wireFrames.set(batch, frame);
   }
   return frame;
 }
