@@ -37,3 +37,4 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from './publisher.js';
+export { createInProcessBus, type InProcessBus } from './in-process-bus.js';
