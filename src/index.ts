@@ -37,4 +37,7 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from './publisher.js';
+export { DEFAULT_THRESHOLDS, type AlertThresholds, type ThresholdSetting } from './sentinel/alerts.js';
+export { sampleSystem, type Sampler, type SystemSample } from './sentinel/sample.js';
+export { startSentinel, type Sentinel, type SentinelOptions } from './sentinel/sentinel.js';
 export { createInProcessBus, type InProcessBus } from './in-process-bus.js';

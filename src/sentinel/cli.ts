@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// `system-stream-sentinel`: samples this host and publishes to Redis until SIGINT/SIGTERM.
+// Exit codes: 0 after a clean stop or --help/--once, 1 on an unexpected failure, 2 for bad usage.
+import { parseArgs } from 'node:util';
+import type { Logger } from '../logger.js';
+import type { AlertThresholds, ThresholdSetting } from './alerts.js';
+// The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that
+// --help and usage errors answer at once.
+import type { SentinelOptions } from './sentinel.js';
+
+const NAME = 'system-stream-sentinel';
+
+const HELP = `Usage: ${NAME} [options]
+
+Samples this host (CPU, memory, disks, load, network, Docker containers) with systeminformation
+and publishes one batch of system-stream envelopes per interval to a Redis Pub/Sub channel.
+
+Options (each also read from the environment variable shown; a flag wins over the variable):
+  --redis <url>            Redis URL                       REDIS_URL (default redis://127.0.0.1:6379)
+  --channel <name>         Pub/Sub channel                  SYSTEM_STREAM_CHANNEL (default system:metrics)
+  --interval <ms>          time between samples, >= 100     SYSTEM_STREAM_INTERVAL_MS (default 1000)
+  --threshold <m>=<w>[:<c>]
+                           alert threshold of a metric: warning w, critical c, or "off";
+                           repeatable, e.g. --threshold cpu=80:95 --threshold disk=off
+                                                            SYSTEM_STREAM_THRESHOLDS (comma-separated,
+                                                            e.g. "cpu=80:95,memory=85")
+                           defaults: cpu, memory, disk warn at 90, critical at 95, clear 5 below
+  --container-reannounce <ms>
+                           re-publish every container's state this often
+                                                            SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS (default 30000)
+  --log-level <level>      debug, info, warn, error or silent (logs go to stderr)
+                                                            SYSTEM_STREAM_LOG_LEVEL (default info)
+  --once                   sample twice, <interval> apart, print the batch as JSON to stdout and exit;
+                           does not connect to Redis
+  -h, --help               show this help
+
+SIGINT and SIGTERM stop it cleanly (exit code 0). Bad usage exits with code 2.
+`;
+
+class UsageError extends Error {}
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+type Level = (typeof LEVELS)[number];
+
+interface CliConfig {
+  readonly redis: string;
+  readonly channel: string;
+  readonly intervalMs: number;
+  readonly thresholds: AlertThresholds;
+  readonly containerReannounceMs: number;
+  readonly logLevel: Level;
+  readonly isOnce: boolean;
+  readonly isHelp: boolean;
+}
+
+/** Parses flags and environment variables; throws {@link UsageError} with a one-line message. */
+function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        redis: { type: 'string' },
+        channel: { type: 'string' },
+        interval: { type: 'string' },
+        threshold: { type: 'string', multiple: true },
+        'container-reannounce': { type: 'string' },
+        'log-level': { type: 'string' },
+        once: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(parseArgsMessage(err));
+  }
+  const str = (flag: string, variable: string): string | undefined => {
+    const v = values[flag];
+    return typeof v === 'string' ? v : nonEmpty(env[variable]);
+  };
+
+  const redis = str('redis', 'REDIS_URL') ?? 'redis://127.0.0.1:6379';
+  // Never echo the URL: it may hold a password.
+  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError('--redis / REDIS_URL must be a redis:// or rediss:// URL');
+  const channel = str('channel', 'SYSTEM_STREAM_CHANNEL') ?? 'system:metrics';
+  const intervalMs = integerOption(str('interval', 'SYSTEM_STREAM_INTERVAL_MS'), '--interval / SYSTEM_STREAM_INTERVAL_MS', 1000, 100);
+  const containerReannounceMs = integerOption(
+    str('container-reannounce', 'SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS'),
+    '--container-reannounce / SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS',
+    30_000,
+    1,
+  );
+  const logLevel = (str('log-level', 'SYSTEM_STREAM_LOG_LEVEL') ?? 'info') as Level;
+  if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+
+  const thresholds: Record<string, ThresholdSetting | number | false> = {};
+  const fromEnv = nonEmpty(env['SYSTEM_STREAM_THRESHOLDS'])?.split(',') ?? [];
+  for (const spec of [...fromEnv, ...((values['threshold'] as string[] | undefined) ?? [])]) {
+    const [name, setting] = parseThreshold(spec.trim());
+    thresholds[name] = setting;
+  }
+
+  return {
+    redis,
+    channel,
+    intervalMs,
+    thresholds,
+    containerReannounceMs,
+    logLevel,
+    isOnce: values['once'] === true,
+    isHelp: values['help'] === true,
+  };
+}
+
+/** `cpu=90`, `cpu=90:95` or `cpu=off`. */
+function parseThreshold(spec: string): [string, ThresholdSetting | number | false] {
+  const match = /^([A-Za-z0-9_.-]{1,64})=(.+)$/.exec(spec);
+  if (!match) throw new UsageError(`--threshold expects <metric>=<warning>[:<critical>] or <metric>=off, got ${JSON.stringify(spec)}`);
+  const [, name, value] = match as unknown as [string, string, string];
+  if (value === 'off') return [name, false];
+  const parts = value.split(':');
+  const numbers = parts.map((p) => (/^-?\d+(\.\d+)?$/.test(p) ? Number(p) : NaN));
+  if (parts.length > 2 || numbers.some((n) => !Number.isFinite(n))) {
+    throw new UsageError(`--threshold ${name} expects <warning>[:<critical>] numbers or "off", got ${JSON.stringify(value)}`);
+  }
+  const [warning, critical] = numbers as [number, number | undefined];
+  if (critical === undefined) return [name, warning];
+  if (critical < warning) throw new UsageError(`--threshold ${name}: critical ${critical} is below warning ${warning}`);
+  return [name, { warning, critical }];
+}
+
+function integerOption(raw: string | undefined, name: string, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > 2 ** 31 - 1) throw new UsageError(`${name} must be an integer >= ${min} (milliseconds), got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function parseArgsMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  // parseArgs's own messages are long and suggest `--` tricks; keep the first sentence.
+  const first = (e.message ?? String(err)).split(/\.\s|\n/)[0] ?? 'invalid arguments';
+  return first.endsWith('.') ? first.slice(0, -1) : first;
+}
+
+/** One line per entry on stderr: time, level, message, then the fields as JSON. Errors keep only message and code. */
+function stderrLogger(level: Level): Logger {
+  const rank = LEVELS.indexOf(level);
+  const line =
+    (name: Exclude<Level, 'silent'>) =>
+    (obj: object, msg?: string): void => {
+      if (LEVELS.indexOf(name) < rank) return;
+      const fields = Object.keys(obj).length > 0 ? ` ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { message: v.message } : v))}` : '';
+      process.stderr.write(`${new Date().toISOString()} ${name.toUpperCase()} ${msg ?? ''}${fields}\n`);
+    };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+/** Resolves once `text` is handed to the OS, so that `process.exit()` right after cannot cut it off. */
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => stream.write(text, () => resolve()));
+}
+
+async function main(): Promise<number> {
+  let config: CliConfig;
+  try {
+    config = parseCli(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      await write(process.stderr, `${NAME}: ${err.message}. See ${NAME} --help.\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config.isHelp) {
+    await write(process.stdout, HELP);
+    return 0;
+  }
+  const logger = stderrLogger(config.logLevel);
+  const common: SentinelOptions = {
+    intervalMs: config.intervalMs,
+    thresholds: config.thresholds,
+    containerReannounceMs: config.containerReannounceMs,
+    logger,
+  };
+  const { sampleOnce, startSentinel } = await import('./sentinel.js');
+  try {
+    if (config.isOnce) {
+      const batch = await sampleOnce(common);
+      await write(process.stdout, `${JSON.stringify(batch, null, 2)}\n`);
+      return 0;
+    }
+    const sentinel = startSentinel({ ...common, redis: config.redis, channel: config.channel });
+    logger.info({ channel: config.channel }, 'publishing; stop with Ctrl+C');
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    // A second signal while stopping ends the process at once.
+    const force = (): never => process.exit(1);
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    logger.info({ signal }, 'stopping');
+    await sentinel.stop();
+    return 0;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'SST_ERR_INVALID_OPTION') {
+      await write(process.stderr, `${NAME}: ${(err as Error).message}. See ${NAME} --help.\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
