@@ -61,6 +61,9 @@ function recordingLogger(): Logger & { readonly lines: string[] } {
   return { lines, debug: log, info: log, warn: log, error: log };
 }
 
+// Timing bounds below allow 1 s of slack over publishTimeoutMs for a loaded 2-core machine: they prove
+// that a call ends on its own (an unbounded wait would run into the 30 s test timeout), not its precision,
+// which test/unit/publisher.test.ts checks exactly with fake timers.
 describe('createSystemPublisher against a real Redis', () => {
   it('delivers each kind of envelope to a subscriber field for field', async () => {
     const channel = redis.channel();
@@ -151,7 +154,7 @@ describe('createSystemPublisher against a real Redis', () => {
       const err = await rejection(publisher.publish(metric()));
       const elapsed = Date.now() - started;
       expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
-      expect(elapsed).toBeLessThan(300 + 250);
+      expect(elapsed).toBeLessThan(300 + 1000);
 
       await redis.start();
       const sub = await subscribe(channel);
@@ -173,7 +176,7 @@ describe('createSystemPublisher against a real Redis', () => {
       const started = Date.now();
       const err = await rejection(publisher.publish(metric()));
       expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
-      expect(Date.now() - started).toBeLessThan(200 + 250);
+      expect(Date.now() - started).toBeLessThan(200 + 1000);
     });
 
     it('rejects within the bound when Redis hangs (the process is stopped, the socket stays open)', async () => {
@@ -184,7 +187,7 @@ describe('createSystemPublisher against a real Redis', () => {
       const started = Date.now();
       const err = await rejection(publisher.publish(metric()));
       expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
-      expect(Date.now() - started).toBeLessThan(300 + 250);
+      expect(Date.now() - started).toBeLessThan(300 + 1000);
     });
 
     it('never logs the Redis URL or its password', async () => {
