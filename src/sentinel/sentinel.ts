@@ -66,7 +66,8 @@ export interface SentinelOptions {
 export interface Sentinel {
   /**
    * Stops sampling, waits for a tick in progress to finish, and closes the publisher if the sentinel
-   * created it. Idempotent: later calls return the same promise.
+   * created it (which ends at once a publish still waiting for Redis). Idempotent: later calls return
+   * the same promise.
    */
   stop(): Promise<void>;
 }
@@ -244,6 +245,7 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
       try {
         await publisher.publish(chunk);
       } catch (err) {
+        if (isStopped) return; // the publisher was closed by stop()
         builder.failed(chunk);
         logPublishError({ err: errorInfo(err), envelopes: chunk.length });
       }
@@ -285,8 +287,9 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
       clearTimeout(timer);
       wake?.();
       stopping = (async () => {
-        await running;
-        await ownPublisher?.close();
+        // Closing our own publisher at once ends a publish that is waiting for a Redis that is down,
+        // instead of waiting out its timeout; what Redis has already received still gets its reply.
+        await Promise.all([running, ownPublisher?.close()]);
         logger.info({}, 'sentinel stopped');
       })();
       return stopping;

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertMessage, ServerPacket, SystemMetricMessage } from '../../src/protocol.js';
 import { createSystemPublisher } from '../../src/publisher.js';
+import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel } from '../../src/sentinel/sentinel.js';
 import { metric } from '../helpers/fixtures.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient } from '../helpers/ws-client.js';
 
@@ -106,5 +108,22 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
       (p) => p.type === 'system_metric' && p.data.metric_type !== 'marker' && Date.parse(p.data.time) >= stopCalledAt,
     );
     expect(late).toEqual([]);
+  });
+
+  it('stops at once while a publish waits for a Redis that is down', async () => {
+    const sample = JSON.parse(readFileSync(new URL('../fixtures/si/steady-sample.json', import.meta.url), 'utf8')) as SystemSample;
+    let sampled!: () => void;
+    const firstSample = new Promise<void>((resolve) => (sampled = resolve));
+    const sentinel = startSentinel({
+      redis: `redis://127.0.0.1:${await freePort()}`,
+      sampler: async () => {
+        sampled();
+        return sample;
+      },
+    });
+    await firstSample; // the first batch now waits (up to 2 s) for a connection that cannot come
+    const started = Date.now();
+    await sentinel.stop();
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
