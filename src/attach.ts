@@ -87,6 +87,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     slowClientTimeoutMs: o.slowClientTimeoutMs,
     maxMessagesPerSecond: o.maxMessagesPerSecond,
     maxHeldPerClient: MAX_HELD_PER_CLIENT,
+    onClosed(client, code) {
+      clients.delete(client);
+      logger.debug({ clientId: client.id, code }, 'client disconnected');
+    },
   };
 
   // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
@@ -174,10 +178,6 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       const id = `c${++nextClientId}`;
       const client = new ClientConnection(id, ws, types, ctx);
       clients.add(client);
-      ws.once('close', (code) => {
-        clients.delete(client);
-        logger.debug({ clientId: id, code }, 'client disconnected');
-      });
       client.sendNow(snapshot.json(types));
       if (health.state === 'down') client.sendNow(unavailable());
       logger.debug({ clientId: id, path: o.path }, 'client connected');

@@ -46,6 +46,10 @@ export function rejectHandshake(socket: Duplex, status: number, headers: Record<
  * instead of a socket that hangs. Logs the path and outcome, never the query string (keys travel there).
  */
 export function createUpgradeHandler(o: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  // One listener for every handshake socket: a closure created inside the per-request function below
+  // would share that function's scope and keep each request, socket and head buffer alive for as long
+  // as the connection lasts.
+  const onSocketError = (err: Error): void => o.logger.debug({ err, path: o.path }, 'handshake socket error');
   const refuse = (socket: Duplex, status: number, headers?: Record<string, string>): void => {
     o.onRejected(status);
     rejectHandshake(socket, status, headers);
@@ -73,7 +77,7 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): (req: IncomingMe
       if (o.server.listenerCount('upgrade') === 1) rejectHandshake(socket, 404);
       return;
     }
-    socket.on('error', (err) => o.logger.debug({ err, path: o.path }, 'handshake socket error'));
+    socket.on('error', onSocketError);
     const origin = req.headers.origin;
     if (o.allowedOrigins !== undefined && origin !== undefined && !o.allowedOrigins.has(origin)) {
       refuse(socket, 403);

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { Observable, type Observer, type OperatorFunction, type Subscriber, type Subscription, type Unsubscribable } from 'rxjs';
 
 /** Options of {@link backpressure}. */
 export interface BackpressureOptions<T> {
@@ -22,77 +22,108 @@ export interface BackpressureOptions<T> {
  * everything held as one batch at the first `drain$` tick at which it is no longer blocked.
  * Memory is bounded by `maxHeld`. Emits held values before completing if not blocked; drops them on
  * error or unsubscription.
+ *
+ * `options` is read on each call rather than destructured, so an object with prototype methods (one
+ * per client) can serve as its own options without a closure per method.
  */
 export function backpressure<T>(options: BackpressureOptions<T>): OperatorFunction<readonly T[], readonly T[]> {
-  const { isBlocked, drain$, conflationKey, maxHeld, onConflated, onOverflow } = options;
   return (source) =>
     new Observable<readonly T[]>((subscriber) => {
-      const held = new Map<string, T>();
-      let unique = 0;
-      let draining: Subscription | null = null;
-
-      const release = (): void => {
-        draining?.unsubscribe();
-        draining = null;
-        const batch = [...held.values()];
-        held.clear();
-        subscriber.next(batch);
-      };
-      const dropOldestReplaceable = (): boolean => {
-        for (const [key, value] of held) {
-          if (key.charCodeAt(0) === 0) continue; // never-replaced values have "\0"-prefixed keys
-          held.delete(key);
-          onConflated?.(value);
-          return true;
-        }
-        return false;
-      };
-      const hold = (batch: readonly T[]): void => {
-        for (const value of batch) {
-          const key = conflationKey(value);
-          if (key === null) {
-            held.set(`\0${unique++}`, value);
-          } else {
-            const previous = held.get(key);
-            if (previous !== undefined) {
-              held.delete(key); // re-insert at the end: order of last update
-              onConflated?.(previous);
-            }
-            held.set(key, value);
-          }
-          if (held.size > maxHeld && !dropOldestReplaceable()) {
-            held.clear();
-            onOverflow?.();
-            return;
-          }
-        }
-        draining ??= drain$.subscribe(() => {
-          if (held.size === 0) {
-            draining?.unsubscribe();
-            draining = null;
-          } else if (!isBlocked()) {
-            release();
-          }
-        });
-      };
-
-      const subscription = source.subscribe({
-        next(batch) {
-          const blocked = isBlocked();
-          if (held.size === 0 && !blocked) return subscriber.next(batch);
-          hold(batch);
-          if (!blocked && held.size > 0) release(); // caught up since the last tick: keep order, send now
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete() {
-          if (held.size > 0 && !isBlocked()) release();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        subscription.unsubscribe();
-        draining?.unsubscribe();
-        held.clear();
-      };
+      const state = new HoldingObserver(subscriber, options);
+      state.source = source.subscribe(state);
+      return state;
     });
+}
+
+/**
+ * The per-subscription state of {@link backpressure}, as one object with prototype methods: with
+ * thousands of clients, a closure per method and per client would cost more memory than the socket.
+ */
+class HoldingObserver<T> implements Observer<readonly T[]>, Unsubscribable {
+  source: Subscription | null = null;
+  // Created on first use: most clients never fall behind.
+  #held: Map<string, T> | null = null;
+  #unique = 0;
+  #draining: Subscription | null = null;
+
+  constructor(
+    private readonly out: Subscriber<readonly T[]>,
+    private readonly options: BackpressureOptions<T>,
+  ) {}
+
+  next(batch: readonly T[]): void {
+    const blocked = this.options.isBlocked();
+    if (this.#held === null || this.#held.size === 0) {
+      if (!blocked) return this.out.next(batch);
+    }
+    this.#hold(batch);
+    if (!blocked && this.#held !== null && this.#held.size > 0) this.#release(); // caught up since the last tick: keep order, send now
+  }
+
+  error(err: unknown): void {
+    this.out.error(err);
+  }
+
+  complete(): void {
+    if (this.#held !== null && this.#held.size > 0 && !this.options.isBlocked()) this.#release();
+    this.out.complete();
+  }
+
+  unsubscribe(): void {
+    this.source?.unsubscribe();
+    this.#stopDraining();
+    this.#held = null;
+  }
+
+  #hold(batch: readonly T[]): void {
+    const held = (this.#held ??= new Map());
+    const { conflationKey, maxHeld } = this.options;
+    for (const value of batch) {
+      const key = conflationKey.call(this.options, value);
+      if (key === null) {
+        held.set(`\0${this.#unique++}`, value);
+      } else {
+        const previous = held.get(key);
+        if (previous !== undefined) {
+          held.delete(key); // re-insert at the end: order of last update
+          this.options.onConflated?.(previous);
+        }
+        held.set(key, value);
+      }
+      if (held.size > maxHeld && !this.#dropOldestReplaceable(held)) {
+        held.clear();
+        this.options.onOverflow?.();
+        return;
+      }
+    }
+    this.#draining ??= this.options.drain$.subscribe(() => this.#tick());
+  }
+
+  #tick(): void {
+    if (this.#held === null || this.#held.size === 0) this.#stopDraining();
+    else if (!this.options.isBlocked()) this.#release();
+  }
+
+  #release(): void {
+    this.#stopDraining();
+    const held = this.#held as Map<string, T>;
+    const batch = [...held.values()];
+    held.clear();
+    this.out.next(batch);
+  }
+
+  #stopDraining(): void {
+    this.#draining?.unsubscribe();
+    this.#draining = null;
+  }
+
+  #dropOldestReplaceable(held: Map<string, T>): boolean {
+    for (const [key, value] of held) {
+      if (key.charCodeAt(0) === 0) continue; // never-replaced values have "\0"-prefixed keys
+      held.delete(key);
+      this.options.onConflated?.(value);
+      return true;
+    }
+    return false;
+  }
 }
