@@ -20,6 +20,7 @@ export type SystemStreamErrorCode =
  */
 export class SystemStreamError extends Error {
   override readonly name: string = 'SystemStreamError';
+  /** Stable code to switch on. */
   readonly code: SystemStreamErrorCode;
   constructor(code: SystemStreamErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -44,6 +45,7 @@ export interface ValidationIssue {
  */
 export class SystemStreamValidationError extends SystemStreamError {
   override readonly name: string = 'SystemStreamValidationError';
+  /** Every reason found, the first of which is also in `message`. */
   readonly issues: readonly ValidationIssue[];
   constructor(issues: readonly ValidationIssue[]) {
     const first = issues[0];

@@ -4,9 +4,13 @@
  * @public
  */
 export interface Logger {
+  /** Each dropped message, each client connect and disconnect. */
   debug(obj: object, msg?: string): void;
+  /** Lifecycle: subscribed, restored, closed. */
   info(obj: object, msg?: string): void;
+  /** Trouble the stream recovers from: invalid messages (rate-limited), slow clients, Redis errors. */
   warn(obj: object, msg?: string): void;
+  /** Someone must act: Redis unavailable, `authenticate` threw. */
   error(obj: object, msg?: string): void;
 }
 

@@ -45,6 +45,7 @@ export type ContainerState =
 export interface ContainerStatus {
   /** Container name, e.g. `tick-archiver`. */
   readonly container: string;
+  /** Its state. */
   readonly status: ContainerState;
   /** ISO-8601 with a timezone. */
   readonly time: string;
@@ -61,11 +62,15 @@ export type AlertLevel = 'warning' | 'critical' | 'resolved';
  * @public
  */
 export interface Alert {
+  /** `warning` or `critical` at the crossing, `resolved` when the value fell back. */
   readonly level: AlertLevel;
+  /** The metric that crossed, as in {@link SystemMetric.metric_type}. */
   readonly metric_type: string;
+  /** Where, as in {@link SystemMetric.source}. */
   readonly source: string;
   /** The value that crossed (or fell back below) the threshold. */
   readonly value: number;
+  /** The threshold that was crossed. */
   readonly threshold: number;
   /** Human-readable summary, e.g. `cpu on host at 93.1 % (threshold 90 %)`. */
   readonly message: string;
@@ -73,21 +78,36 @@ export interface Alert {
   readonly time: string;
 }
 
-/** @public */
+/**
+ * The spec's `system_metric` envelope.
+ * @public
+ */
 export interface SystemMetricMessage {
+  /** Discriminator. */
   readonly type: 'system_metric';
+  /** The sample. */
   readonly data: SystemMetric;
 }
 
-/** @public */
+/**
+ * The spec's `container_status` envelope.
+ * @public
+ */
 export interface ContainerStatusMessage {
+  /** Discriminator. */
   readonly type: 'container_status';
+  /** The container's state. */
   readonly data: ContainerStatus;
 }
 
-/** @public */
+/**
+ * A threshold alert envelope.
+ * @public
+ */
 export interface AlertMessage {
+  /** Discriminator. */
   readonly type: 'alert';
+  /** The crossing or its resolution. */
   readonly data: Alert;
 }
 
@@ -115,7 +135,9 @@ export const ENVELOPE_TYPES: readonly EnvelopeType[] = ['system_metric', 'contai
  * @public
  */
 export interface SnapshotPacket {
+  /** Discriminator. */
   readonly type: 'snapshot';
+  /** The latest envelope of every key (resolved alerts removed), in order of last update. */
   readonly data: readonly Envelope[];
 }
 
@@ -124,12 +146,17 @@ export interface SnapshotPacket {
  * @public
  */
 export interface ErrorPacket {
+  /** Discriminator. */
   readonly type: 'error';
+  /** What went wrong. */
   readonly data: {
+    /** An HTTP-like status: 503 while Redis is unavailable. */
     readonly code: number;
+    /** Its text, e.g. `Service Unavailable`. */
     readonly message: string;
     /** Machine-readable reason, e.g. `redis_unavailable`. */
     readonly reason: string;
+    /** When the server noticed, ISO-8601. */
     readonly time: string;
   };
 }
@@ -139,8 +166,17 @@ export interface ErrorPacket {
  * @public
  */
 export interface StatusPacket {
+  /** Discriminator. */
   readonly type: 'status';
-  readonly data: { readonly code: number; readonly message: string; readonly time: string };
+  /** `{ code: 200, message: 'OK', time }` when live data flows again. */
+  readonly data: {
+    /** 200. */
+    readonly code: number;
+    /** `OK`. */
+    readonly message: string;
+    /** When the server recovered, ISO-8601. */
+    readonly time: string;
+  };
 }
 
 /**

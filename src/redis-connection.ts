@@ -8,6 +8,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 export interface RedisLike {
   /** Opens a new connection with the same settings, plus `override`. */
   duplicate(override?: object): unknown;
+  /** Publishes `message` to `channel`; resolves with the number of receivers. */
   publish(channel: string, message: string): Promise<number>;
 }
 

@@ -16,8 +16,11 @@ export type SystemStreamRouter = (req: IncomingMessage, res: ServerResponse, nex
 export interface HealthReport {
   /** `ok` while Redis is up, else `unavailable` (HTTP 503). */
   readonly status: 'ok' | 'unavailable';
+  /** The subscriber's state. */
   readonly redis: RedisState;
+  /** WebSocket clients connected now. */
   readonly clients: number;
+  /** The `maxClients` option. */
   readonly maxClients: number;
 }
 
