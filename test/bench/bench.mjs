@@ -1,0 +1,198 @@
+// `npm run bench [-- --quick] [-- --only NAME]`: runs each scenario against the library and the bare
+// `ws` baseline, alternating, with the server, the load generator and the publisher as separate processes
+// on this machine, and prints a markdown table. Starts its own redis-server on a free port.
+import { fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, repeat: { type: 'string', default: '1' } },
+});
+const here = new URL('.', import.meta.url).pathname;
+
+const FULL = [
+  { name: '100 clients, 10 msg/s', clients: 100, rate: 10, seconds: 20 },
+  { name: '1,000 clients, 50 msg/s', clients: 1000, rate: 50, seconds: 20 },
+  { name: '5,000 clients, 20 msg/s', clients: 5000, rate: 20, seconds: 20 },
+  { name: 'burst: 100 clients, 5,000 msgs back-to-back (100 keys)', clients: 100, burst: 5000, keys: 100 },
+  { name: 'idle: 5,000 clients', clients: 5000, idle: true },
+  { name: '10,000 clients, 10 msg/s', clients: 10000, rate: 10, seconds: 10 },
+];
+const QUICK = [
+  { name: '100 clients, 10 msg/s', clients: 100, rate: 10, seconds: 4 },
+  { name: '1,000 clients, 50 msg/s', clients: 1000, rate: 50, seconds: 4 },
+  { name: 'burst: 100 clients, 2,000 msgs back-to-back (100 keys)', clients: 100, burst: 2000, keys: 100 },
+  { name: 'idle: 1,000 clients', clients: 1000, idle: true },
+];
+const CLIENTS_PER_PROCESS = 5000;
+
+async function freePort() {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address();
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10_000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once('error', reject);
+  });
+  return { url: `redis://127.0.0.1:${port}`, proc };
+}
+
+async function startServer(impl, redisUrl, channel, maxClients) {
+  // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (see the README's performance section).
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, '--impl', impl, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start')), 10_000);
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  const stats = async () => (await fetch(`http://127.0.0.1:${port}/bench/stats`)).json();
+  return { proc, port, stats };
+}
+
+function onceMessage(child, kind) {
+  return new Promise((resolve) => {
+    const handler = (msg) => {
+      if (msg.kind === kind) {
+        child.off('message', handler);
+        resolve(msg);
+      }
+    };
+    child.on('message', handler);
+  });
+}
+
+async function runOnce(scenario, impl, redisUrl, round) {
+  const channel = `bench:${impl}:${round}:${Date.now()}`;
+  const server = await startServer(impl, redisUrl, channel, scenario.clients + 100);
+  const children = [server.proc];
+  try {
+    const before = await server.stats();
+    const url = `ws://127.0.0.1:${server.port}/api/system/ws?api_key=bench-key`;
+    const groups = [];
+    for (let left = scenario.clients; left > 0; left -= CLIENTS_PER_PROCESS) {
+      const n = Math.min(left, CLIENTS_PER_PROCESS);
+      const child = fork(`${here}clients.mjs`, ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none'], { stdio: 'inherit' });
+      children.push(child);
+      groups.push(child);
+    }
+    const connected = await Promise.all(groups.map((c) => onceMessage(c, 'connected')));
+    const opened = connected.reduce((a, c) => a + c.opened, 0);
+    const connectMs = Math.max(...connected.map((c) => c.ms));
+    const result = { scenario: scenario.name, impl, opened, connectMs };
+
+    if (scenario.idle) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const after = await server.stats();
+      result.kbPerConnection = (after.mem.rss - before.mem.rss) / 1024 / opened;
+      result.heapKbPerConnection = (after.mem.heapUsed + after.mem.external - before.mem.heapUsed - before.mem.external) / 1024 / opened;
+      result.peakRssMb = after.maxRssKb / 1024;
+      return result;
+    }
+
+    const keys = scenario.keys ?? 1000;
+    const finalSeq = scenario.burst ? Array.from({ length: keys }, (_, i) => [`b${i}`, scenario.burst - keys + i]) : [];
+    await Promise.all(groups.map((c) => (c.send({ kind: 'reset', finalSeq }), onceMessage(c, 'reset-done'))));
+    const s1 = await server.stats();
+    const started = performance.now();
+    const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys)], { stdio: 'inherit' });
+    children.push(publisher);
+    const burstEnd = scenario.burst ? onceMessage(publisher, 'burst-end') : null;
+    const { published } = await onceMessage(publisher, 'done');
+    const publishMs = performance.now() - started;
+    await new Promise((r) => setTimeout(r, scenario.burst ? 1500 : 1000)); // let the last deliveries land
+    const s2 = await server.stats();
+    const reports = await Promise.all(groups.map((c) => (c.send({ kind: 'report' }), onceMessage(c, 'report'))));
+    const delivered = reports.reduce((a, r) => a + r.delivered, 0);
+    const cpuUs = s2.cpu.user + s2.cpu.system - s1.cpu.user - s1.cpu.system;
+    Object.assign(result, {
+      published,
+      delivered,
+      expected: published * opened,
+      // Percentiles are per load-generator process; with several, the worst is reported.
+      p50: Math.max(...reports.map((r) => r.p50)),
+      p90: Math.max(...reports.map((r) => r.p90)),
+      p99: Math.max(...reports.map((r) => r.p99)),
+      max: Math.max(...reports.map((r) => r.max)),
+      deliveriesPerSec: delivered / (publishMs / 1000),
+      cpuUsPerDelivery: cpuUs / delivered,
+      peakRssMb: s2.maxRssKb / 1024,
+      closed: reports.reduce((a, r) => a + r.closed, 0),
+    });
+    if (burstEnd) {
+      const { atUs } = await burstEnd;
+      const finals = reports.reduce((a, r) => a + r.finalArrivals, 0);
+      result.finalValues = `${finals}/${keys * opened}`;
+      const last = Math.max(...reports.map((r) => r.lastFinalArrivalUs ?? NaN));
+      result.lastFinalAfterBurstMs = (last - atUs) / 1000;
+      result.rssGrowthMb = (s2.mem.rss - s1.mem.rss) / 1024 / 1024;
+    }
+    return result;
+  } finally {
+    for (const child of children) if (child.connected) child.send({ kind: 'exit' });
+    const serverExited = once(server.proc, 'exit');
+    server.proc.kill('SIGTERM'); // lets --cpu-prof write its profile
+    await Promise.race([serverExited, new Promise((r) => setTimeout(r, 3000))]);
+    for (const child of children) child.kill('SIGKILL');
+  }
+}
+
+const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : typeof v === 'number' ? v.toFixed(digits) : String(v));
+
+const scenarios = (args.quick ? QUICK : FULL).filter((s) => !args.only || s.name.includes(args.only));
+const redis = await startRedis();
+const results = [];
+try {
+  for (const scenario of scenarios) {
+    for (let round = 0; round < Number(args.repeat); round++) {
+      for (const impl of round % 2 === 0 ? ['lib', 'bare'] : ['bare', 'lib']) {
+        const r = await runOnce(scenario, impl, redis.url, round);
+        results.push(r);
+        process.stderr.write(`${JSON.stringify(r)}\n`);
+      }
+    }
+  }
+} finally {
+  redis.proc.kill('SIGKILL');
+}
+
+console.log(`\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), bare = ws broadcast of one Buffer per message\n`);
+console.log('| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | peak RSS MB | notes |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of results) {
+  const notes = [];
+  if (r.connectMs !== undefined) notes.push(`connected in ${fmt(r.connectMs / 1000, 2)} s`);
+  if (r.kbPerConnection !== undefined) notes.push(`${fmt(r.kbPerConnection, 2)} KB RSS/conn (heap+external ${fmt(r.heapKbPerConnection, 2)} KB)`);
+  if (r.finalValues) notes.push(`final value of every key: ${r.finalValues}, last ${fmt(r.lastFinalAfterBurstMs, 0)} ms after burst end; RSS +${fmt(r.rssGrowthMb, 1)} MB`);
+  if (r.closed) notes.push(`${r.closed} closed`);
+  const pct = r.expected ? ` (${fmt((100 * r.delivered) / r.expected, 1)} %)` : '';
+  console.log(
+    `| ${r.scenario} | ${r.impl} | ${r.opened} | ${r.expected ? `${r.delivered} / ${r.expected}${pct}` : ''} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.deliveriesPerSec, 0)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${fmt(r.peakRssMb, 0)} | ${notes.join('; ')} |`,
+  );
+}

@@ -1,0 +1,61 @@
+// Benchmark server: the library (`--impl lib`) or the bare baseline (`--impl bare`: ioredis subscriber +
+// ws, one Buffer per message written to every client). Reports its own CPU and memory on GET /bench/stats.
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
+import { attachSystemStream } from '../../dist/attach.js';
+
+const { values: args } = parseArgs({
+  options: {
+    impl: { type: 'string' },
+    redis: { type: 'string' },
+    channel: { type: 'string' },
+    'max-clients': { type: 'string', default: '100' },
+    'throttle-ms': { type: 'string' },
+  },
+});
+
+const server = http.createServer((req, res) => {
+  if (req.url === '/bench/stats') {
+    globalThis.gc?.();
+    const body = JSON.stringify({
+      cpu: process.cpuUsage(),
+      mem: process.memoryUsage(),
+      maxRssKb: process.resourceUsage().maxRSS,
+      stream: stream?.stats(),
+    });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    return;
+  }
+  res.writeHead(404).end();
+});
+server.maxConnections = 50_000;
+
+let stream;
+if (args.impl === 'lib') {
+  stream = attachSystemStream(server, {
+    redis: args.redis,
+    channel: args.channel,
+    apiKeys: ['bench-key'],
+    maxClients: Number(args['max-clients']),
+    ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
+  });
+  await stream.ready;
+} else if (args.impl === 'bare') {
+  const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
+  const sub = new Redis(args.redis);
+  const text = { binary: false };
+  sub.on('messageBuffer', (_channel, message) => {
+    for (const ws of wss.clients) ws.send(message, text);
+  });
+  await sub.subscribe(args.channel);
+} else {
+  throw new Error(`unknown --impl ${args.impl}`);
+}
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`READY ${server.address().port}\n`);
+});
+// SIGTERM exits through process.exit so that --cpu-prof writes its profile.
+process.on('SIGTERM', () => process.exit(0));
