@@ -19,9 +19,11 @@ export type SystemStreamErrorCode =
  * @public
  */
 export class SystemStreamError extends Error {
+  /** `SystemStreamError`. */
   override readonly name: string = 'SystemStreamError';
   /** Stable code to switch on. */
   readonly code: SystemStreamErrorCode;
+  /** @param options - `cause`, as for `Error`. */
   constructor(code: SystemStreamErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
@@ -44,9 +46,11 @@ export interface ValidationIssue {
  * @public
  */
 export class SystemStreamValidationError extends SystemStreamError {
+  /** `SystemStreamValidationError`. */
   override readonly name: string = 'SystemStreamValidationError';
   /** Every reason found, the first of which is also in `message`. */
   readonly issues: readonly ValidationIssue[];
+  /** @param issues - every reason found; the message names the first. */
   constructor(issues: readonly ValidationIssue[]) {
     const first = issues[0];
     super('SST_ERR_VALIDATION', `Invalid envelope: ${first ? `${first.path || '(root)'} ${first.message}` : 'unknown reason'}`);

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
-import { attachSystemStream } from '../../dist/attach.js';
+import { attachSystemStream } from '../../dist/index.js';
 
 const { values: args } = parseArgs({
   options: {
