@@ -1,0 +1,578 @@
+// @ts-check
+// The dashboard: one StreamManager feeding big numbers, uPlot charts, a disk table, a container table,
+// an alert banner and the connection state. Everything from the stream is shown with textContent, never
+// as HTML: container names and alert messages come from producers.
+import { StreamManager } from 'system-stream/client';
+import uPlot from 'uplot';
+
+/** @typedef {import('system-stream/client').SystemMetric} SystemMetric */
+/** @typedef {import('system-stream/client').Alert} Alert */
+/** @typedef {import('system-stream/client').ContainerStatus} ContainerStatus */
+/** @typedef {import('system-stream/client').StreamStatus} StreamStatus */
+
+/** Seconds of history the charts keep. */
+const WINDOW_S = 300;
+/** Narrowest time span a chart shows, in seconds. */
+const MIN_SPAN_S = 60;
+/** Live messages the latency median is taken over. */
+const LATENCY_SAMPLES = 50;
+const PALETTE = ['#2563eb', '#0d9488', '#d97706', '#9333ea', '#db2777', '#65a30d', '#0891b2', '#dc2626'];
+const WARNING_PERCENT = 90;
+const CRITICAL_PERCENT = 95;
+
+/** @param {string} id */
+function byTestId(id) {
+  const el = document.querySelector(`[data-testid="${id}"]`);
+  if (!el) throw new Error(`missing element ${id}`);
+  return /** @type {HTMLElement} */ (el);
+}
+
+// ---------------------------------------------------------------- formatting
+
+/** @param {number} value */
+const percent = (value) => value.toFixed(1);
+
+/** @param {number} bytes @returns {[string, string]} number and unit, binary prefixes */
+function splitBytes(bytes) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let i = 0;
+  while (Math.abs(value) >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return [value >= 100 || i === 0 ? value.toFixed(0) : value.toFixed(1), units[i] ?? 'B'];
+}
+
+/** @param {number} bytes */
+const formatBytes = (bytes) => splitBytes(bytes).join(' ');
+
+/** @param {number} ms */
+const clockTime = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+
+const hhmm = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const hhmmss = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+
+/** A time axis label: `14:05` when every tick is on a whole minute, else `14:05:30`. @param {number} s @param {number[]} splits */
+const axisTime = (s, splits) => (splits.every((t) => t % 60 === 0) ? hhmm : hhmmss).format(s * 1000);
+
+/** @param {unknown} value */
+const asNumber = (value) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+/** @param {HTMLElement} el @param {number} value */
+function setLevel(el, value) {
+  el.dataset['level'] = value >= CRITICAL_PERCENT ? 'critical' : value >= WARNING_PERCENT ? 'warning' : 'ok';
+}
+
+// ---------------------------------------------------------------- charts
+
+/**
+ * A uPlot line chart of percent series over the last {@link WINDOW_S} seconds. Samples of one sentinel tick
+ * share a timestamp and become one row; a new series (a new mount) rebuilds the chart. Redraws at most
+ * once per animation frame.
+ */
+class LiveChart {
+  /** @param {HTMLElement} el @param {{ height: number, fill: boolean }} options */
+  constructor(el, options) {
+    this.el = el;
+    this.height = options.height;
+    this.fill = options.fill;
+    /** @type {number[]} */
+    this.xs = [];
+    /** @type {{ source: string, color: string, ys: (number | null)[] }[]} */
+    this.series = [];
+    /** @type {uPlot | null} */
+    this.plot = null;
+    this.isScheduled = false;
+    new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: this.height })).observe(el);
+  }
+
+  width() {
+    return Math.max(200, Math.floor(this.el.clientWidth));
+  }
+
+  /** The color of a series, assigned in order of appearance. @param {string} source */
+  colorOf(source) {
+    return this.series.find((s) => s.source === source)?.color;
+  }
+
+  /** @param {string} source @param {number} timeS @param {number} value */
+  push(source, timeS, value) {
+    let series = this.series.find((s) => s.source === source);
+    if (!series) {
+      series = { source, color: PALETTE[this.series.length % PALETTE.length] ?? '#2563eb', ys: this.xs.map(() => null) };
+      this.series.push(series);
+      this.plot?.destroy();
+      this.plot = null;
+    }
+    const last = this.xs.length - 1;
+    const lastTime = this.xs[last];
+    if (lastTime !== undefined && Math.abs(timeS - lastTime) < 0.5) {
+      series.ys[last] = value; // the same tick as the row before
+    } else if (lastTime === undefined || timeS > lastTime) {
+      this.xs.push(timeS);
+      for (const s of this.series) s.ys.push(null);
+      series.ys[this.xs.length - 1] = value;
+    } else {
+      return; // older than the chart's newest row (a snapshot after a reconnect): already drawn or too late
+    }
+    let stale = 0;
+    while (stale < this.xs.length && (this.xs[stale] ?? 0) < timeS - WINDOW_S) stale++;
+    if (stale > 0) {
+      this.xs.splice(0, stale);
+      for (const s of this.series) s.ys.splice(0, stale);
+    }
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.isScheduled) return;
+    this.isScheduled = true;
+    requestAnimationFrame(() => {
+      this.isScheduled = false;
+      this.draw();
+    });
+  }
+
+  draw() {
+    /** @type {uPlot.AlignedData} */
+    const data = [this.xs, ...this.series.map((s) => s.ys)];
+    if (this.plot) {
+      this.plot.setData(data);
+      return;
+    }
+    const css = getComputedStyle(document.documentElement);
+    const muted = css.getPropertyValue('--muted').trim() || '#64748b';
+    const grid = css.getPropertyValue('--grid').trim() || '#e2e8f0';
+    const font = '11px system-ui, -apple-system, "Segoe UI", sans-serif';
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height: this.height,
+        padding: [10, 12, 0, 0],
+        legend: { show: false },
+        cursor: { y: false, drag: { x: false, y: false, setScale: false }, points: { size: 7 } },
+        scales: {
+          // At least a minute wide, so that the first seconds do not fill the chart and the time axis
+          // keeps its scale; then the last WINDOW_S seconds (older rows are dropped in push()).
+          x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_S), max] },
+          y: { range: [0, 100] },
+        },
+        axes: [
+          {
+            stroke: muted,
+            font,
+            space: 80,
+            size: 30,
+            incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+            grid: { stroke: grid, width: 1 },
+            ticks: { stroke: grid, width: 1, size: 4 },
+            values: (_u, splits) => splits.map((s) => axisTime(s, splits)),
+          },
+          {
+            stroke: muted,
+            font,
+            size: 46,
+            gap: 6,
+            grid: { stroke: grid, width: 1 },
+            ticks: { show: false },
+            splits: () => [0, 25, 50, 75, 100],
+            values: (_u, splits) => splits.map((v) => `${v} %`),
+          },
+        ],
+        series: [
+          {},
+          ...this.series.map((s) => ({
+            label: s.source,
+            stroke: s.color,
+            width: 2,
+            fill: this.fill ? `${s.color}1f` : undefined,
+            points: { show: false },
+            spanGaps: true,
+          })),
+        ],
+      },
+      data,
+      this.el,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- state and rendering
+
+const els = {
+  host: byTestId('host'),
+  connection: byTestId('connection-state'),
+  connectionText: byTestId('connection-text'),
+  latency: byTestId('latency-value'),
+  banner: byTestId('alert-banner'),
+  alertList: byTestId('alert-list'),
+  cpu: byTestId('value-cpu'),
+  cpuSub: byTestId('sub-cpu'),
+  memory: byTestId('value-memory'),
+  memorySub: byTestId('sub-memory'),
+  disk: byTestId('value-disk'),
+  diskSub: byTestId('sub-disk'),
+  diskMount: byTestId('disk-main-mount'),
+  rx: byTestId('value-net-rx'),
+  rxUnit: byTestId('unit-net-rx'),
+  tx: byTestId('value-net-tx'),
+  txUnit: byTestId('unit-net-tx'),
+  netSub: byTestId('sub-network'),
+  diskBody: /** @type {HTMLTableSectionElement} */ (byTestId('disk-table').querySelector('tbody')),
+  containerBody: /** @type {HTMLTableSectionElement} */ (byTestId('container-table').querySelector('tbody')),
+  containerCount: byTestId('container-count'),
+  keyForm: /** @type {HTMLFormElement} */ (byTestId('key-form')),
+  keyError: byTestId('key-error'),
+};
+
+const charts = {
+  cpu: new LiveChart(byTestId('chart-cpu'), { height: 190, fill: true }),
+  memory: new LiveChart(byTestId('chart-memory'), { height: 190, fill: true }),
+  disk: new LiveChart(byTestId('chart-disk'), { height: 220, fill: false }),
+};
+
+/** Newest sample time shown per series, so that an older sample (a snapshot replayed) never overwrites it. */
+const shownAt = new Map();
+/** @type {Map<string, SystemMetric>} by mount point */
+const disks = new Map();
+/** @type {Map<string, { rx?: number, tx?: number }>} by interface */
+const network = new Map();
+/** @type {Map<string, { status: string, since: number }>} by container name */
+const containers = new Map();
+/** @type {Map<string, Alert>} by `metric_type:source` */
+const alerts = new Map();
+/** @type {number[]} */
+const latencies = [];
+let cpuCount = /** @type {number | undefined} */ (undefined);
+
+/** @param {HTMLElement} el @param {string} text @param {number} timeMs */
+function showNumber(el, text, timeMs) {
+  el.textContent = text;
+  el.dataset['time'] = String(timeMs);
+}
+
+/** @param {SystemMetric} m @param {boolean} isLive */
+function onMetric(m, isLive) {
+  const timeMs = Date.parse(m.time);
+  if (isLive) recordLatency(Date.now() - timeMs);
+  const key = `${m.metric_type}:${m.source}`;
+  if ((shownAt.get(key) ?? -Infinity) > timeMs) return;
+  shownAt.set(key, timeMs);
+  const timeS = timeMs / 1000;
+
+  switch (m.metric_type) {
+    case 'cpu':
+      if (m.source !== 'host') return;
+      showNumber(els.cpu, percent(m.value), timeMs);
+      setLevel(els.cpu, m.value);
+      charts.cpu.push('host', timeS, m.value);
+      return;
+    case 'memory': {
+      if (m.source !== 'host') return;
+      showNumber(els.memory, percent(m.value), timeMs);
+      setLevel(els.memory, m.value);
+      const used = asNumber(m.meta?.['used_bytes']);
+      const total = asNumber(m.meta?.['total_bytes']);
+      els.memorySub.textContent = used !== undefined && total !== undefined ? `${formatBytes(used)} of ${formatBytes(total)} in use` : '\u00a0';
+      charts.memory.push('host', timeS, m.value);
+      return;
+    }
+    case 'load':
+      if (m.source !== 'host') return;
+      cpuCount = asNumber(m.meta?.['cpus']) ?? cpuCount;
+      els.cpuSub.textContent = `load ${m.value.toFixed(2)}${cpuCount ? ` · ${cpuCount} ${cpuCount === 1 ? 'core' : 'cores'}` : ''}`;
+      return;
+    case 'disk':
+      disks.set(m.source, m);
+      charts.disk.push(m.source, timeS, m.value);
+      renderDisks();
+      return;
+    case 'net_rx':
+    case 'net_tx': {
+      if (m.source === 'lo') return;
+      const entry = network.get(m.source) ?? {};
+      if (m.metric_type === 'net_rx') entry.rx = m.value;
+      else entry.tx = m.value;
+      network.set(m.source, entry);
+      renderNetwork(timeMs);
+      return;
+    }
+    default:
+      return; // a metric this dashboard does not show
+  }
+}
+
+/** The mount the big number shows: `/` when there is one, else the fullest. */
+function mainDisk() {
+  const root = disks.get('/');
+  if (root) return root;
+  return [...disks.values()].sort((a, b) => b.value - a.value)[0];
+}
+
+function renderDisks() {
+  const main = mainDisk();
+  if (main) {
+    showNumber(els.disk, percent(main.value), Date.parse(main.time));
+    setLevel(els.disk, main.value);
+    els.diskMount.textContent = main.source;
+    const used = asNumber(main.meta?.['used_bytes']);
+    const size = asNumber(main.meta?.['size_bytes']);
+    els.diskSub.textContent =
+      used !== undefined && size !== undefined ? `${formatBytes(used)} of ${formatBytes(size)} used` : `${disks.size} mounts`;
+  }
+  const rows = [...disks.values()].sort((a, b) => a.source.localeCompare(b.source));
+  els.diskBody.replaceChildren(
+    ...rows.map((d) => {
+      const tr = document.createElement('tr');
+      tr.dataset['testid'] = 'disk-row';
+      tr.dataset['mount'] = d.source;
+      const mount = cell('');
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = charts.disk.colorOf(d.source) ?? 'transparent';
+      mount.append(swatch, document.createTextNode(d.source));
+      const fs = cell(String(d.meta?.['fs_type'] ?? d.meta?.['fs'] ?? ''), 'muted');
+      const used = asNumber(d.meta?.['used_bytes']);
+      const size = asNumber(d.meta?.['size_bytes']);
+      const usedCell = cell(used !== undefined && size !== undefined ? `${formatBytes(used)} / ${formatBytes(size)}` : '', 'right muted');
+      const use = cell('', 'right');
+      const bar = document.createElement('span');
+      bar.className = 'bar';
+      const fill = document.createElement('span');
+      fill.style.width = `${Math.min(100, Math.max(0, d.value))}%`;
+      bar.append(fill);
+      setLevel(bar, d.value);
+      const value = document.createElement('span');
+      value.className = 'bar-value';
+      value.textContent = `${percent(d.value)} %`;
+      use.append(bar, value);
+      tr.append(mount, fs, usedCell, use);
+      return tr;
+    }),
+  );
+}
+
+/** @param {number} timeMs */
+function renderNetwork(timeMs) {
+  let rx = 0;
+  let tx = 0;
+  for (const entry of network.values()) {
+    rx += entry.rx ?? 0;
+    tx += entry.tx ?? 0;
+  }
+  const [rxValue, rxUnit] = splitBytes(rx);
+  const [txValue, txUnit] = splitBytes(tx);
+  showNumber(els.rx, rxValue, timeMs);
+  els.rxUnit.textContent = `${rxUnit}/s`;
+  showNumber(els.tx, txValue, timeMs);
+  els.txUnit.textContent = `${txUnit}/s`;
+  const names = [...network.keys()].sort();
+  els.netSub.textContent = names.length > 3 ? `${names.length} interfaces` : names.join(', ');
+}
+
+/** @param {ContainerStatus} c */
+function onContainer(c) {
+  const previous = containers.get(c.container);
+  const timeMs = Date.parse(c.time);
+  // A re-announcement of an unchanged state keeps the time the state began.
+  containers.set(c.container, { status: c.status, since: previous?.status === c.status ? previous.since : timeMs });
+  renderContainers();
+}
+
+const CONTAINER_LEVEL = /** @type {Record<string, string>} */ ({
+  running: 'ok',
+  created: 'neutral',
+  paused: 'warning',
+  restarting: 'warning',
+  removing: 'warning',
+  exited: 'critical',
+  dead: 'critical',
+  stopped: 'critical',
+});
+
+function renderContainers() {
+  const names = [...containers.keys()].sort((a, b) => a.localeCompare(b));
+  if (names.length === 0) return;
+  const running = names.filter((n) => containers.get(n)?.status === 'running').length;
+  els.containerCount.textContent = `${running} of ${names.length} running`;
+  els.containerBody.replaceChildren(
+    ...names.map((name) => {
+      const c = /** @type {{ status: string, since: number }} */ (containers.get(name));
+      const tr = document.createElement('tr');
+      tr.dataset['testid'] = 'container-row';
+      tr.dataset['container'] = name;
+      tr.dataset['status'] = c.status;
+      const status = cell('');
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.dataset['level'] = CONTAINER_LEVEL[c.status] ?? 'neutral';
+      badge.textContent = c.status;
+      status.append(badge);
+      tr.append(cell(name, 'name'), status, cell(clockTime(c.since), 'right muted'));
+      return tr;
+    }),
+  );
+}
+
+/** @param {Alert} a */
+function onAlert(a) {
+  const key = `${a.metric_type}:${a.source}`;
+  const current = alerts.get(key);
+  if (current && Date.parse(current.time) > Date.parse(a.time)) return; // a replayed older alert
+  if (a.level === 'resolved') alerts.delete(key);
+  else alerts.set(key, a);
+  renderAlerts();
+}
+
+function renderAlerts() {
+  const list = [...alerts.entries()].sort(([, a], [, b]) => (a.level === b.level ? 0 : a.level === 'critical' ? -1 : 1));
+  els.banner.hidden = list.length === 0;
+  els.banner.dataset['level'] = list.some(([, a]) => a.level === 'critical') ? 'critical' : 'warning';
+  els.alertList.replaceChildren(
+    ...list.map(([key, a]) => {
+      const li = document.createElement('li');
+      li.dataset['testid'] = 'alert';
+      li.dataset['key'] = key;
+      li.dataset['level'] = a.level;
+      const level = document.createElement('span');
+      level.className = 'alert-level';
+      level.textContent = a.level;
+      const message = document.createElement('span');
+      message.className = 'alert-message';
+      message.textContent = a.message;
+      const since = document.createElement('span');
+      since.className = 'alert-time';
+      since.textContent = `since ${clockTime(Date.parse(a.time))}`;
+      li.append(level, message, since);
+      return li;
+    }),
+  );
+}
+
+/** @param {number} ms */
+function recordLatency(ms) {
+  latencies.push(ms);
+  if (latencies.length > LATENCY_SAMPLES) latencies.shift();
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  els.latency.textContent = `${Math.max(0, Math.round(median))} ms`;
+  els.latency.dataset['ms'] = String(Math.round(median));
+}
+
+/** @param {string} text @param {string} [className] */
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+// ---------------------------------------------------------------- connection state
+
+let countdown = /** @type {ReturnType<typeof setInterval> | undefined} */ (undefined);
+
+/** @param {StreamStatus} s */
+function onState(s) {
+  clearInterval(countdown);
+  countdown = undefined;
+  els.connection.dataset['state'] = s.state;
+  els.connection.title = s.reason ?? '';
+  document.body.classList.toggle('is-stale', s.state !== 'open');
+  switch (s.state) {
+    case 'connecting':
+      els.connectionText.textContent = s.attempt ? `Reconnecting… (attempt ${s.attempt})` : 'Connecting…';
+      break;
+    case 'open':
+      els.connectionText.textContent = 'Live';
+      break;
+    case 'degraded':
+      els.connectionText.textContent = s.reason === 'redis_unavailable' ? 'Degraded: Redis down' : `Degraded: ${s.reason ?? 'no live data'}`;
+      break;
+    case 'reconnecting': {
+      const next = s.nextAttemptAt ?? Date.now();
+      const render = () => {
+        const seconds = Math.max(0, Math.ceil((next - Date.now()) / 1000));
+        els.connectionText.textContent = `Reconnecting in ${seconds} s`;
+      };
+      render();
+      // Runs only while reconnecting; the next state change clears it.
+      countdown = setInterval(render, 250);
+      els.connection.dataset['attempt'] = String(s.attempt ?? 0);
+      break;
+    }
+    case 'closed':
+      if (s.code === 4401 || s.code === 4403) askForKey('The server refused this key.');
+      else els.connectionText.textContent = 'Disconnected';
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+/** @param {string} [error] */
+function askForKey(error) {
+  els.connection.dataset['state'] = 'closed';
+  els.connectionText.textContent = error ? 'API key refused' : 'Not connected';
+  els.keyForm.hidden = false;
+  els.keyError.hidden = !error;
+  els.keyError.textContent = error ?? '';
+  const input = /** @type {HTMLInputElement} */ (els.keyForm.elements.namedItem('key'));
+  input.focus();
+}
+
+els.keyForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = /** @type {HTMLInputElement} */ (els.keyForm.elements.namedItem('key'));
+  const key = input.value.trim();
+  if (!key) return;
+  // Kept in the fragment, which browsers never send to the server.
+  location.hash = new URLSearchParams({ key }).toString();
+  location.reload();
+});
+
+async function showHost() {
+  try {
+    const res = await fetch('api/info', { cache: 'no-store' });
+    if (!res.ok) return;
+    const info = await res.json();
+    els.host.textContent = `${info.hostname} · ${info.name} ${info.version}`;
+    document.title = `${info.hostname} · System dashboard`;
+  } catch {
+    els.host.textContent = '';
+  }
+}
+
+/** @param {string} key */
+async function start(key) {
+  // A refused WebSocket handshake reaches a browser only as close code 1006, like a server that is down,
+  // so a wrong key would be retried for ever. Ask the snapshot endpoint first: it answers 401 plainly.
+  try {
+    const res = await fetch('api/system/snapshot', { headers: { 'x-api-key': key }, cache: 'no-store' });
+    if (res.status === 401 || res.status === 403) {
+      askForKey('The server refused this key.');
+      return;
+    }
+  } catch {
+    // The server is not reachable: the manager shows that and keeps retrying.
+  }
+
+  const manager = new StreamManager({ url: 'api/system/ws', apiKey: key });
+  // Envelopes of the snapshot (the first packet of every connection) are not live: no latency for them.
+  /** @type {WeakSet<object>} */
+  let replayed = new WeakSet();
+  manager.on('snapshot', (envelopes) => {
+    replayed = new WeakSet(envelopes);
+  });
+  manager.on('state', onState);
+  manager.on('system_metric', (e) => onMetric(e.data, !replayed.has(e)));
+  manager.on('container_status', (e) => onContainer(e.data));
+  manager.on('alert', (e) => onAlert(e.data));
+  manager.connect();
+  addEventListener('pagehide', () => void manager.close());
+}
+
+const key = new URLSearchParams(location.hash.slice(1)).get('key') ?? new URLSearchParams(location.search).get('key') ?? '';
+void showHost();
+if (key) void start(key);
+else askForKey();
