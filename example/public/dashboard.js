@@ -37,7 +37,8 @@ function splitBytes(bytes) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let i = 0;
-  while (Math.abs(value) >= 1024 && i < units.length - 1) {
+  // Switch units at 1000, not 1024, so that a number never needs four digits ("1.0 GiB", not "1020 MiB").
+  while (Math.abs(value) >= 1000 && i < units.length - 1) {
     value /= 1024;
     i++;
   }
@@ -149,7 +150,7 @@ class LiveChart {
       {
         width: this.width(),
         height: this.height,
-        padding: [10, 12, 0, 0],
+        padding: [10, 28, 0, 0], // room on the right for the last time label
         legend: { show: false },
         cursor: { y: false, drag: { x: false, y: false, setScale: false }, points: { size: 7 } },
         scales: {
