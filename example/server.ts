@@ -90,6 +90,9 @@ const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'ut
 export async function startExample(options: ExampleOptions = {}): Promise<Example> {
   const { port = 3000, host = '127.0.0.1', apiKey = randomBytes(16).toString('hex'), redisUrl, logger = noopLogger } = options;
 
+  // First, so that a missing build fails before anything is started.
+  const clientFiles = clientModules(join(PACKAGE_ROOT, 'dist'));
+
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -118,13 +121,12 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
   });
 
   // The dashboard: the page, the package's own browser build and uPlot, all served from this machine.
-  app.use('/vendor/system-stream', serveFiles(join(PACKAGE_ROOT, 'dist'), clientModules(join(PACKAGE_ROOT, 'dist'))));
+  app.use('/vendor/system-stream', serveFiles(join(PACKAGE_ROOT, 'dist'), clientFiles));
   app.use('/vendor/uplot', serveFiles(UPLOT_DIR, new Set(['/uPlot.esm.js', '/uPlot.min.css'])));
   app.use(express.static(PUBLIC_DIR));
 
   let publisher: SystemPublisher | undefined;
   const getPublisher = (): SystemPublisher => (publisher ??= createSystemPublisher({ redis: bus ?? (redisUrl as string), logger }));
-  let sentinel: Sentinel | undefined;
   try {
     // The bus delivers only to subscribers that exist when a message is published: subscribe first.
     // Redis may be down at start; then the app serves anyway and dashboards show "degraded" until it is up.
@@ -135,7 +137,8 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     await Promise.all([stream.close(), publisher?.close()]);
     throw err;
   }
-  if (bus && options.sentinel !== false) sentinel = startSentinel({ ...options.sentinel, publisher: getPublisher(), logger });
+  const sentinel: Sentinel | undefined =
+    bus && options.sentinel !== false ? startSentinel({ ...options.sentinel, publisher: getPublisher(), logger }) : undefined;
   const address = server.address() as { port: number };
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/`;
 
