@@ -16,8 +16,14 @@ const FULL = [
   { name: '1,000 clients, 50 msg/s', clients: 1000, rate: 50, seconds: 20 },
   { name: '5,000 clients, 20 msg/s', clients: 5000, rate: 20, seconds: 20 },
   { name: 'burst: 100 clients, 5,000 msgs back-to-back (100 keys)', clients: 100, burst: 5000, keys: 100 },
+  // The transport's own floor under the same burst: one client, so fan-out costs nothing.
+  { name: 'burst floor: 1 client, 5,000 msgs back-to-back (100 keys)', clients: 1, burst: 5000, keys: 100 },
   { name: 'idle: 5,000 clients', clients: 5000, idle: true },
   { name: '10,000 clients, 10 msg/s', clients: 10000, rate: 10, seconds: 10 },
+];
+const DEBUG = [
+  { name: 'burst1: 1 client, 2,000 msgs', clients: 1, burst: 2000, keys: 100 },
+  { name: 'burst100: 100 clients, 2,000 msgs', clients: 100, burst: 2000, keys: 100 },
 ];
 const QUICK = [
   { name: '100 clients, 10 msg/s', clients: 100, rate: 10, seconds: 4 },
@@ -88,6 +94,16 @@ function onceMessage(child, kind) {
   });
 }
 
+/** Waits until no client has received a frame for 500 ms (at most 60 s): a queueing server may still be delivering the warm-up. */
+async function quiet(groups) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
+    const idle = await Promise.all(groups.map((c) => (c.send({ kind: 'idle-for' }), onceMessage(c, 'idle-for'))));
+    if (idle.every((r) => r.ms > 500)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function runOnce(scenario, impl, redisUrl, round) {
   const channel = `bench:${impl}:${round}:${Date.now()}`;
   const server = await startServer(impl, redisUrl, channel, scenario.clients + 100);
@@ -116,9 +132,19 @@ async function runOnce(scenario, impl, redisUrl, round) {
       return result;
     }
 
+    // Warm-up, the same for both: a fresh server's first thousand messages run unoptimized code
+    // (ajv, RxJS, ws), which would otherwise show up as the first scenario's latency.
+    // About 200,000 deliveries, whatever the number of clients.
+    const warmMessages = Math.max(20, Math.min(2000, Math.round(200_000 / opened)));
+    const warm = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--burst', String(warmMessages), '--keys', '100', '--metric-type', 'warmup'], { stdio: 'inherit' });
+    children.push(warm);
+    await onceMessage(warm, 'done');
+    await quiet(groups);
+
     const keys = scenario.keys ?? 1000;
     const finalSeq = scenario.burst ? Array.from({ length: keys }, (_, i) => [`b${i}`, scenario.burst - keys + i]) : [];
     await Promise.all(groups.map((c) => (c.send({ kind: 'reset', finalSeq }), onceMessage(c, 'reset-done'))));
+    await fetch(`http://127.0.0.1:${server.port}/bench/ingest-reset`);
     const s1 = await server.stats();
     const started = performance.now();
     const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys)], { stdio: 'inherit' });
@@ -152,6 +178,8 @@ async function runOnce(scenario, impl, redisUrl, round) {
       const last = Math.max(...reports.map((r) => r.lastFinalArrivalUs ?? NaN));
       result.lastFinalAfterBurstMs = (last - atUs) / 1000;
       result.rssGrowthMb = (s2.mem.rss - s1.mem.rss) / 1024 / 1024;
+      result.ingestMs = (s2.ingest.last - s2.ingest.first) / 1000;
+      result.ingestStartMs = (s2.ingest.first - atUs) / 1000;
     }
     return result;
   } finally {
@@ -165,7 +193,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
 
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : typeof v === 'number' ? v.toFixed(digits) : String(v));
 
-const scenarios = (args.quick ? QUICK : FULL).filter((s) => !args.only || s.name.includes(args.only));
+const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter((s) => !args.only || s.name.includes(args.only));
 const redis = await startRedis();
 const results = [];
 try {

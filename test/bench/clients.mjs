@@ -19,8 +19,10 @@ const closeCodes = {};
 const finalSeq = new Map(); // key -> seq of its last value, set by the orchestrator
 const finalArrivals = []; // µs
 
+let lastFrameAt = 0;
 function onFrame(data) {
   const now = nowUs();
+  lastFrameAt = now;
   const text = data.toString();
   if (text.startsWith('{"type":"snapshot"')) {
     snapshots++;
@@ -79,7 +81,9 @@ function percentile(sorted, p) {
 }
 
 process.on('message', (msg) => {
-  if (msg.kind === 'reset') {
+  if (msg.kind === 'idle-for') {
+    process.send({ kind: 'idle-for', ms: lastFrameAt === 0 ? Infinity : (nowUs() - lastFrameAt) / 1000 });
+  } else if (msg.kind === 'reset') {
     latencies = [];
     delivered = 0;
     finalArrivals.length = 0;

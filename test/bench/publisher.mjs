@@ -12,6 +12,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     burst: { type: 'string', default: '0' },
     keys: { type: 'string', default: '1000' },
+    'metric-type': { type: 'string', default: 'bench' },
   },
 });
 const redis = new Redis(args.redis);
@@ -24,9 +25,13 @@ function message(seq) {
   // ~230 bytes, like a sentinel's sample with its unit and host annotations.
   return JSON.stringify({
     type: 'system_metric',
-    data: { time, metric_type: 'bench', value: seq, source: k, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
+    data: { time, metric_type: args['metric-type'], value: seq, source: k, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
   });
 }
+
+// Connected before the first timestamp is taken: a message created while ioredis is still connecting
+// would wait in its offline queue and count the connect time as latency.
+await redis.ping();
 
 let published = 0;
 if (Number(args.burst) > 0) {

@@ -16,7 +16,21 @@ const { values: args } = parseArgs({
   },
 });
 
+// When the server saw the first and the last Redis message, in the publisher's clock (µs).
+const ingest = { first: 0, last: 0, count: 0 };
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+const sawMessage = () => {
+  const now = nowUs();
+  if (ingest.count++ === 0) ingest.first = now;
+  ingest.last = now;
+};
+
 const server = http.createServer((req, res) => {
+  if (req.url === '/bench/ingest-reset') {
+    ingest.first = ingest.last = ingest.count = 0;
+    res.end('{}');
+    return;
+  }
   if (req.url === '/bench/stats') {
     globalThis.gc?.();
     const body = JSON.stringify({
@@ -24,6 +38,7 @@ const server = http.createServer((req, res) => {
       mem: process.memoryUsage(),
       maxRssKb: process.resourceUsage().maxRSS,
       stream: stream?.stats(),
+      ingest,
     });
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     return;
@@ -42,11 +57,13 @@ if (args.impl === 'lib') {
     ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
   });
   await stream.ready;
+  stream.messages$.subscribe(sawMessage);
 } else if (args.impl === 'bare') {
   const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
   const sub = new Redis(args.redis);
   const text = { binary: false };
   sub.on('messageBuffer', (_channel, message) => {
+    sawMessage();
     for (const ws of wss.clients) ws.send(message, text);
   });
   await sub.subscribe(args.channel);
@@ -54,7 +71,9 @@ if (args.impl === 'lib') {
   throw new Error(`unknown --impl ${args.impl}`);
 }
 
-server.listen(0, '127.0.0.1', () => {
+// A deep accept backlog: thousands of clients connect at once (Node's default of 511 drops SYNs,
+// which the kernel retries only after a second).
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
   process.stdout.write(`READY ${server.address().port}\n`);
 });
 // SIGTERM exits through process.exit so that --cpu-prof writes its profile.
