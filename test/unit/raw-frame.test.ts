@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Receiver, WebSocket } from 'ws';
+import type { EventEmitter } from 'node:events';
+import * as ws from 'ws';
+import { WebSocket } from 'ws';
+
+// ws exports its frame parser, but @types/ws does not declare it.
+const { Receiver } = ws as unknown as {
+  Receiver: new (options: { maxPayload: number; skipUTF8Validation: boolean }) => EventEmitter & { write(chunk: Buffer): void };
+};
 import { directSocket, encodeTextFrame } from '../../src/raw-frame.js';
 
 function decode(frame: Buffer): Promise<{ data: Buffer; isBinary: boolean }> {
