@@ -57,3 +57,16 @@ export class SystemStreamValidationError extends SystemStreamError {
     this.issues = issues;
   }
 }
+
+/** An `SST_ERR_INVALID_OPTION` error. @internal */
+export function invalidOption(message: string): SystemStreamError {
+  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
+}
+
+/** A short description of an option's value for an error message: strings are cut, functions and arrays named. @internal */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return String(value);
+}

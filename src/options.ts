@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { SystemStreamError } from './errors.js';
+import { describeValue, invalidOption } from './errors.js';
 import { noopLogger, type Logger } from './logger.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
 import { isRedisLike, type RedisLike } from './redis-connection.js';
@@ -156,21 +156,11 @@ const DEFAULTS = {
   maxSnapshotKeys: 10_000,
 } as const;
 
-function invalid(message: string): SystemStreamError {
-  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  return String(value);
-}
 
 function number(input: Record<string, unknown>, name: keyof typeof DEFAULTS, min: number, integer = true): number {
   const value = input[name] ?? DEFAULTS[name];
   if (typeof value !== 'number' || Number.isNaN(value) || value < min || (integer && !Number.isInteger(value) && value !== Infinity)) {
-    throw invalid(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${describe(value)}`);
+    throw invalidOption(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -178,7 +168,7 @@ function number(input: Record<string, unknown>, name: keyof typeof DEFAULTS, min
 function stringList(value: unknown, name: string): readonly string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
-    throw invalid(`Expected \`${name}\` to be an array of non-empty strings`);
+    throw invalidOption(`Expected \`${name}\` to be an array of non-empty strings`);
   }
   return Object.freeze([...value]);
 }
@@ -188,48 +178,48 @@ function stringList(value: unknown, name: string): readonly string[] | undefined
  * Secrets (API keys, the Redis URL) never appear in the messages.
  */
 export function resolveOptions(input: SystemStreamOptions = {}): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw invalid(`Expected options to be an object, got ${describe(input)}`);
+  if (typeof input !== 'object' || input === null) throw invalidOption(`Expected options to be an object, got ${describeValue(input)}`);
   const raw = input as Record<string, unknown>;
 
   const redis = input.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   if (typeof redis === 'string') {
-    if (!/^rediss?:\/\//.test(redis)) throw invalid('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
+    if (!/^rediss?:\/\//.test(redis)) throw invalidOption('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
   } else if (!isRedisLike(redis)) {
-    throw invalid('Expected `redis` to be a redis:// URL or an ioredis client (an object with duplicate())');
+    throw invalidOption('Expected `redis` to be a redis:// URL or an ioredis client (an object with duplicate())');
   }
 
   const path = input.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
-    throw invalid(`Expected \`path\` to be a URL path starting with "/", got ${describe(path)}`);
+    throw invalidOption(`Expected \`path\` to be a URL path starting with "/", got ${describeValue(path)}`);
   }
   const channel = input.channel ?? DEFAULTS.channel;
   if (typeof channel !== 'string' || channel.length === 0) {
-    throw invalid(`Expected \`channel\` to be a non-empty string, got ${describe(channel)}`);
+    throw invalidOption(`Expected \`channel\` to be a non-empty string, got ${describeValue(channel)}`);
   }
 
   const apiKeys = stringList(input.apiKeys, 'apiKeys') ?? [];
   if (apiKeys.some((k) => Buffer.byteLength(k) > MAX_API_KEY_BYTES)) {
-    throw invalid(`Expected every API key in \`apiKeys\` to be at most ${MAX_API_KEY_BYTES} bytes`);
+    throw invalidOption(`Expected every API key in \`apiKeys\` to be at most ${MAX_API_KEY_BYTES} bytes`);
   }
   if (input.authenticate !== undefined && typeof input.authenticate !== 'function') {
-    throw invalid(`Expected \`authenticate\` to be a function, got ${describe(input.authenticate)}`);
+    throw invalidOption(`Expected \`authenticate\` to be a function, got ${describeValue(input.authenticate)}`);
   }
   if (input.auth !== undefined && input.auth !== false) {
-    throw invalid(`Expected \`auth\` to be false or left out, got ${describe(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`);
+    throw invalidOption(`Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`);
   }
   const hasAuth = apiKeys.length > 0 || input.authenticate !== undefined;
   if (!hasAuth && input.auth !== false) {
-    throw invalid('No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false` to serve without it');
+    throw invalidOption('No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false` to serve without it');
   }
   if (hasAuth && input.auth === false) {
-    throw invalid('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
+    throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
   }
   const origins = stringList(input.allowedOrigins, 'allowedOrigins');
 
   if (input.logger !== undefined) {
     const l = input.logger as unknown as Record<string, unknown>;
     if (!['debug', 'info', 'warn', 'error'].every((m) => typeof l?.[m] === 'function')) {
-      throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
+      throw invalidOption('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
     }
   }
 

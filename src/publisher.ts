@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
-import { SystemStreamError, SystemStreamValidationError } from './errors.js';
+import { describeValue, invalidOption, SystemStreamError, SystemStreamValidationError } from './errors.js';
 import { createRateLimitedLog, noopLogger, type Logger } from './logger.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
 import type { RedisLike } from './redis-connection.js';
@@ -133,16 +133,6 @@ const DEFAULTS = { channel: 'system:metrics', publishTimeoutMs: 2000 } as const;
 const MAX_WAITING = 1000;
 const LOG_INTERVAL_MS = 10_000;
 
-function invalid(message: string): SystemStreamError {
-  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  return String(value);
-}
 
 /**
  * Creates a {@link SystemPublisher}. Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad
@@ -154,24 +144,24 @@ function describe(value: unknown): string {
  * @public
  */
 export function createSystemPublisher(options: SystemPublisherOptions = {}): SystemPublisher {
-  if (typeof options !== 'object' || options === null) throw invalid(`Expected options to be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null) throw invalidOption(`Expected options to be an object, got ${describeValue(options)}`);
   const redisOption = options.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   if (typeof redisOption === 'string') {
-    if (!/^rediss?:\/\/./.test(redisOption)) throw invalid('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
+    if (!/^rediss?:\/\/./.test(redisOption)) throw invalidOption('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
   } else if (typeof redisOption !== 'object' || redisOption === null || typeof (redisOption as RedisLike).publish !== 'function') {
-    throw invalid('Expected `redis` to be a redis:// URL or an ioredis client (an object with publish())');
+    throw invalidOption('Expected `redis` to be a redis:// URL or an ioredis client (an object with publish())');
   }
   const channel = options.channel ?? DEFAULTS.channel;
   if (typeof channel !== 'string' || channel.length === 0) {
-    throw invalid(`Expected \`channel\` to be a non-empty string, got ${describe(channel)}`);
+    throw invalidOption(`Expected \`channel\` to be a non-empty string, got ${describeValue(channel)}`);
   }
   const publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
   if (typeof publishTimeoutMs !== 'number' || !Number.isInteger(publishTimeoutMs) || publishTimeoutMs < 1 || publishTimeoutMs > 2 ** 31 - 1) {
-    throw invalid(`Expected \`publishTimeoutMs\` to be an integer >= 1, got ${describe(publishTimeoutMs)}`);
+    throw invalidOption(`Expected \`publishTimeoutMs\` to be an integer >= 1, got ${describeValue(publishTimeoutMs)}`);
   }
   const logger = options.logger ?? noopLogger;
   if (!['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as unknown as Record<string, unknown>)[m] === 'function')) {
-    throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
+    throw invalidOption('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
   }
 
   const isOwned = typeof redisOption === 'string';
