@@ -100,7 +100,7 @@ export function printReport(r: SoakResult): number {
     line(`| received (Redis messages) | ${n(totals.received)} | ${n(subscribedMessages)} ${mark(totals.received === subscribedMessages)} |`);
     line(`| valid envelopes | ${n(totals.valid)} | ${n(expectedValid)} ${mark(totals.valid === expectedValid)} |`);
     line(`| invalid (messages or batch members) | ${n(totals.invalid)} | ${n(expectedInvalid)} ${mark(totals.invalid === expectedInvalid)} |`);
-    line(`| throttled (replaced within a 250 ms window) | ${n(totals.throttled)} | |`);
+    line(`| throttled (replaced within a throttle window) | ${n(totals.throttled)} | |`);
     line(`| conflated (for a client that was behind) | ${n(totals.conflated)} | |`);
     line(`| delivered (packets written, per client) | ${n(totals.delivered)} | |`);
     line(`| handshakes rejected | ${n(totals.rejected)} | ${n(sumValues(r.badKeyStatuses))} wrong-key attempts + ${n(sumValues(t.refused))} refused reconnects |`);
