@@ -21,15 +21,15 @@ export {
   type SystemMetricMessage,
 } from '../protocol.js';
 export { backoffDelay } from './backoff.js';
-export {
-  StreamManager,
-  type StreamManagerEventMap,
-  type StreamManagerOptions,
-  type StreamManagerTimers,
-  type StreamObserver,
-  type StreamState,
-  type StreamStatus,
-  type StreamSubscription,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './stream-manager.js';
+export { StreamManager } from './stream-manager.js';
+export type {
+  StreamManagerEventMap,
+  StreamManagerOptions,
+  StreamManagerTimers,
+  StreamObserver,
+  StreamState,
+  StreamStatus,
+  StreamSubscription,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';

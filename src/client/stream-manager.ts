@@ -13,160 +13,17 @@ import {
   type SystemMetricMessage,
 } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
-
-/**
- * The connection state of a {@link StreamManager}.
- *
- * - `connecting`: a socket is being opened.
- * - `open`: the socket is open and live data flows.
- * - `degraded`: the socket is open, but the server reported that it cannot deliver live data (Redis is down).
- * - `reconnecting`: the socket closed; the next attempt starts at `nextAttemptAt`.
- * - `closed`: nothing runs: before `connect()`, after `close()`, or after a terminal close code.
- * @public
- */
-export type StreamState = 'connecting' | 'open' | 'degraded' | 'reconnecting' | 'closed';
-
-/**
- * A {@link StreamState} with its details, as the `state` event and {@link StreamManager.status} give it.
- * @public
- */
-export interface StreamStatus {
-  /** The state itself. */
-  readonly state: StreamState;
-  /** The reconnect attempt, 1 for the first after a drop. Set while `reconnecting`, and while `connecting` on a retry. */
-  readonly attempt?: number;
-  /** When the next attempt starts, in milliseconds since the epoch (from `timers.now()`). Set while `reconnecting`. */
-  readonly nextAttemptAt?: number;
-  /**
-   * Why: the close code with the server's close reason or the socket error's message where there is one
-   * (`reconnecting`, `closed`), the server's reason (`degraded`, e.g. `redis_unavailable`), or
-   * `closed by the client`.
-   */
-  readonly reason?: string;
-  /** The close code of the socket that closed, for `reconnecting` and for `closed` after a terminal code. */
-  readonly code?: number;
-}
-
-/**
- * The part of a WebSocket that {@link StreamManager} uses. The browser's `WebSocket` and the `ws`
- * package's `WebSocket` both fit; the manager also sets their `onopen`, `onmessage`, `onerror` and `onclose`.
- * @public
- */
-export interface WebSocketLike {
-  /** 0 connecting, 1 open, 2 closing, 3 closed. */
-  readonly readyState: number;
-  /** Starts the closing handshake (or abandons a handshake in progress). */
-  close(code?: number, reason?: string): void;
-}
-
-/**
- * A WebSocket class, such as `globalThis.WebSocket` or `WebSocket` from the `ws` package.
- * @public
- */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-/**
- * The clock {@link StreamManager} waits with. Replace it to drive reconnects from a test.
- * @public
- */
-export interface StreamManagerTimers {
-  /** Calls `callback` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a callback that has not run yet. */
-  clearTimeout(handle: unknown): void;
-  /** Milliseconds since the epoch. */
-  now(): number;
-}
-
-/**
- * Options for {@link StreamManager}.
- * @public
- */
-export interface StreamManagerOptions {
-  /**
-   * The stream's WebSocket URL, e.g. `wss://example.com/api/system/ws`. In a browser a relative or
-   * `http(s):` URL is resolved against the page and given the `ws(s):` scheme.
-   */
-  readonly url: string;
-  /** Sent as the `api_key` query parameter: browsers cannot set headers on a WebSocket. */
-  readonly apiKey?: string;
-  /**
-   * Receive only these envelope types (the `types` query parameter).
-   * @defaultValue every type
-   */
-  readonly types?: readonly EnvelopeType[];
-  /**
-   * Waits before reconnect attempts 1, 2, 3, …, in milliseconds; the last one repeats.
-   * @defaultValue `[2000, 5000, 10000, 30000]`
-   */
-  readonly backoffMs?: readonly number[];
-  /**
-   * Spreads each wait uniformly by this fraction either way, so that dashboards do not all return at the
-   * same instant after a server restart. `0` makes the waits exact.
-   * @defaultValue `0.1`
-   */
-  readonly jitter?: number;
-  /**
-   * A connection that stayed open this long before it closed counts as stable: the next reconnect
-   * starts again at the first wait. Shorter-lived connections continue the sequence.
-   * @defaultValue `5000`
-   */
-  readonly stableAfterMs?: number;
-  /**
-   * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
-   * @defaultValue `globalThis.WebSocket`
-   */
-  readonly WebSocket?: WebSocketConstructor;
-  /**
-   * The source of randomness for the jitter, returning numbers in [0, 1).
-   * @defaultValue `Math.random`
-   */
-  readonly random?: () => number;
-  /**
-   * The clock for reconnect waits and timestamps.
-   * @defaultValue the global `setTimeout`, `clearTimeout` and `Date.now`
-   */
-  readonly timers?: StreamManagerTimers;
-}
-
-/**
- * What each {@link StreamManager} event passes to its listeners.
- * @public
- */
-export interface StreamManagerEventMap {
-  /** A metric sample, from the snapshot or live. */
-  system_metric: SystemMetricMessage;
-  /** A container's state, from the snapshot or live. */
-  container_status: ContainerStatusMessage;
-  /** A threshold crossing or, with level `resolved`, its end; from the snapshot or live. */
-  alert: AlertMessage;
-  /** The server's snapshot, received first on every connection, before its envelopes are passed on one by one. */
-  snapshot: readonly Envelope[];
-  /** Every change of the connection state. */
-  state: StreamStatus;
-}
-
-/**
- * An observer of the envelopes a {@link StreamManager} receives.
- * @public
- */
-export interface StreamObserver {
-  /** Called with every envelope received, snapshot and live. */
-  next?(envelope: Envelope): void;
-  /** Never called: connection trouble is reported by the `state` event. */
-  error?(error: unknown): void;
-  /** Never called: a manager can always `connect()` again. */
-  complete?(): void;
-}
-
-/**
- * Returned by {@link StreamManager.subscribe}.
- * @public
- */
-export interface StreamSubscription {
-  /** Stops the calls to the observer. Safe to call more than once. */
-  unsubscribe(): void;
-}
+import type {
+  StreamManagerEventMap,
+  StreamManagerOptions,
+  StreamManagerTimers,
+  StreamObserver,
+  StreamState,
+  StreamStatus,
+  StreamSubscription,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
 
 // The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
 interface Socket extends WebSocketLike {
