@@ -4,13 +4,8 @@ import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { attachSystemStream, type SystemStream } from '../../src/attach.js';
-import {
-  StreamManager,
-  type StreamManagerEventMap,
-  type StreamManagerOptions,
-  type StreamManagerTimers,
-  type StreamStatus,
-} from '../../src/client/stream-manager.js';
+import { StreamManager } from '../../src/client/stream-manager.js';
+import type { StreamManagerEventMap, StreamManagerOptions, StreamManagerTimers, StreamStatus } from '../../src/client/types.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import type { Envelope } from '../../src/protocol.js';
 import { alert, metric } from '../helpers/fixtures.js';

@@ -1,6 +1,7 @@
 import { from, lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { StreamManager, type StreamManagerOptions, type StreamStatus } from '../../../src/client/stream-manager.js';
+import { StreamManager } from '../../../src/client/stream-manager.js';
+import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
 import type { Envelope, ServerPacket } from '../../../src/protocol.js';
 import { alert, container, metric } from '../../helpers/fixtures.js';
 
