@@ -287,7 +287,7 @@ describe('createSystemPublisher', () => {
 
   describe('options', () => {
     it.each([
-      ['a non-Redis URL', { redis: 'http://127.0.0.1:6379' }, /`redis`/],
+      ['a non-Redis URL', { redis: 'http://127.0.0.1:1' }, /`redis`/],
       ['an object without publish()', { redis: {} }, /`redis`/],
       ['an empty channel', { channel: '' }, /`channel`/],
       ['a zero publishTimeoutMs', { publishTimeoutMs: 0 }, /`publishTimeoutMs`.*got 0/],
