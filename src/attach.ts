@@ -209,11 +209,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     pipeline.unsubscribe();
     batches.complete();
     messages.complete();
-    const closing = [...clients].map((client) => {
-      client.close(CloseCode.GoingAway, 'server shutting down');
-      return client;
-    });
-    if (closing.length > 0) await waitUntil(() => clients.size === 0, CLOSE_GRACE_MS);
+    for (const client of clients) client.close(CloseCode.GoingAway, 'server shutting down');
+    if (clients.size > 0) await waitUntil(() => clients.size === 0, CLOSE_GRACE_MS);
     for (const client of clients) client.terminate();
     clients.clear();
     redis.disconnect();
