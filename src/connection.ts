@@ -5,8 +5,8 @@ import { encodeBatch, encodeBatchFrame, type Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
 import { authorize } from './operators/authorize.js';
 import { backpressure, type BackpressureOptions } from './operators/backpressure.js';
-import type { EnvelopeType } from './protocol.js';
-import { directSocket } from './raw-frame.js';
+import type { EnvelopeType, HeartbeatPacket } from './protocol.js';
+import { directSocket, encodeTextFrame } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
 
 /** What every connection shares: created once per stream. */
@@ -30,6 +30,8 @@ const SLOW_CLOSE_GRACE_MS = 1000;
 const ENVELOPE_TYPES = new Set<string>(['system_metric', 'container_status', 'alert']);
 /** Frames are UTF-8 JSON: sent as text even though they are handed to ws as Buffers. */
 const TEXT = { binary: false } as const;
+const HEARTBEAT = Buffer.from(JSON.stringify({ type: 'heartbeat' } satisfies HeartbeatPacket));
+const HEARTBEAT_FRAME = encodeTextFrame(HEARTBEAT);
 
 // The socket's listeners are shared functions that find their connection here, rather than four
 // closures per client: with 10,000 clients, per-client closures cost more than the sockets themselves.
@@ -151,9 +153,13 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#ws.send(frame);
   }
 
+  /** The heartbeat: a WebSocket ping (answered by a pong, also from browsers) and a heartbeat packet that clients can see. */
   ping(): void {
     this.isAlive = false;
     this.#ws.ping();
+    const socket = directSocket(this.#ws);
+    if (socket) socket.write(HEARTBEAT_FRAME);
+    else if (this.#ws.readyState === 1) this.#ws.send(HEARTBEAT, TEXT);
   }
 
   terminate(): void {

@@ -17,6 +17,7 @@ export {
   type Envelope,
   type EnvelopeType,
   type ErrorPacket,
+  type HeartbeatPacket,
   type MetricMeta,
   type ServerPacket,
   type SnapshotPacket,

@@ -91,7 +91,8 @@ export interface SystemStreamOptions {
    */
   readonly slowClientTimeoutMs?: number;
   /**
-   * Interval of WebSocket pings; a client that has not answered the previous ping is terminated.
+   * Interval of WebSocket pings (a client that has not answered the previous ping is terminated) and of
+   * the `heartbeat` packet, which lets clients that cannot see pings (browsers) detect a dead connection.
    * @defaultValue `30000`
    */
   readonly heartbeatIntervalMs?: number;

@@ -180,11 +180,21 @@ export interface StatusPacket {
 }
 
 /**
+ * Sent to every client once per `heartbeatIntervalMs` (with the WebSocket ping, which browsers cannot
+ * see), so that a client can tell a quiet stream from a dead connection.
+ * @public
+ */
+export interface HeartbeatPacket {
+  /** Discriminator. */
+  readonly type: 'heartbeat';
+}
+
+/**
  * Every packet the server sends. A text frame holds one packet or a JSON array of packets,
  * which the server uses to deliver several packets in one write.
  * @public
  */
-export type ServerPacket = Envelope | SnapshotPacket | ErrorPacket | StatusPacket;
+export type ServerPacket = Envelope | SnapshotPacket | ErrorPacket | StatusPacket | HeartbeatPacket;
 
 /**
  * The key under which the latest value of an envelope is kept: a metric series

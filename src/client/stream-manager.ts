@@ -84,6 +84,7 @@ export class StreamManager {
   readonly #backoffMs: readonly number[];
   readonly #jitter: number;
   readonly #stableAfterMs: number;
+  readonly #idleTimeoutMs: number;
   readonly #WebSocket: WebSocketConstructor;
   readonly #random: () => number;
   readonly #timers: StreamManagerTimers;
@@ -92,6 +93,8 @@ export class StreamManager {
   #status: StreamStatus = { state: 'closed' };
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
+  #idleCheck: { readonly handle: unknown } | null = null;
+  #lastFrameAt = 0;
   #closing: Promise<void> = Promise.resolve();
   #attempt = 0;
   #openedAt: number | undefined;
@@ -99,7 +102,7 @@ export class StreamManager {
 
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
-    const { apiKey, types, backoffMs = [2000, 5000, 10000, 30000], jitter = 0.1, stableAfterMs = 5000 } = options;
+    const { apiKey, types, backoffMs = [2000, 5000, 10000, 30000], jitter = 0.1, stableAfterMs = 5000, idleTimeoutMs = 75_000 } = options;
     const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
     check(
@@ -110,6 +113,7 @@ export class StreamManager {
     );
     check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
     check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
+    check(isNumberIn(idleTimeoutMs, 0), 'idleTimeoutMs', 'a finite number >= 0', idleTimeoutMs);
     check(
       types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
       'types',
@@ -125,6 +129,7 @@ export class StreamManager {
     this.#backoffMs = [...backoffMs];
     this.#jitter = jitter;
     this.#stableAfterMs = stableAfterMs;
+    this.#idleTimeoutMs = idleTimeoutMs;
     this.#WebSocket = WebSocket as WebSocketConstructor;
     this.#random = options.random ?? Math.random;
     this.#timers = options.timers ?? defaultTimers;
@@ -165,6 +170,7 @@ export class StreamManager {
    */
   close(): Promise<void> {
     this.#cancelRetry();
+    this.#stopIdleCheck();
     const socket = this.#socket;
     this.#socket = null;
     if (this.#status.state !== 'closed') this.#setStatus({ state: 'closed', reason: 'closed by the client' });
@@ -263,10 +269,12 @@ export class StreamManager {
     this.#error = undefined;
     socket.onopen = () => {
       if (socket !== this.#socket) return;
-      this.#openedAt = this.#timers.now();
+      this.#openedAt = this.#lastFrameAt = this.#timers.now();
+      this.#scheduleIdleCheck(socket, this.#idleTimeoutMs);
       this.#setStatus({ state: 'open' });
     };
     socket.onmessage = (event) => {
+      if (socket === this.#socket) this.#lastFrameAt = this.#timers.now();
       if (typeof event.data === 'string') this.#receive(socket, event.data);
     };
     // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
@@ -284,6 +292,7 @@ export class StreamManager {
 
   #dropped(code: number, detail: string | undefined): void {
     this.#socket = null;
+    this.#stopIdleCheck();
     const reason = `closed with ${code}${detail ? `: ${detail}` : ''}`;
     if (isTerminalCloseCode(code)) {
       this.#setStatus({ state: 'closed', code, reason });
@@ -323,6 +332,8 @@ export class StreamManager {
         if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
       } else if (packet.type === 'status') {
         if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
+      } else if (packet.type === 'heartbeat') {
+        // Only proof of life; #lastFrameAt is already updated.
       } else if (ENVELOPE_TYPES.includes(packet.type)) {
         this.#store(packet);
         this.#deliver(packet);
@@ -359,6 +370,34 @@ export class StreamManager {
         });
       }
     }
+  }
+
+  /**
+   * One timer per open connection, not reset by every frame: when it fires it compares the time of the
+   * last frame with the limit and either schedules itself for the remainder or gives the socket up.
+   */
+  #scheduleIdleCheck(socket: Socket, ms: number): void {
+    if (this.#idleTimeoutMs === 0) return;
+    const handle = this.#timers.setTimeout(() => {
+      this.#idleCheck = null;
+      if (socket !== this.#socket) return;
+      const silentMs = this.#timers.now() - this.#lastFrameAt;
+      if (silentMs < this.#idleTimeoutMs) {
+        this.#scheduleIdleCheck(socket, this.#idleTimeoutMs - silentMs);
+        return;
+      }
+      // Its close handshake may never complete on a dead link: stop listening to it and reconnect now.
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.close();
+      this.#dropped(1006, `no data for ${Math.round(silentMs / 1000)} s`);
+    }, ms);
+    this.#idleCheck = { handle };
+  }
+
+  #stopIdleCheck(): void {
+    if (this.#idleCheck) this.#timers.clearTimeout(this.#idleCheck.handle);
+    this.#idleCheck = null;
   }
 
   #cancelRetry(): void {

@@ -101,6 +101,14 @@ export interface StreamManagerOptions {
    */
   readonly stableAfterMs?: number;
   /**
+   * Reconnects when no frame at all (data, or the server's heartbeat packet) has arrived for this long.
+   * A connection that died without a close (a dropped network, a laptop waking up) otherwise looks open
+   * forever, because browsers cannot see WebSocket pings. Keep it above the server's
+   * `heartbeatIntervalMs`; `0` turns the check off.
+   * @defaultValue `75000` (2.5 × the server's default heartbeat interval of 30 s)
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
    * @defaultValue `globalThis.WebSocket`
    */

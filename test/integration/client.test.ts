@@ -118,7 +118,8 @@ async function setup(extra: Partial<StreamManagerOptions> = {}, serverOptions: P
   await server.stream.ready;
   const timers = new ManualTimers();
   const sockets = countingWebSocket();
-  const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, jitter: 0, timers, ...extra });
+  // Idle detection off here: these tests release the injected timers one by one (it has its own tests below).
+  const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, jitter: 0, timers, idleTimeoutMs: 0, ...extra });
   defer(async () => {
     await manager.close();
     expect(timers.pending).toBe(0);
@@ -220,5 +221,36 @@ describe('StreamManager against the real server', () => {
     await gotAlert;
     expect(metrics).toEqual([]);
     expect([...manager.latest().keys()]).toEqual(['alert:cpu:host']);
+  });
+
+  describe('idle detection against the real server', () => {
+    async function serve(heartbeatIntervalMs: number): Promise<{ manager: StreamManager; server: Awaited<ReturnType<typeof startServer>> }> {
+      const redis = await startRedis();
+      defer(() => redis.stop());
+      const server = await startServer({ redis: redis.url, channel: redis.channel(), apiKeys: ['k'], heartbeatIntervalMs });
+      defer(() => server.close());
+      await server.stream.ready;
+      // Real timers: the waits here are a few hundred milliseconds.
+      const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: WebSocket as never, jitter: 0, idleTimeoutMs: 400 });
+      defer(() => manager.close());
+      manager.connect();
+      await state(manager, { state: 'open' });
+      return { manager, server };
+    }
+
+    it("stays open on a quiet stream while the server's heartbeat packets arrive", async () => {
+      const { manager } = await serve(100);
+      const states: string[] = [];
+      manager.on('state', (s) => states.push(s.state));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(states).toEqual([]);
+      expect(manager.state).toBe('open');
+    });
+
+    it('gives up a connection that stays silent past idleTimeoutMs and reconnects', async () => {
+      const { manager } = await serve(60_000);
+      const dropped = await state(manager, { state: 'reconnecting' });
+      expect(dropped.reason).toMatch(/no data for 0 s|no data for 1 s/);
+    });
   });
 });

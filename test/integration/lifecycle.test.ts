@@ -106,6 +106,17 @@ describe('lifecycle', () => {
       expect(s.stream.stats().deadClientsTerminated).toBe(1);
       expect(healthy.ws.readyState).toBe(healthy.ws.OPEN);
     });
+
+    it('sends a heartbeat packet with every ping, which browsers (blind to pings) can see', async () => {
+      const s = await fx.server({ heartbeatIntervalMs: 50 });
+      const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+      let pings = 0;
+      c.ws.on('ping', () => pings++);
+      await c.waitFor((p) => p.type === 'heartbeat', 2000);
+      await expect.poll(() => c.packets.filter((p) => p.type === 'heartbeat').length, { timeout: 2000 }).toBeGreaterThanOrEqual(3);
+      expect(pings).toBeGreaterThanOrEqual(2);
+      expect(c.frames).toContain('{"type":"heartbeat"}');
+    });
   });
 
   it('closes a client that sends data with 4400', async () => {

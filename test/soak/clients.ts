@@ -380,6 +380,9 @@ export class SoakClient {
         count(`status ${packet.data.code}`);
         if (packet.data.code === 200) f.on200(connId);
         return;
+      case 'heartbeat':
+        count('heartbeat');
+        return;
       case 'system_metric':
       case 'container_status':
       case 'alert':

@@ -345,6 +345,60 @@ describe('StreamManager', () => {
     });
   });
 
+  describe('idle detection (option: idleTimeoutMs)', () => {
+    it('gives up a connection that received nothing for idleTimeoutMs and reconnects with backoff', () => {
+      const { manager } = create({ idleTimeoutMs: 75_000 });
+      const socket = connectOpen(manager);
+      socket.send(snapshot());
+      expect(advance(74_999)).toBe(false);
+      expect(manager.state).toBe('open');
+      advance(1);
+      expect(manager.status).toMatchObject({ state: 'reconnecting', attempt: 1, code: 1006, reason: 'closed with 1006: no data for 75 s' });
+      expect(socket.closeCalls).toHaveLength(1);
+      expect(advance(2000)).toBe(true);
+      expect(manager.state).toBe('connecting');
+    });
+
+    it('stays open while frames arrive, the server heartbeat included', () => {
+      const { manager } = create({ idleTimeoutMs: 75_000 });
+      const socket = connectOpen(manager);
+      for (let i = 0; i < 10; i++) {
+        advance(30_000);
+        socket.send({ type: 'heartbeat' });
+      }
+      expect(manager.state).toBe('open');
+      expect(FakeSocket.instances).toHaveLength(1);
+      // Then silence: gone 75 s after the last heartbeat, not after the first check.
+      expect(advance(74_999)).toBe(false);
+      expect(manager.state).toBe('open');
+      advance(1);
+      expect(manager.state).toBe('reconnecting');
+    });
+
+    it('ignores the socket it gave up, even if it closes or talks later', () => {
+      const { manager, states } = create({ idleTimeoutMs: 1000 });
+      const socket = connectOpen(manager);
+      advance(1000);
+      const count = states.length;
+      socket.send(metric());
+      socket.serverClose(1000);
+      expect(states).toHaveLength(count);
+      expect(manager.latest().size).toBe(0);
+    });
+
+    it('never checks with idleTimeoutMs 0', () => {
+      const { manager } = create({ idleTimeoutMs: 0 });
+      connectOpen(manager);
+      expect(vi.getTimerCount()).toBe(0);
+      advance(10 * 60_000);
+      expect(manager.state).toBe('open');
+    });
+
+    it('rejects a negative idleTimeoutMs', () => {
+      expect(() => create({ idleTimeoutMs: -1 })).toThrow('Expected `idleTimeoutMs` to be a finite number >= 0, got -1');
+    });
+  });
+
   describe('close()', () => {
     it('during a pending retry cancels it and never reconnects', async () => {
       const { manager, states } = create();
