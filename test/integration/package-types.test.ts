@@ -1,10 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const rollup = (name: string): string => readFileSync(`${root}dist/${name}`, 'utf8');
+const rollup = (name: string): string => {
+  const path = `${root}dist/${name}`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test runs compile and api:check, which write it)`);
+  return readFileSync(path, 'utf8');
+};
 
 describe('published types', () => {
   it('each entry point has its own rollup (built by npm test before the suite runs)', () => {
@@ -20,6 +24,7 @@ describe('published types', () => {
   });
 
   it('a consumer type-checks against the exports map, as a user of the package would', () => {
+    rollup('system-stream.d.ts'); // a clear message when the build is missing
     const program = ts.createProgram([`${root}test/integration/fixtures/consumer.ts`], {
       module: ts.ModuleKind.NodeNext,
       moduleResolution: ts.ModuleResolutionKind.NodeNext,
