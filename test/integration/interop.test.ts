@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { ServerPacket } from '../../src/protocol.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { useStreamFixtures } from '../helpers/lifecycle.js';
+import type { TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient } from '../helpers/ws-client.js';
 
 // A producer that is not this package: redis-cli, as a Python or shell job would publish. The JSON goes
@@ -14,23 +15,19 @@ const SPEC_METRIC = `{"type":"system_metric","data":{"time":"2026-01-17T04:30:00
 const SPEC_CONTAINER = `{"type":"container_status","data":{"container":"tick-archiver","status":"running","time":"2026-01-17T04:30:00Z"}}`;
 const ALERT = `{"type":"alert","data":{"level":"critical","metric_type":"disk","source":"/var/lib/docker","value":96.2,"threshold":95,"message":"disk /var/lib/docker at 96.2 %","time":"2026-01-17T04:30:01+09:00"}}`;
 
+// One private redis-server per file; each test gets its own channel, server and client, disposed after it.
+const fx = useStreamFixtures();
 let redis: TestRedis;
 let server: TestServer;
 let client: TestClient;
 let channel: string;
 
 beforeEach(async () => {
-  redis = await startRedis();
-  channel = redis.channel();
-  server = await startServer({ redis: redis.url, channel, apiKeys: ['k'] });
-  await server.stream.ready;
-  client = await connectOpen(server.wsUrl('api_key=k'));
-});
-
-afterEach(async () => {
-  await client.close();
-  await server.close();
-  await redis.stop();
+  redis = fx.redis();
+  const started = await fx.server();
+  server = started;
+  channel = started.channel;
+  client = fx.track(await connectOpen(server.wsUrl('api_key=k')));
 });
 
 /** `redis-cli -h 127.0.0.1 -p PORT PUBLISH channel message`; resolves with the receiver count it prints. */

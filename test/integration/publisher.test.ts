@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SystemStreamError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';
 import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
+import { rejection } from '../helpers/rejection.js';
 
 let redis: TestRedis;
 const cleanup: (() => unknown)[] = [];
@@ -45,15 +45,6 @@ async function subscribe(channel: string): Promise<{ next(): Promise<unknown> }>
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SystemStreamError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SystemStreamError);
-    return err as SystemStreamError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function recordingLogger(): Logger & { readonly lines: string[] } {
   const lines: string[] = [];

@@ -1,36 +1,31 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { AlertMessage, ServerPacket, SystemMetricMessage } from '../../src/protocol.js';
 import { createSystemPublisher } from '../../src/publisher.js';
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel } from '../../src/sentinel/sentinel.js';
 import { metric } from '../helpers/fixtures.js';
-import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { freePort, type TestRedis } from '../helpers/redis.js';
+import { useStreamFixtures } from '../helpers/lifecycle.js';
+import type { TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient } from '../helpers/ws-client.js';
 
 // The real sentinel, with the real systeminformation sampler, publishing to a real Redis; its batches
 // travel through attachSystemStream to a real WebSocket client.
 
+// One private redis-server per file; each test gets its own channel, server and client, disposed after it.
+const fx = useStreamFixtures();
 let redis: TestRedis;
 let server: TestServer;
 let client: TestClient;
 let channel: string;
-const cleanup: (() => unknown)[] = [];
 
 beforeEach(async () => {
-  redis = await startRedis();
-  channel = redis.channel();
-  server = await startServer({ redis: redis.url, channel, apiKeys: ['k'] });
-  await server.stream.ready;
-  client = await connectOpen(server.wsUrl('api_key=k'));
-});
-
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-  await client.close();
-  await server.close();
-  await redis.stop();
+  redis = fx.redis();
+  const started = await fx.server();
+  server = started;
+  channel = started.channel;
+  client = fx.track(await connectOpen(server.wsUrl('api_key=k')));
 });
 
 const isMetric =
@@ -48,7 +43,7 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
       intervalMs: 500,
       logger: { debug: noop, info: noop, error: noop, warn: (_obj, msg) => void warnings.push(msg ?? '') },
     });
-    cleanup.push(() => sentinel.stop());
+    fx.defer(() => sentinel.stop());
 
     const cpu = await client.waitFor<SystemMetricMessage>(isMetric('cpu', 'host'), 10_000);
     expect(cpu.data.value).toBeGreaterThanOrEqual(0);
@@ -82,7 +77,7 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
       intervalMs: 500,
       thresholds: { memory: { warning: 0, critical: 100 }, cpu: false },
     });
-    cleanup.push(() => sentinel.stop());
+    fx.defer(() => sentinel.stop());
     const raised = await client.waitFor<AlertMessage>((p) => p.type === 'alert', 10_000);
     expect(raised.data).toMatchObject({ level: 'warning', metric_type: 'memory', source: 'host', threshold: 0 });
     expect(raised.data.message).toMatch(/^memory on host at [\d.]+ % \(warning threshold 0 %\)$/);
@@ -101,7 +96,7 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
     // A marker published after stop() has resolved: Redis keeps order, so anything the sentinel published
     // before it arrives first; a sentinel still ticking would send samples timed after stopCalledAt.
     const publisher = createSystemPublisher({ redis: redis.url, channel });
-    cleanup.push(() => publisher.close());
+    fx.defer(() => publisher.close());
     await publisher.publish(metric('marker', 1));
     await client.waitFor(isMetric('marker'), 5000);
     const late = client.packets.filter(

@@ -5,6 +5,7 @@ import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';
 import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
+import { rejection } from '../helpers/rejection.js';
 
 /** A stand-in for an ioredis client the host owns: records PUBLISH calls, has a status and events. */
 class FakeRedis extends EventEmitter {
@@ -22,15 +23,6 @@ class FakeRedis extends EventEmitter {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SystemStreamError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SystemStreamError);
-    return err as SystemStreamError;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function validationError(promise: Promise<unknown>): Promise<SystemStreamValidationError> {
   const err = await rejection(promise);
