@@ -5,12 +5,12 @@ import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
-import { controlDelivery, type Delivery } from './delivery.js';
+import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { SystemStreamError } from './errors.js';
 import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
-import type { Envelope, ErrorPacket, StatusPacket } from './protocol.js';
+import { PROTOCOL_V1, type Envelope } from './protocol.js';
 import { openRedisConnection, SUBSCRIBER_OPTIONS } from './redis-connection.js';
 import { watchRedisHealth } from './redis-health.js';
 import { fromRedisChannel } from './redis-source.js';
@@ -18,6 +18,7 @@ import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
 import { createCounters, type SystemStreamStats } from './stats.js';
 import { createUpgradeHandler } from './upgrade.js';
+import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
 
 /**
  * A stream attached to a server, returned by {@link attachSystemStream}.
@@ -50,8 +51,6 @@ const MAX_HELD_PER_CLIENT = 5000;
 const MAX_CLIENT_FRAME_BYTES = 1024;
 const LOG_INTERVAL_MS = 10_000;
 
-const attached = new WeakMap<object, Set<string>>();
-
 /**
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
@@ -63,12 +62,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     throw new SystemStreamError('SST_ERR_INVALID_OPTION', 'Expected `server` to be an http.Server or https.Server');
   }
   const o = resolveOptions(options);
-  const paths = attached.get(server) ?? new Set<string>();
-  if (paths.has(o.path)) {
-    throw new SystemStreamError('SST_ERR_ALREADY_ATTACHED', `A system stream is already attached to this server at ${o.path}`);
-  }
-  paths.add(o.path);
-  attached.set(server, paths);
+  assertRouteFree(server as HttpServer, o.path);
 
   const { logger } = o;
   const counters = createCounters();
@@ -106,20 +100,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
   ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
 
-  const unavailable = (): string =>
-    JSON.stringify({
-      type: 'error',
-      data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() },
-    } satisfies ErrorPacket);
-
   let everDown = false;
   const health = watchRedisHealth(redis, o.redisHealthCheckMs, () => subscribed, (state, reason) => {
     if (state === 'up') {
       settleReady();
       if (everDown) {
         logger.info({ channel: o.channel }, 'redis subscription restored');
-        const packet: StatusPacket = { type: 'status', data: { code: 200, message: 'OK', time: new Date().toISOString() } };
-        batches.next([controlDelivery(packet)]);
+        batches.next([redisUpDelivery()]);
       } else {
         logger.info({ channel: o.channel, path: o.path }, 'system stream subscribed');
       }
@@ -128,7 +115,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       everDown = true;
       // Once per outage, not once per reconnect attempt.
       logger.error({ channel: o.channel, reason }, 'redis unavailable; clients notified with 503');
-      batches.next([{ type: 'error', json: unavailable(), conflationKey: 'control:redis' }]);
+      batches.next([redisDownDelivery()]);
     }
   });
 
@@ -160,10 +147,17 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
 
   // WebSockets: upgrade on our path only; no compression (it would compress each broadcast once per client).
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_CLIENT_FRAME_BYTES });
+  // The upgrade handler has refused every list of subprotocols without v1, so v1 is selected whenever any
+  // is offered (and never the key subprotocol).
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: MAX_CLIENT_FRAME_BYTES,
+    handleProtocols: () => PROTOCOL_V1,
+  });
   const authenticate = createAuthenticator(o);
   const onUpgrade = createUpgradeHandler({
-    server: server as HttpServer,
     path: o.path,
     wss,
     logger,
@@ -178,12 +172,12 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       const id = `c${++nextClientId}`;
       const client = new ClientConnection(id, ws, types, ctx);
       clients.add(client);
-      client.sendNow(snapshot.json(types));
-      if (health.state === 'down') client.sendNow(unavailable());
+      client.sendNow(snapshot.deliveries(types));
+      if (health.state === 'down') client.sendNow([redisDownDelivery()]);
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
   });
-  server.on('upgrade', onUpgrade);
+  const unroute = routeUpgrades(server as HttpServer, o.path, onUpgrade);
 
   // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.
   const heartbeat = setInterval(() => {
@@ -201,8 +195,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
-    server.off('upgrade', onUpgrade);
-    attached.get(server)?.delete(o.path);
+    unroute();
+    onUpgrade.closePending();
     clearInterval(heartbeat);
     health.stop();
     settleReady(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));

@@ -1,12 +1,12 @@
 import type { Observable, Observer, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './close-codes.js';
-import { encodeBatch, encodeBatchFrame, type Delivery } from './delivery.js';
+import { encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
 import { authorize } from './operators/authorize.js';
 import { backpressure, type BackpressureOptions } from './operators/backpressure.js';
-import type { EnvelopeType, HeartbeatPacket } from './protocol.js';
-import { directSocket, encodeTextFrame } from './raw-frame.js';
+import type { EnvelopeType } from './protocol.js';
+import { writeFrames } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
 
 /** What every connection shares: created once per stream. */
@@ -28,10 +28,6 @@ export interface ConnectionContext {
 const SLOW_CLOSE_GRACE_MS = 1000;
 
 const ENVELOPE_TYPES = new Set<string>(['system_metric', 'container_status', 'alert']);
-/** Frames are UTF-8 JSON: sent as text even though they are handed to ws as Buffers. */
-const TEXT = { binary: false } as const;
-const HEARTBEAT = Buffer.from(JSON.stringify({ type: 'heartbeat' } satisfies HeartbeatPacket));
-const HEARTBEAT_FRAME = encodeTextFrame(HEARTBEAT);
 
 // The socket's listeners are shared functions that find their connection here, rather than four
 // closures per client: with 10,000 clients, per-client closures cost more than the sockets themselves.
@@ -53,7 +49,7 @@ function onClose(this: WebSocket, code: number): void {
 
 /**
  * One WebSocket client: subscribes it to the shared batches through its own authorize and
- * backpressure operators, and writes each batch as one text frame. It is its own observer and its own
+ * backpressure operators, and writes each batch (one text frame per packet) with one socket write. It is its own observer and its own
  * backpressure options (prototype methods, no closures per client). Everything it sets up is torn down
  * on the socket's `close`.
  */
@@ -136,10 +132,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     if (this.#ws.readyState !== 1) return;
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
-    // Same bytes for every client: one write of a frame built once, rather than ws framing it per client.
-    const socket = directSocket(this.#ws);
-    if (socket) socket.write(encodeBatchFrame(batch));
-    else this.#ws.send(encodeBatch(batch), TEXT);
+    this.#write(batch);
   }
 
   error(): void {}
@@ -148,18 +141,16 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   // Lifecycle
 
-  /** Sends a frame outside the shared stream (the snapshot, a state packet on connect). */
-  sendNow(frame: string): void {
-    this.#ws.send(frame);
+  /** Sends packets outside the shared stream (the snapshot, a state packet on connect). */
+  sendNow(batch: readonly Delivery[]): void {
+    if (this.#ws.readyState === 1) this.#write(batch);
   }
 
   /** The heartbeat: a WebSocket ping (answered by a pong, also from browsers) and a heartbeat packet that clients can see. */
   ping(): void {
     this.isAlive = false;
     this.#ws.ping();
-    const socket = directSocket(this.#ws);
-    if (socket) socket.write(HEARTBEAT_FRAME);
-    else if (this.#ws.readyState === 1) this.#ws.send(HEARTBEAT, TEXT);
+    if (this.#ws.readyState === 1) this.#write(HEARTBEAT);
   }
 
   terminate(): void {
@@ -187,6 +178,12 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#ws.off('close', onClose);
     connections.delete(this.#ws);
     this.#ctx.onClosed(this, code);
+  }
+
+  /** Same bytes for every client: one write of frames built once, rather than ws framing each packet per client. */
+  #write(batch: readonly Delivery[]): void {
+    if (writeFrames(this.#ws, encodeFrames(batch))) return;
+    for (const delivery of batch) this.#ws.send(delivery.json);
   }
 
   #canSee(delivery: Delivery): boolean {

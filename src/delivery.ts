@@ -1,5 +1,5 @@
-import type { Envelope, ServerPacket } from './protocol.js';
-import { encodeTextFrame } from './raw-frame.js';
+import type { Envelope, ServerPacket, SnapshotEndPacket } from './protocol.js';
+import { frameHeaderLength, writeFrameHeader } from './raw-frame.js';
 
 /**
  * One packet on its way to clients, serialized once and shared by every client.
@@ -22,35 +22,52 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
   };
 }
 
+/** Only the latest Redis state matters to a client that is behind, so state packets replace each other. */
+const REDIS_STATE_KEY = 'control:redis';
+
 export function controlDelivery(packet: ServerPacket): Delivery {
-  // Only the latest Redis state matters to a client that is behind.
-  return { type: packet.type, json: JSON.stringify(packet), conflationKey: 'control:redis' };
+  return { type: packet.type, json: JSON.stringify(packet), conflationKey: REDIS_STATE_KEY };
 }
+
+/** The 503 packet: Redis cannot deliver live data. */
+export function redisDownDelivery(): Delivery {
+  return controlDelivery({
+    type: 'error',
+    data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() },
+  });
+}
+
+/** The 200 packet: live data flows again. */
+export function redisUpDelivery(): Delivery {
+  return controlDelivery({ type: 'status', data: { code: 200, message: 'OK', time: new Date().toISOString() } });
+}
+
+export function snapshotEndDelivery(count: number): Delivery {
+  return { type: 'snapshot_end', json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket), conflationKey: null };
+}
+
+export const HEARTBEAT: readonly Delivery[] = [{ type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: null }];
 
 const frames = new WeakMap<readonly Delivery[], Buffer>();
 
 /**
- * The text frame's payload for a batch: the packet itself, or a JSON array of packets, as UTF-8 bytes.
- * Cached per batch array, so the shared batch is joined and encoded once however many clients receive
- * it (ws would otherwise encode a string once per client).
+ * The bytes of a batch on the wire: one complete WebSocket text frame per packet, back to back, so
+ * that a client reads one JSON object per frame while the server writes the whole batch with one
+ * syscall. Built once per batch array (cached), so every client that sees the same batch shares them.
  */
-export function encodeBatch(batch: readonly Delivery[]): Buffer {
-  let frame = frames.get(batch);
-  if (frame === undefined) {
-    frame = Buffer.from(batch.length === 1 ? (batch[0] as Delivery).json : `[${batch.map((d) => d.json).join(',')}]`);
-    frames.set(batch, frame);
-  }
-  return frame;
-}
-
-const wireFrames = new WeakMap<readonly Delivery[], Buffer>();
-
-/** {@link encodeBatch} wrapped in a complete WebSocket text frame, built once per batch. */
-export function encodeBatchFrame(batch: readonly Delivery[]): Buffer {
-  let frame = wireFrames.get(batch);
-  if (frame === undefined) {
-    frame = encodeTextFrame(encodeBatch(batch));
-    wireFrames.set(batch, frame);
-  }
-  return frame;
+export function encodeFrames(batch: readonly Delivery[]): Buffer {
+  let bytes = frames.get(batch);
+  if (bytes !== undefined) return bytes;
+  const lengths = batch.map((d) => Buffer.byteLength(d.json));
+  let total = 0;
+  for (const length of lengths) total += frameHeaderLength(length) + length;
+  bytes = Buffer.allocUnsafe(total);
+  let offset = 0;
+  batch.forEach((delivery, i) => {
+    const length = lengths[i] as number;
+    offset = writeFrameHeader(bytes as Buffer, offset, length);
+    offset += (bytes as Buffer).write(delivery.json, offset, length, 'utf8');
+  });
+  frames.set(batch, bytes);
+  return bytes;
 }

@@ -131,7 +131,8 @@ export type EnvelopeType = Envelope['type'];
 export const ENVELOPE_TYPES: readonly EnvelopeType[] = ['system_metric', 'container_status', 'alert'];
 
 /**
- * First packet on every connection: the latest known envelope of every key.
+ * Body of `GET …/snapshot`: the latest known envelope of every key. On the WebSocket the same
+ * envelopes arrive one per frame, followed by a {@link SnapshotEndPacket}.
  * @public
  */
 export interface SnapshotPacket {
@@ -139,6 +140,21 @@ export interface SnapshotPacket {
   readonly type: 'snapshot';
   /** The latest envelope of every key (resolved alerts removed), in order of last update. */
   readonly data: readonly Envelope[];
+}
+
+/**
+ * Sent once on every connection, right after the snapshot's envelopes: everything before it was the
+ * latest known value of each key, everything after it is live.
+ * @public
+ */
+export interface SnapshotEndPacket {
+  /** Discriminator. */
+  readonly type: 'snapshot_end';
+  /** How many envelopes the snapshot held. */
+  readonly data: {
+    /** The number of envelope frames sent before this packet on this connection. */
+    readonly count: number;
+  };
 }
 
 /**
@@ -190,11 +206,25 @@ export interface HeartbeatPacket {
 }
 
 /**
- * Every packet the server sends. A text frame holds one packet or a JSON array of packets,
- * which the server uses to deliver several packets in one write.
+ * Every packet the server sends on the WebSocket. Each text frame holds exactly one packet, a JSON object.
  * @public
  */
-export type ServerPacket = Envelope | SnapshotPacket | ErrorPacket | StatusPacket | HeartbeatPacket;
+export type ServerPacket = Envelope | SnapshotEndPacket | ErrorPacket | StatusPacket | HeartbeatPacket;
+
+/**
+ * The WebSocket subprotocol of this wire format. A client may offer it (the server then selects it) or
+ * offer no subprotocol at all; a handshake offering only other subprotocols is refused with HTTP 400.
+ * @public
+ */
+export const PROTOCOL_V1 = 'system-stream.v1';
+
+/**
+ * Prefix of the subprotocol that carries an API key, for browsers, which cannot set headers on a
+ * WebSocket: `system-stream.key.` followed by the key's UTF-8 bytes in base64url without padding.
+ * Offered beside {@link PROTOCOL_V1}, never selected by the server, and never logged.
+ * @public
+ */
+export const KEY_PROTOCOL_PREFIX = 'system-stream.key.';
 
 /**
  * The key under which the latest value of an envelope is kept: a metric series
@@ -214,11 +244,26 @@ export function envelopeKey(envelope: Envelope): string {
 }
 
 /**
- * Parses one WebSocket text frame into its packets. Throws `SyntaxError` on invalid JSON;
- * does not validate the packets' shapes (the server already did).
+ * Parses one WebSocket text frame into its packet. Throws `SyntaxError` on invalid JSON and `TypeError`
+ * when the frame is not a JSON object with a string `type`; does not validate the rest of the shape
+ * (the server already did). Packets of types unknown to this version should be ignored.
  * @public
  */
-export function parseFrame(text: string): ServerPacket[] {
+export function parsePacket(text: string): ServerPacket {
   const value: unknown = JSON.parse(text);
-  return (Array.isArray(value) ? value : [value]) as ServerPacket[];
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { type?: unknown }).type !== 'string') {
+    throw new TypeError('Expected a frame to hold one JSON object with a string `type`');
+  }
+  return value as ServerPacket;
+}
+
+/**
+ * The subprotocol that carries `apiKey` (see {@link KEY_PROTOCOL_PREFIX}); offer it together with
+ * {@link PROTOCOL_V1}: `new WebSocket(url, [PROTOCOL_V1, keyProtocol(apiKey)])`.
+ * @public
+ */
+export function keyProtocol(apiKey: string): string {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(apiKey)) binary += String.fromCharCode(byte);
+  return KEY_PROTOCOL_PREFIX + btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

@@ -1,29 +1,32 @@
+// The one place that knows ws internals: writing pre-built frames straight to a ws connection's socket.
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
+/** Bytes of the header of an unmasked frame with a payload of `length` bytes (RFC 6455 §5.2). */
+export function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+}
+
 /**
- * An unmasked, final WebSocket text frame (RFC 6455 §5.2) around `payload`. Server frames are never
- * masked, so the same bytes are valid on every connection: the fan-out frames a batch once and writes
- * these bytes to each socket, instead of ws framing it again per client.
+ * Writes the header of an unmasked, final text frame at `offset`; returns the offset after it. Server
+ * frames are never masked, so the same bytes are valid on every connection: the fan-out frames a batch
+ * once and writes these bytes to each socket, instead of ws framing it again per client.
  */
-export function encodeTextFrame(payload: Buffer): Buffer {
-  const length = payload.length;
-  let header: Buffer;
+export function writeFrameHeader(target: Buffer, offset: number, length: number): number {
+  target[offset] = 0x81; // FIN + text
   if (length < 126) {
-    header = Buffer.from([0x81, length]);
-  } else if (length < 65536) {
-    header = Buffer.allocUnsafe(4);
-    header[0] = 0x81;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-  } else {
-    header = Buffer.allocUnsafe(10);
-    header[0] = 0x81;
-    header[1] = 127;
-    header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    header.writeUInt32BE(length >>> 0, 6);
+    target[offset + 1] = length;
+    return offset + 2;
   }
-  return Buffer.concat([header, payload], header.length + length);
+  if (length < 65536) {
+    target[offset + 1] = 126;
+    target.writeUInt16BE(length, offset + 2);
+    return offset + 4;
+  }
+  target[offset + 1] = 127;
+  target.writeUInt32BE(Math.floor(length / 2 ** 32), offset + 2);
+  target.writeUInt32BE(length >>> 0, offset + 6);
+  return offset + 10;
 }
 
 interface WsInternals {
@@ -32,14 +35,18 @@ interface WsInternals {
 }
 
 /**
- * The socket under an open ws connection, when writing a pre-built frame to it directly keeps ws's
- * own ordering: ws's sender holds nothing back (it queues only while compressing, and this server never
- * compresses). `null` means: use `ws.send()`. Relies on ws 8 internals (`_socket`, `_sender`), which the
- * exact ws pin in package.json and a unit test keep honest.
+ * Writes complete, pre-built frames to an open ws connection's socket and returns `true`; returns `false`
+ * (writing nothing) when that would not keep ws's own ordering, and the caller must use `ws.send()`.
+ * ws's sender holds nothing back unless it is compressing (this server never compresses), and
+ * `ws.bufferedAmount` counts what the socket has not flushed, so backpressure still sees these bytes.
+ * Relies on ws 8 internals (`_socket`, `_sender._state`, `_sender._queue`); a test on a real ws server
+ * socket fails the day a ws release renames them, and package.json pins ws to the tested minor.
  */
-export function directSocket(ws: WebSocket): Socket | null {
+export function writeFrames(ws: WebSocket, frames: Buffer): boolean {
   const internals = ws as unknown as WsInternals;
+  const socket = internals._socket;
   const sender = internals._sender;
-  if (ws.readyState !== 1 || !internals._socket || sender?._state !== 0 || sender._queue?.length !== 0) return null;
-  return internals._socket;
+  if (ws.readyState !== 1 || !socket || sender?._state !== 0 || sender._queue?.length !== 0) return false;
+  socket.write(frames);
+  return true;
 }

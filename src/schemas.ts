@@ -127,3 +127,44 @@ export const schemaFiles: Readonly<Record<string, Readonly<Record<string, unknow
   'alert.json': alertSchema,
   'message.json': messageSchema,
 };
+
+function packetSchema(id: string, type: string, data?: object): Record<string, unknown> {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: `urn:system-stream:schema:${id}`,
+    title: `${type} packet`,
+    type: 'object',
+    required: data ? ['type', 'data'] : ['type'],
+    additionalProperties: false,
+    properties: data ? { type: { const: type }, data } : { type: { const: type } },
+  };
+}
+
+const integer = { type: 'integer', minimum: 0 } as const;
+
+/**
+ * JSON Schemas of the server's own packets on the WebSocket (beside the envelopes), by `type`:
+ * the snapshot marker, the Redis state packets and the heartbeat. The wire contract (`asyncapi.yaml`)
+ * embeds them. @internal
+ */
+export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' | 'heartbeat', Readonly<Record<string, unknown>>>> = {
+  snapshot_end: packetSchema('snapshot-end', 'snapshot_end', {
+    type: 'object',
+    required: ['count'],
+    additionalProperties: false,
+    properties: { count: integer },
+  }),
+  error: packetSchema('error', 'error', {
+    type: 'object',
+    required: ['code', 'message', 'reason', 'time'],
+    additionalProperties: false,
+    properties: { code: { const: 503 }, message: { type: 'string' }, reason: { type: 'string' }, time: isoTime },
+  }),
+  status: packetSchema('status', 'status', {
+    type: 'object',
+    required: ['code', 'message', 'time'],
+    additionalProperties: false,
+    properties: { code: { const: 200 }, message: { type: 'string' }, time: isoTime },
+  }),
+  heartbeat: packetSchema('heartbeat', 'heartbeat'),
+};

@@ -1,14 +1,17 @@
+import { envelopeDelivery, snapshotEndDelivery, type Delivery } from './delivery.js';
 import { envelopeKey, type Envelope } from './protocol.js';
 
 /**
  * The latest envelope of every key, for clients that connect later. Holds at most `maxKeys` keys,
  * forgetting the least recently updated. A `resolved` alert removes its series' alert. The serialized
  * snapshot is cached until the next change, so a connection storm serializes it once.
+ * A WebSocket client receives it as one frame per envelope followed by a `snapshot_end` packet.
  */
 export class SnapshotStore {
   readonly #latest = new Map<string, Envelope>();
   readonly #maxKeys: number;
   #json: string | null = null;
+  #deliveries: readonly Delivery[] | null = null;
 
   constructor(maxKeys: number) {
     this.#maxKeys = maxKeys;
@@ -16,6 +19,7 @@ export class SnapshotStore {
 
   update(envelope: Envelope, key: string = envelopeKey(envelope)): void {
     this.#json = null;
+    this.#deliveries = null;
     this.#latest.delete(key); // re-insert at the end: Map order is recency order
     if (envelope.type === 'alert' && envelope.data.level === 'resolved') return;
     if (this.#maxKeys === 0) return;
@@ -36,7 +40,18 @@ export class SnapshotStore {
     return this.#json;
   }
 
+  /** The snapshot's envelopes, one packet each, then the `snapshot_end` marker; limited to `types` if given. */
+  deliveries(types: ReadonlySet<string> | null = null): readonly Delivery[] {
+    if (types !== null) return toDeliveries([...this.#latest].filter(([, e]) => types.has(e.type)));
+    this.#deliveries ??= toDeliveries([...this.#latest]);
+    return this.#deliveries;
+  }
+
   get size(): number {
     return this.#latest.size;
   }
+}
+
+function toDeliveries(entries: readonly (readonly [string, Envelope])[]): readonly Delivery[] {
+  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), snapshotEndDelivery(entries.length)];
 }

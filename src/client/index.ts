@@ -3,7 +3,10 @@ export { CloseCode, isTerminalCloseCode } from '../close-codes.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,
-  parseFrame,
+  keyProtocol,
+  KEY_PROTOCOL_PREFIX,
+  parsePacket,
+  PROTOCOL_V1,
   type Alert,
   type AlertLevel,
   type AlertMessage,
@@ -16,6 +19,7 @@ export {
   type HeartbeatPacket,
   type MetricMeta,
   type ServerPacket,
+  type SnapshotEndPacket,
   type SnapshotPacket,
   type StatusPacket,
   type SystemMetric,
@@ -24,6 +28,7 @@ export {
 export { backoffDelay } from './backoff.js';
 export { StreamManager } from './stream-manager.js';
 export type {
+  FetchLike,
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,

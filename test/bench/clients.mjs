@@ -20,12 +20,17 @@ const finalSeq = new Map(); // key -> seq of its last value, set by the orchestr
 const finalArrivals = []; // µs
 
 let lastFrameAt = 0;
+// One packet per frame; the frames before a connection's snapshot_end are its snapshot, not live data.
+const live = new WeakSet();
 function onFrame(data) {
   const now = nowUs();
   lastFrameAt = now;
   const text = data.toString();
-  if (text.startsWith('{"type":"snapshot"')) {
-    snapshots++;
+  if (!live.has(this)) {
+    if (text.startsWith('{"type":"snapshot_end"')) {
+      live.add(this);
+      snapshots++;
+    }
     return;
   }
   let at = text.indexOf('"t":');

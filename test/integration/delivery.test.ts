@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Envelope, SystemMetricMessage } from '../../src/protocol.js';
@@ -34,14 +35,26 @@ describe('delivery', () => {
       expect(c.packets.slice(1)).toEqual(batch);
     });
 
-    it('sends the packets of one burst in one frame', async () => {
+    it('sends the packets of one burst one per frame, all in one socket write', async () => {
       const s = await fx.server();
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+      const chunks: number[] = [];
+      (c.ws as unknown as { _socket: Socket })._socket.on('data', (chunk: Buffer) => chunks.push(chunk.length));
       const pub = fx.redis().publisher();
       // One pipeline: Redis answers in one socket read, which ioredis parses in one go.
       await Promise.all(['cpu', 'memory', 'disk'].map((m) => pub.publish(s.channel, JSON.stringify(metric(m)))));
       await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'disk');
-      expect(c.frames.length).toBeLessThan(1 + 3);
+      expect(c.frames.map((f) => (JSON.parse(f) as SystemMetricMessage).data.metric_type)).toEqual([undefined, 'cpu', 'memory', 'disk']);
+      expect(chunks).toHaveLength(1); // one write of three frames reaches the client as one read on loopback
+    });
+
+    it('sends a batch published to Redis as one envelope per frame', async () => {
+      const s = await fx.server();
+      const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2)]));
+      await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'memory');
+      const frames = c.frames.slice(1).map((f) => JSON.parse(f) as SystemMetricMessage);
+      expect(frames.map((f) => [f.type, f.data.metric_type, f.data.value])).toEqual([['system_metric', 'cpu', 1], ['system_metric', 'memory', 2]]);
     });
   });
 
@@ -65,7 +78,7 @@ describe('delivery', () => {
       for (let i = 0; i < 100; i++) await pub.publish(s.channel, invalid[i % invalid.length]!);
       await pub.publish(s.channel, JSON.stringify(SPEC_METRIC));
       await c.waitFor((p) => p.type === 'system_metric');
-      expect(c.packets.map((p) => p.type)).toEqual(['snapshot', 'system_metric']);
+      expect(c.packets.map((p) => p.type)).toEqual(['snapshot_end', 'system_metric']);
       expect(s.stream.stats()).toMatchObject({ invalid: 100, valid: 1 });
       expect(warnings.length).toBeLessThanOrEqual(2);
     });
@@ -137,9 +150,11 @@ describe('delivery', () => {
       await pub.publish(s.channel, JSON.stringify([metric('cpu', 3), container('db', 'exited'), alert('resolved', 80)]));
       await expect.poll(() => s.stream.stats().valid).toBe(7);
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-      const snapshot = c.packets[0];
-      expect(snapshot?.type).toBe('snapshot');
-      const data = snapshot?.type === 'snapshot' ? snapshot.data : [];
+      // One envelope per frame, then the marker with their count, in order of last update.
+      const end = c.packets.findIndex((p) => p.type === 'snapshot_end');
+      const data = c.packets.slice(0, end);
+      expect(c.packets[end]).toEqual({ type: 'snapshot_end', data: { count: 3 } });
+      expect(c.frames).toHaveLength(4);
       expect(data).toHaveLength(3);
       expect(data).toContainEqual(expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'cpu', value: 3 }) }));
       expect(data).toContainEqual(expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'memory', value: 2 }) }));

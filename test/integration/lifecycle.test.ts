@@ -45,7 +45,7 @@ describe('lifecycle', () => {
       await stream.ready;
       const { port } = server.address() as { port: number };
       const c = connect(`ws://127.0.0.1:${port}/api/system/ws?api_key=k`);
-      await c.waitFor((p) => p.type === 'snapshot');
+      await c.waitFor((p) => p.type === 'snapshot_end');
       const first = stream.close();
       const second = stream.close();
       expect(second).toBe(first);
@@ -100,7 +100,7 @@ describe('lifecycle', () => {
       const s = await fx.server({ heartbeatIntervalMs: 50 });
       const deaf = connect(s.wsUrl('api_key=k'), { autoPong: false });
       const healthy = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-      await deaf.waitFor((p) => p.type === 'snapshot');
+      await deaf.waitFor((p) => p.type === 'snapshot_end');
       const closed = await deaf.waitForClose(2000);
       expect(closed.code).toBe(1006); // terminated, no close frame
       expect(s.stream.stats().deadClientsTerminated).toBe(1);
@@ -122,7 +122,7 @@ describe('lifecycle', () => {
   it('closes a client that sends data with 4400', async () => {
     const s = await fx.server();
     const c = connect(s.wsUrl('api_key=k'));
-    await c.waitFor((p) => p.type === 'snapshot');
+    await c.waitFor((p) => p.type === 'snapshot_end');
     c.ws.send('{"type":"subscribe"}');
     expect((await c.waitForClose()).code).toBe(CloseCode.BadRequest);
   });

@@ -53,7 +53,7 @@ describe('Redis outage', () => {
     for (const c of clients) expect(c.ws.readyState).toBe(c.ws.OPEN);
     const late = fx.track(await connectOpen(s.wsUrl('api_key=k')));
     await late.waitFor(is503, 1000);
-    expect(late.packets.map((p) => p.type)).toEqual(['snapshot', 'error']);
+    expect(late.packets.map((p) => p.type)).toEqual(['snapshot_end', 'error']);
     expect(s.stream.stats().redis).toBe('down');
     expect((await request(s.server).get('/api/system/health')).body).toMatchObject({ status: 'unavailable', redis: 'down' });
 

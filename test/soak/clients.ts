@@ -6,7 +6,7 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { isTerminalCloseCode } from '../../src/close-codes.js';
-import { parseFrame, type Envelope, type ServerPacket } from '../../src/protocol.js';
+import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol.js';
 import { FLOOD_HOT_METRIC, FLOOD_METRIC, INVALID_SOURCE, PROBE_METRIC } from './producer.js';
 
 export type Role = 'reader' | 'observer' | 'slow' | 'zombie';
@@ -269,14 +269,14 @@ export class SoakClient {
       const data = raw as Buffer; // binaryType is 'nodebuffer'
       t.frames++;
       t.bytes += data.length;
-      let packets: ServerPacket[];
+      let packet: ServerPacket;
       try {
-        packets = parseFrame(data.toString());
+        packet = parsePacket(data.toString());
       } catch {
         t.invalidDelivered++;
         return;
       }
-      for (const packet of packets) this.#onPacket(packet, connId);
+      this.#onPacket(packet, connId);
     });
     ws.on('close', (code: number) => {
       if (this.ws !== ws) return;
@@ -363,9 +363,8 @@ export class SoakClient {
     const t = f.totals;
     const count = (name: string): void => void (t.packets[name] = (t.packets[name] ?? 0) + 1);
     switch (packet.type) {
-      case 'snapshot':
+      case 'snapshot_end':
         count('snapshot');
-        for (const envelope of packet.data) if (isMarkedInvalid(envelope)) t.invalidDelivered++;
         if (!this.isOpen && this.#closingBecause === null) {
           this.isOpen = true;
           this.openedAt = performance.now();
@@ -386,6 +385,11 @@ export class SoakClient {
       case 'system_metric':
       case 'container_status':
       case 'alert':
+        if (!this.isOpen) {
+          // Before snapshot_end: one of the snapshot's envelopes, not live.
+          if (isMarkedInvalid(packet)) t.invalidDelivered++;
+          return;
+        }
         count(packet.type);
         t.liveEnvelopes++;
         if (isMarkedInvalid(packet)) t.invalidDelivered++;
