@@ -1,42 +1,70 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isEnvelopeType, MAX_API_KEY_BYTES, type ResolvedOptions } from './options.js';
-import type { EnvelopeType } from './protocol.js';
+import { KEY_PROTOCOL_PREFIX, type EnvelopeType } from './protocol.js';
 
 /** The outcome of authenticating one request. `types: null` means every type. */
 export type AuthDecision =
   | { readonly ok: true; readonly types: ReadonlySet<EnvelopeType> | null }
-  | { readonly ok: false; readonly status: 400 | 401 | 500; readonly error?: unknown };
+  | { readonly ok: false; readonly status: 400 | 401 | 500 | 503; readonly error?: unknown };
 
 const ALL: AuthDecision = Object.freeze({ ok: true, types: null });
 const UNAUTHORIZED: AuthDecision = Object.freeze({ ok: false, status: 401 });
+const BAD_REQUEST: AuthDecision = Object.freeze({ ok: false, status: 400 });
+const BUSY: AuthDecision = Object.freeze({ ok: false, status: 503 });
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
-/**
- * The API key a request presents: the `api_key` query parameter, the `x-api-key` header or
- * `Authorization: Bearer`. `undefined` when none is present; `null` when the request is ambiguous
- * (the parameter repeated, or different keys in different places), which is refused.
- */
-export function presentedApiKey(req: IncomingMessage, query: URLSearchParams): string | null | undefined {
-  const candidates = query.getAll('api_key');
-  if (candidates.length > 1) return null;
-  const header = req.headers['x-api-key'];
-  if (typeof header === 'string') candidates.push(header);
-  const authorization = req.headers.authorization;
-  if (authorization !== undefined) {
-    const bearer = /^Bearer +(\S+) *$/i.exec(authorization);
-    if (!bearer) return null;
-    candidates.push(bearer[1] as string);
-  }
-  if (candidates.length === 0) return undefined;
-  return candidates.every((c) => c === candidates[0]) ? (candidates[0] as string) : null;
+/** The API key a request presents, if any, and whether it presents more than one. */
+export interface PresentedKey {
+  /** `null` for a key subprotocol that is not valid base64url. */
+  readonly key: string | null | undefined;
+  /** The parameter repeated, several key subprotocols, or different keys in different places. */
+  readonly ambiguous: boolean;
 }
 
 /**
- * Builds the request authenticator once per stream. API keys are compared as SHA-256 digests with
- * `timingSafeEqual`, against every configured key without stopping early, so timing reveals neither
- * which key matched nor how much of it. The optional `?types=a,b` query narrows what the client receives.
+ * The API key a request presents: the `api_key` query parameter, the `x-api-key` header,
+ * `Authorization: Bearer` or the `system-stream.key.<base64url>` subprotocol. An `Authorization` header
+ * of another scheme (Basic, …) is not a key: it is left to the `authenticate` hook.
+ */
+export function presentedApiKey(req: IncomingMessage, query: URLSearchParams): PresentedKey {
+  const fromQuery = query.getAll('api_key');
+  const fromProtocols = offeredProtocols(req)
+    .filter((p) => p.startsWith(KEY_PROTOCOL_PREFIX))
+    .map((p) => decodeKeyProtocol(p.slice(KEY_PROTOCOL_PREFIX.length)));
+  const candidates = [...fromQuery, ...fromProtocols];
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string') candidates.push(header);
+  const bearer = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+  if (bearer) candidates.push(bearer[1] as string);
+  if (candidates.length === 0) return { key: undefined, ambiguous: false };
+  const ambiguous = fromQuery.length > 1 || fromProtocols.length > 1 || candidates.some((c) => c !== candidates[0]);
+  return { key: candidates[0], ambiguous };
+}
+
+/** A key subprotocol's payload; `null` when it is not canonical base64url (a key that was not sent as one). */
+function decodeKeyProtocol(encoded: string): string | null {
+  const bytes = Buffer.from(encoded, 'base64url');
+  return /^[A-Za-z0-9_-]+$/.test(encoded) && bytes.toString('base64url') === encoded ? bytes.toString('utf8') : null;
+}
+
+/** The subprotocols a handshake offers, in order. */
+export function offeredProtocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return [];
+  return header.split(',').map((p) => p.trim()).filter(Boolean);
+}
+
+/**
+ * Builds the request authenticator once per stream, for the WebSocket handshake and the snapshot route
+ * alike. API keys are compared as SHA-256 digests with `timingSafeEqual`, against every configured key
+ * without stopping early, so timing reveals neither which key matched nor how much of it. Only a key that
+ * is present, unambiguous and valid grants at once; every other request goes to the `authenticate` hook
+ * if there is one (it may accept a cookie or Basic credentials), else is refused. What the hook returns is
+ * awaited if it is thenable and grants only if it is `true` or an object whose `types` is an array; a hook
+ * that does not settle within `authenticateTimeoutMs` is answered 503, and so is every request past
+ * `maxPendingAuthentications` waiting on it. The optional `?types=a,b` query narrows what the client receives.
  */
 export function createAuthenticator(options: ResolvedOptions): (req: IncomingMessage) => AuthDecision | Promise<AuthDecision> {
   const digests = options.apiKeys.map(sha256);
@@ -47,47 +75,73 @@ export function createAuthenticator(options: ResolvedOptions): (req: IncomingMes
     for (const expected of digests) match = timingSafeEqual(digest, expected) || match;
     return match;
   };
+  let pending = 0;
+
+  const runHook = (req: IncomingMessage, hook: NonNullable<ResolvedOptions['authenticate']>): AuthDecision | Promise<AuthDecision> => {
+    let verdict: unknown;
+    try {
+      verdict = hook(req);
+    } catch (error) {
+      return { ok: false, status: 500, error };
+    }
+    if (!isThenable(verdict)) return grant(verdict);
+    if (pending >= options.maxPendingAuthentications) return BUSY;
+    pending++;
+    return new Promise<AuthDecision>((resolve) => {
+      let settled = false;
+      const settle = (decision: AuthDecision): void => {
+        if (settled) return;
+        settled = true;
+        pending--;
+        clearTimeout(timer);
+        resolve(decision);
+      };
+      const timer = setTimeout(() => settle(BUSY), options.authenticateTimeoutMs);
+      timer.unref();
+      try {
+        verdict.then(
+          (v) => settle(grant(v)),
+          (error: unknown) => settle({ ok: false, status: 500, error }),
+        );
+      } catch (error) {
+        settle({ ok: false, status: 500, error }); // a thenable whose then() throws
+      }
+    });
+  };
 
   return (req) => {
     const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     const requested = requestedTypes(query);
-    if (requested === null) return { ok: false, status: 400 };
+    if (requested === null) return BAD_REQUEST;
     if (!options.authRequired) return narrow(ALL, requested);
 
-    const key = presentedApiKey(req, query);
-    if (key === null) return UNAUTHORIZED;
-    if (key !== undefined && digests.length > 0 && matchesKey(key)) return narrow(ALL, requested);
+    const { key, ambiguous } = presentedApiKey(req, query);
+    if (typeof key === 'string' && !ambiguous && digests.length > 0 && matchesKey(key)) return narrow(ALL, requested);
     if (options.authenticate === undefined) return UNAUTHORIZED;
-
-    let verdict: ReturnType<NonNullable<ResolvedOptions['authenticate']>>;
-    try {
-      verdict = options.authenticate(req);
-    } catch (error) {
-      return { ok: false, status: 500, error };
-    }
-    if (!(verdict instanceof Promise)) return narrow(grant(verdict), requested);
-    return verdict.then(
-      (v) => narrow(grant(v), requested),
-      (error: unknown): AuthDecision => ({ ok: false, status: 500, error }),
-    );
+    const decision = runHook(req, options.authenticate);
+    return decision instanceof Promise ? decision.then((d) => narrow(d, requested)) : narrow(decision, requested);
   };
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** Fail closed: only `true` or `{ types: [...] }` is a grant; anything else is a refusal. */
 function grant(verdict: unknown): AuthDecision {
   if (verdict === true) return ALL;
-  if (typeof verdict !== 'object' || verdict === null) return UNAUTHORIZED;
-  const types = (verdict as { types?: unknown }).types;
-  if (types === undefined) return ALL;
-  if (!Array.isArray(types)) return { ok: false, status: 500, error: new TypeError('authenticate() returned invalid `types`') };
+  if (typeof verdict !== 'object' || verdict === null || Array.isArray(verdict)) return UNAUTHORIZED;
+  const types: unknown = (verdict as { types?: unknown }).types;
+  if (!Array.isArray(types)) return UNAUTHORIZED;
   return { ok: true, types: new Set(types.filter((t): t is EnvelopeType => typeof t === 'string' && isEnvelopeType(t))) };
 }
 
-/** `?types=system_metric,alert`: `undefined` when absent, `null` when it names an unknown type. */
+/** `?types=system_metric,alert`: `undefined` when absent, `null` when empty or naming an unknown type. */
 function requestedTypes(query: URLSearchParams): ReadonlySet<EnvelopeType> | null | undefined {
   const raw = query.getAll('types');
   if (raw.length === 0) return undefined;
   const names = raw.join(',').split(',').filter(Boolean);
-  return names.every(isEnvelopeType) ? new Set(names) : null;
+  return names.length > 0 && names.every(isEnvelopeType) ? new Set(names) : null;
 }
 
 function narrow(decision: AuthDecision, requested: ReadonlySet<EnvelopeType> | undefined): AuthDecision {

@@ -9,16 +9,21 @@ import { isRedisLike, type RedisLike } from './redis-connection.js';
  * @public
  */
 export interface AuthGrant {
-  /** Envelope types this client may receive. Default: all. */
-  readonly types?: readonly EnvelopeType[];
+  /** Envelope types this client may receive (an array is required: an object without it is a refusal). */
+  readonly types: readonly EnvelopeType[];
 }
 
 /**
- * Decides whether a handshake (or a snapshot request) is allowed. Return `false` to refuse with 401.
- * A thrown error or rejected promise refuses with 500 and is logged.
+ * Decides whether a handshake (or a snapshot request) is allowed. It receives the raw HTTP request
+ * (for the WebSocket, the upgrade request: Express middleware has not run on it).
+ *
+ * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}), grants. Anything
+ * else (`false`, `undefined`, `[]`, `{}`, `{ ok: false }`, a number) refuses with 401. A returned
+ * promise or any other thenable is awaited; a thrown error or rejection refuses with 500 and is logged;
+ * one that has not settled after `authenticateTimeoutMs` refuses with 503.
  * @public
  */
-export type Authenticate = (req: IncomingMessage) => boolean | AuthGrant | Promise<boolean | AuthGrant>;
+export type Authenticate = (req: IncomingMessage) => boolean | AuthGrant | PromiseLike<boolean | AuthGrant>;
 
 /**
  * Options for {@link attachSystemStream}. Every field is optional but one of `apiKeys`,
@@ -47,8 +52,23 @@ export interface SystemStreamOptions {
    * or `Authorization: Bearer`. Compared in constant time; never logged.
    */
   readonly apiKeys?: readonly string[];
-  /** Custom authentication, e.g. a session cookie. A request passes when it has a valid API key or this hook allows it. */
+  /**
+   * Custom authentication, e.g. a session cookie. A request passes when it presents one valid API key
+   * or this hook grants it (see {@link Authenticate} for what counts as a grant).
+   */
   readonly authenticate?: Authenticate;
+  /**
+   * Longest wait for `authenticate` to settle; past it the handshake (or snapshot request) is answered
+   * 503, and the hook's late answer is ignored.
+   * @defaultValue `5000`
+   */
+  readonly authenticateTimeoutMs?: number;
+  /**
+   * Most requests waiting on an asynchronous `authenticate` at once; past it new ones get 503 at once,
+   * so a hook that hangs cannot pile up sockets.
+   * @defaultValue `100`
+   */
+  readonly maxPendingAuthentications?: number;
   /**
    * Set to `false` to serve without authentication. Required when neither `apiKeys` nor
    * `authenticate` is given: the stream is secure by default.
@@ -126,6 +146,8 @@ export interface ResolvedOptions {
   readonly channel: string;
   readonly apiKeys: readonly string[];
   readonly authenticate: Authenticate | undefined;
+  readonly authenticateTimeoutMs: number;
+  readonly maxPendingAuthentications: number;
   readonly authRequired: boolean;
   readonly allowedOrigins: ReadonlySet<string> | undefined;
   readonly maxClients: number;
@@ -147,6 +169,8 @@ const DEFAULTS = {
   path: '/api/system/ws',
   channel: 'system:metrics',
   maxClients: 100,
+  authenticateTimeoutMs: 5000,
+  maxPendingAuthentications: 100,
   throttleMs: 50,
   maxMessagesPerSecond: 1000,
   maxBufferedBytes: 1024 * 1024,
@@ -230,6 +254,8 @@ export function resolveOptions(input: SystemStreamOptions = {}): ResolvedOptions
     channel,
     apiKeys,
     authenticate: input.authenticate,
+    authenticateTimeoutMs: number(raw, 'authenticateTimeoutMs', 1),
+    maxPendingAuthentications: number(raw, 'maxPendingAuthentications', 1),
     authRequired: hasAuth,
     allowedOrigins: origins && new Set(origins),
     maxClients: number(raw, 'maxClients', 1),

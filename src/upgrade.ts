@@ -1,12 +1,11 @@
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { AuthDecision } from './auth.js';
+import { offeredProtocols, type AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
-import type { EnvelopeType } from './protocol.js';
+import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
 
 export interface UpgradeHandlerOptions {
-  readonly server: Server;
   readonly path: string;
   readonly wss: WebSocketServer;
   readonly logger: Logger;
@@ -18,7 +17,14 @@ export interface UpgradeHandlerOptions {
   onRejected(status: number): void;
 }
 
-/** Seconds a client refused for capacity is told to wait. */
+export interface UpgradeHandler {
+  /** The `upgrade` listener for the stream's path. */
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Destroys every handshake still waiting on `authenticate`, so that `server.close()` can complete. */
+  closePending(): void;
+}
+
+/** Seconds a client refused for capacity (or a slow `authenticate`) is told to wait. */
 const RETRY_AFTER_S = 5;
 
 /** Answers a handshake with a plain HTTP error and closes the socket; no WebSocket is created. */
@@ -40,26 +46,34 @@ export function rejectHandshake(socket: Duplex, status: number, headers: Record<
 }
 
 /**
- * The server's `upgrade` listener. On our path: origin (403), authentication (401, or 400 for an
- * unknown `types`), capacity (503 + Retry-After), all answered in plain HTTP before any WebSocket
- * exists. Other paths are left to the host's other `upgrade` listeners; if there are none, they get 404
- * instead of a socket that hangs. Logs the path and outcome, never the query string (keys travel there).
+ * Whether the offered subprotocols are acceptable: none at all (a client written from the message
+ * shapes alone), or a list that includes {@link PROTOCOL_V1}. The key subprotocol is not a protocol
+ * the server speaks, so a list of only that is refused like any unknown one.
  */
-export function createUpgradeHandler(o: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  // One listener for every handshake socket: a closure created inside the per-request function below
-  // would share that function's scope and keep each request, socket and head buffer alive for as long
-  // as the connection lasts.
-  const onSocketError = (err: Error): void => o.logger.debug({ err, path: o.path }, 'handshake socket error');
+export function acceptsProtocols(offered: readonly string[]): boolean {
+  return offered.length === 0 || offered.includes(PROTOCOL_V1);
+}
+
+/**
+ * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). In
+ * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, 500 when the hook
+ * fails, 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered in
+ * plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
+ * subprotocol header (keys travel there).
+ */
+export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
+  const pending = new Set<Duplex>();
   const refuse = (socket: Duplex, status: number, headers?: Record<string, string>): void => {
     o.onRejected(status);
     rejectHandshake(socket, status, headers);
   };
 
   const complete = (req: IncomingMessage, socket: Duplex, head: Buffer, decision: AuthDecision): void => {
+    pending.delete(socket);
     if (socket.destroyed) return;
     if (!decision.ok) {
       if (decision.status === 500) o.logger.error({ err: decision.error, path: o.path }, 'authenticate() failed');
-      refuse(socket, decision.status);
+      refuse(socket, decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
       return;
     }
     if (!o.hasCapacity()) {
@@ -71,23 +85,28 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): (req: IncomingMe
     o.wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision.types));
   };
 
-  return (req, socket, head) => {
-    const path = (req.url ?? '').split('?', 1)[0];
-    if (path !== o.path) {
-      if (o.server.listenerCount('upgrade') === 1) rejectHandshake(socket, 404);
-      return;
-    }
-    socket.on('error', onSocketError);
+  const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const origin = req.headers.origin;
     if (o.allowedOrigins !== undefined && origin !== undefined && !o.allowedOrigins.has(origin)) {
       refuse(socket, 403);
       return;
     }
+    if (!acceptsProtocols(offeredProtocols(req))) {
+      refuse(socket, 400);
+      return;
+    }
     const decision = o.authenticate(req);
     if (decision instanceof Promise) {
+      pending.add(socket);
       decision.then((d) => complete(req, socket, head, d));
     } else {
       complete(req, socket, head, decision);
     }
   };
+  return Object.assign(handle, {
+    closePending() {
+      for (const socket of pending) socket.destroy();
+      pending.clear();
+    },
+  });
 }

@@ -1,11 +1,13 @@
+import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type ClientOptions } from 'ws';
-import { parseFrame, type ServerPacket } from '../../src/protocol.js';
+import { parsePacket, type ServerPacket } from '../../src/protocol.js';
+import { checkFrame } from './conformance.js';
 
 /** A ws client that records every packet it receives, for tests. */
 export interface TestClient {
   readonly ws: WebSocket;
-  /** Every packet received so far, batches flattened, in order. */
+  /** Every packet received so far (one per frame), in order. */
   readonly packets: ServerPacket[];
   /** Raw text frames received, in order. */
   readonly frames: string[];
@@ -15,16 +17,24 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-export function connect(url: string, options: ClientOptions = {}): TestClient {
-  const ws = new WebSocket(url, options);
+/** ws client options, plus the subprotocols to offer. */
+export type ConnectOptions = ClientOptions & { readonly protocols?: readonly string[] };
+
+export function connect(url: string, { protocols = [], ...options }: ConnectOptions = {}): TestClient {
+  const ws = new WebSocket(url, [...protocols], options);
   const packets: ServerPacket[] = [];
   const frames: string[] = [];
   const waiters = new Set<() => void>();
   let closeEvent: { code: number; reason: string } | null = null;
   ws.on('message', (data) => {
     const text = data.toString();
+    checkFrame(text);
     frames.push(text);
-    packets.push(...parseFrame(text));
+    try {
+      packets.push(parsePacket(text));
+    } catch {
+      // not one packet: the conformance check has recorded it
+    }
     for (const wake of waiters) wake();
   });
   ws.on('close', (code, reason) => {
@@ -70,17 +80,17 @@ export function connect(url: string, options: ClientOptions = {}): TestClient {
   };
 }
 
-/** Opens a client and waits until it is open (and has its snapshot). */
-export async function connectOpen(url: string, options?: ClientOptions): Promise<TestClient> {
+/** Opens a client and waits until it is open and its snapshot is complete. */
+export async function connectOpen(url: string, options?: ConnectOptions): Promise<TestClient> {
   const client = connect(url, options);
-  await client.waitFor((p) => p.type === 'snapshot');
+  await client.waitFor((p) => p.type === 'snapshot_end');
   return client;
 }
 
 /** Attempts a handshake that should be refused; resolves with the HTTP status. Never opens a socket. */
-export function expectRefused(url: string, options: ClientOptions = {}): Promise<{ status: number; headers: IncomingMessage['headers'] }> {
+export function expectRefused(url: string, { protocols = [], ...options }: ConnectOptions = {}): Promise<{ status: number; headers: IncomingMessage['headers'] }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options);
+    const ws = new WebSocket(url, [...protocols], options);
     ws.on('open', () => {
       ws.terminate();
       reject(new Error('handshake was accepted'));
@@ -91,5 +101,27 @@ export function expectRefused(url: string, options: ClientOptions = {}): Promise
       ws.terminate();
     });
     ws.on('error', (err) => reject(err));
+  });
+}
+
+/**
+ * Sends a WebSocket upgrade request with exactly `headers` (which a ws client may refuse to send, e.g. a
+ * repeated subprotocol) and resolves with the HTTP status of the answer (101 if it was accepted).
+ */
+export function rawUpgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url.replace(/^ws/, 'http'), {
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

@@ -114,7 +114,7 @@ describe('handshake', () => {
       const alertEnvelope = { type: 'alert', data: { level: 'critical', metric_type: 'cpu', source: 'host', value: 95, threshold: 90, message: 'hot', time: new Date().toISOString() } };
       await pub.publish(s.channel, JSON.stringify(alertEnvelope));
       await alertsOnly.waitFor((p) => p.type === 'alert');
-      expect(alertsOnly.packets.map((p) => p.type)).toEqual(['snapshot', 'alert']);
+      expect(alertsOnly.packets.map((p) => p.type)).toEqual(['snapshot_end', 'alert']);
     });
 
     it("narrows to what authenticate() grants", async () => {
@@ -138,7 +138,7 @@ describe('handshake', () => {
     await expectRefused(s.wsUrl(), { headers: { authorization: 'Bearer TOPSECRET-3' } });
     await request(s.server).get('/api/system/snapshot?api_key=TOPSECRET-4');
     const c = connect(s.wsUrl('api_key=TOPSECRET-1'));
-    await c.waitFor((p) => p.type === 'snapshot');
+    await c.waitFor((p) => p.type === 'snapshot_end');
     c.ws.send('hello'); // a protocol error, logged with the client id
     await c.waitForClose();
     expect(lines.length).toBeGreaterThan(3);
