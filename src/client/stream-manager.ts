@@ -4,7 +4,9 @@ import { isTerminalCloseCode } from '../close-codes.js';
 import {
   ENVELOPE_TYPES,
   envelopeKey,
-  parseFrame,
+  keyProtocol,
+  parsePacket,
+  PROTOCOL_V1,
   type AlertMessage,
   type ContainerStatusMessage,
   type Envelope,
@@ -14,6 +16,7 @@ import {
 } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
 import type {
+  FetchLike,
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,
@@ -51,6 +54,21 @@ function check(ok: boolean, name: string, expected: string, got: unknown): void 
 const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
   typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
 
+/** The longest wait timers accept: past it, setTimeout fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** `input` resolved against the WebSocket URL, as an http: or https: URL without the WebSocket's query but its `types`. */
+function toHttpUrl(input: string, wsUrl: URL): string {
+  const url = new URL(input, wsUrl);
+  url.protocol = url.protocol.replace(/^ws/, 'http');
+  if (input === 'snapshot') {
+    url.search = '';
+    const types = wsUrl.searchParams.get('types');
+    if (types !== null) url.searchParams.set('types', types);
+  }
+  return url.href;
+}
+
 /** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `TypeError` otherwise. */
 function toWebSocketUrl(input: string): URL {
   let url: URL | undefined;
@@ -69,10 +87,13 @@ function toWebSocketUrl(input: string): URL {
  * (2 s, 5 s, 10 s, 30 s, 30 s, … by default, ±10 % jitter), reports its connection state, passes on
  * typed envelopes, and keeps the latest envelope of every key.
  *
- * A failed handshake (wrong key, server down, server full) reaches a browser only as close code 1006,
- * without the HTTP status, so the manager retries it like any other drop; in Node, `ws` reports the status
- * in the error message, which the `reconnecting` state's `reason` then includes. Close codes 4400, 4401
- * and 4403 stop the manager (`closed`, with the code and reason); every other close is retried.
+ * The API key travels in the `system-stream.key.…` subprotocol (never in the URL, where proxies log it).
+ * A refused handshake reaches a browser only as close code 1006, without the HTTP status, so after a
+ * handshake that failed before the socket opened the manager asks the stream's snapshot endpoint once
+ * (`authCheckUrl`, a HEAD request with the key in `x-api-key`): 401, 403 or 400 there stop the manager
+ * (`closed` with code 4401, 4403 or 4400); anything else (the server is down or full) is retried. In Node,
+ * `ws` reports the handshake's status itself. Close codes 4400, 4401 and 4403 stop the manager; every
+ * other close is retried.
  *
  * It is observable-compatible: `subscribe()` and `'@@observable'` (plus `[Symbol.observable]` where a
  * polyfill defines it) let RxJS users write `from(manager)` to get every envelope received; it is also
@@ -81,6 +102,11 @@ function toWebSocketUrl(input: string): URL {
  */
 export class StreamManager {
   readonly #url: string;
+  readonly #protocols: string[];
+  readonly #authCheckUrl: string | null;
+  readonly #apiKey: string | undefined;
+  readonly #fetch: FetchLike | undefined;
+  readonly #connectTimeoutMs: number;
   readonly #backoffMs: readonly number[];
   readonly #jitter: number;
   readonly #stableAfterMs: number;
@@ -94,6 +120,9 @@ export class StreamManager {
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
   #idleCheck: { readonly handle: unknown } | null = null;
+  #connectTimer: { readonly handle: unknown } | null = null;
+  /** Envelopes of the snapshot being received; `null` once its `snapshot_end` has arrived. */
+  #snapshot: Envelope[] | null = null;
   #lastFrameAt = 0;
   #closing: Promise<void> = Promise.resolve();
   #attempt = 0;
@@ -102,7 +131,15 @@ export class StreamManager {
 
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
-    const { apiKey, types, backoffMs = [2000, 5000, 10000, 30000], jitter = 0.1, stableAfterMs = 5000, idleTimeoutMs = 75_000 } = options;
+    const {
+      apiKey,
+      types,
+      backoffMs = [2000, 5000, 10000, 30000],
+      jitter = 0.1,
+      stableAfterMs = 5000,
+      idleTimeoutMs = 75_000,
+      connectTimeoutMs = 10_000,
+    } = options;
     const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
     check(
@@ -113,7 +150,9 @@ export class StreamManager {
     );
     check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
     check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
-    check(isNumberIn(idleTimeoutMs, 0), 'idleTimeoutMs', 'a finite number >= 0', idleTimeoutMs);
+    check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
+    check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
+    check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
     check(
       types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
       'types',
@@ -122,10 +161,14 @@ export class StreamManager {
     );
 
     const url = toWebSocketUrl(options.url);
-    if (apiKey !== undefined) url.searchParams.set('api_key', apiKey);
     if (types !== undefined) url.searchParams.set('types', types.join(','));
 
     this.#url = url.href;
+    this.#protocols = apiKey === undefined ? [PROTOCOL_V1] : [PROTOCOL_V1, keyProtocol(apiKey)];
+    this.#apiKey = apiKey;
+    this.#authCheckUrl = options.authCheckUrl === false ? null : toHttpUrl(options.authCheckUrl ?? 'snapshot', url);
+    this.#fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
+    this.#connectTimeoutMs = connectTimeoutMs;
     this.#backoffMs = [...backoffMs];
     this.#jitter = jitter;
     this.#stableAfterMs = stableAfterMs;
@@ -171,6 +214,7 @@ export class StreamManager {
   close(): Promise<void> {
     this.#cancelRetry();
     this.#stopIdleCheck();
+    this.#stopConnectTimer();
     const socket = this.#socket;
     this.#socket = null;
     if (this.#status.state !== 'closed') this.#setStatus({ state: 'closed', reason: 'closed by the client' });
@@ -258,7 +302,7 @@ export class StreamManager {
   #open(): void {
     let socket: Socket;
     try {
-      socket = new this.#WebSocket(this.#url) as Socket;
+      socket = new this.#WebSocket(this.#url, this.#protocols) as Socket;
     } catch (error) {
       // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
@@ -267,8 +311,11 @@ export class StreamManager {
     this.#socket = socket;
     this.#openedAt = undefined;
     this.#error = undefined;
+    this.#snapshot = [];
+    this.#startConnectTimer(socket);
     socket.onopen = () => {
       if (socket !== this.#socket) return;
+      this.#stopConnectTimer();
       this.#openedAt = this.#lastFrameAt = this.#timers.now();
       this.#scheduleIdleCheck(socket, this.#idleTimeoutMs);
       this.#setStatus({ state: 'open' });
@@ -293,6 +340,11 @@ export class StreamManager {
   #dropped(code: number, detail: string | undefined): void {
     this.#socket = null;
     this.#stopIdleCheck();
+    this.#stopConnectTimer();
+    const neverOpened = this.#openedAt === undefined;
+    // ws (Node) reports a refused handshake's status in its error message; browsers do not.
+    const refusedStatus = neverOpened ? /Unexpected server response: (40[013])\b/.exec(detail ?? '')?.[1] : undefined;
+    if (refusedStatus !== undefined) code = 4000 + Number(refusedStatus);
     const reason = `closed with ${code}${detail ? `: ${detail}` : ''}`;
     if (isTerminalCloseCode(code)) {
       this.#setStatus({ state: 'closed', code, reason });
@@ -311,34 +363,80 @@ export class StreamManager {
     }, delay);
     this.#retry = { handle };
     this.#setStatus({ state: 'reconnecting', attempt, nextAttemptAt: now + delay, code, reason });
+    if (neverOpened) this.#checkRefusal(this.#retry);
+  }
+
+  /**
+   * A browser cannot see why a handshake failed. Asks the snapshot endpoint, which answers in plain HTTP
+   * with the same authentication: a refusal there stops the manager; anything else leaves the retry be.
+   */
+  #checkRefusal(retry: { readonly handle: unknown }): void {
+    if (this.#authCheckUrl === null || this.#fetch === undefined) return;
+    const headers: Record<string, string> = this.#apiKey === undefined ? {} : { 'x-api-key': this.#apiKey };
+    this.#fetch(this.#authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
+      (response) => {
+        const { status } = response;
+        // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
+        if (this.#retry !== retry || (status !== 400 && status !== 401 && status !== 403)) return;
+        this.#cancelRetry();
+        this.#setStatus({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
+      },
+      () => {}, // the server is down: the retry goes on
+    );
+  }
+
+  #startConnectTimer(socket: Socket): void {
+    if (this.#connectTimeoutMs === 0) return;
+    const handle = this.#timers.setTimeout(() => {
+      this.#connectTimer = null;
+      if (socket !== this.#socket) return;
+      // A server that accepts TCP but never answers the upgrade: give the attempt up and retry.
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.onopen = null;
+      socket.close();
+      this.#dropped(1006, `no handshake answer within ${Math.round(this.#connectTimeoutMs / 1000)} s`);
+    }, this.#connectTimeoutMs);
+    this.#connectTimer = { handle };
+  }
+
+  #stopConnectTimer(): void {
+    if (this.#connectTimer) this.#timers.clearTimeout(this.#connectTimer.handle);
+    this.#connectTimer = null;
   }
 
   #receive(socket: Socket, text: string): void {
-    let packets: ServerPacket[];
+    if (socket !== this.#socket) return; // a frame after close(), or on a socket given up
+    let packet: ServerPacket;
     try {
-      packets = parseFrame(text);
+      packet = parsePacket(text);
     } catch {
-      return; // not JSON: nothing to use
+      return; // not one JSON object: nothing to use
     }
-    for (const packet of packets) {
-      if (socket !== this.#socket) return; // closed by a listener, or a frame after close()
-      if (typeof packet !== 'object' || packet === null) continue;
-      if (packet.type === 'snapshot') {
-        this.#latest.clear();
-        for (const envelope of packet.data) this.#store(envelope);
-        this.#emit('snapshot', packet.data);
-        for (const envelope of packet.data) this.#deliver(envelope);
-      } else if (packet.type === 'error') {
-        if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
-      } else if (packet.type === 'status') {
-        if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
-      } else if (packet.type === 'heartbeat') {
-        // Only proof of life; #lastFrameAt is already updated.
-      } else if (ENVELOPE_TYPES.includes(packet.type)) {
-        this.#store(packet);
-        this.#deliver(packet);
+    if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
+      const envelope = packet as Envelope;
+      if (this.#snapshot !== null) {
+        this.#snapshot.push(envelope); // held until snapshot_end, then applied at once
+      } else {
+        this.#store(envelope);
+        this.#deliver(envelope);
       }
+    } else if (packet.type === 'snapshot_end') {
+      const envelopes = this.#snapshot ?? [];
+      this.#snapshot = null;
+      this.#latest.clear();
+      for (const envelope of envelopes) this.#store(envelope);
+      this.#emit('snapshot', envelopes);
+      for (const envelope of envelopes) {
+        if (socket !== this.#socket) return; // closed by a listener
+        this.#deliver(envelope);
+      }
+    } else if (packet.type === 'error') {
+      if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
+    } else if (packet.type === 'status') {
+      if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
     }
+    // `heartbeat` is only proof of life (#lastFrameAt is already updated); unknown types are ignored.
   }
 
   #store(envelope: Envelope): void {

@@ -51,7 +51,16 @@ export interface WebSocketLike {
  * A WebSocket class, such as `globalThis.WebSocket` or `WebSocket` from the `ws` package.
  * @public
  */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/**
+ * The part of `fetch` that {@link StreamManager} uses to learn why a handshake was refused.
+ * @public
+ */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; cache: 'no-store'; credentials: 'same-origin' },
+) => Promise<{ readonly status: number }>;
 
 /**
  * The clock {@link StreamManager} waits with. Replace it to drive reconnects from a test.
@@ -76,8 +85,11 @@ export interface StreamManagerOptions {
    * `http(s):` URL is resolved against the page and given the `ws(s):` scheme.
    */
   readonly url: string;
-  /** Sent as the `api_key` query parameter: browsers cannot set headers on a WebSocket. */
-  readonly apiKey?: string;
+  /**
+   * The API key, sent in the `system-stream.key.…` WebSocket subprotocol (browsers cannot set headers on a
+   * WebSocket, and a key in the URL ends up in proxy logs), and as `x-api-key` to `authCheckUrl`.
+   */
+  readonly apiKey?: string | undefined;
   /**
    * Receive only these envelope types (the `types` query parameter).
    * @defaultValue every type
@@ -109,6 +121,24 @@ export interface StreamManagerOptions {
    */
   readonly idleTimeoutMs?: number;
   /**
+   * Gives up a handshake that has not completed after this long (a server that accepts the TCP connection
+   * but never answers the upgrade) and retries with backoff. `0` waits forever.
+   * @defaultValue `10000`
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /**
+   * Where to ask, after a handshake that failed before the socket opened, whether the server refuses the
+   * key: a `HEAD` request with the key in `x-api-key`; 400, 401 or 403 stop the manager. Relative URLs are
+   * resolved against `url`. `false` turns the check off (a refused key is then retried like a drop).
+   * @defaultValue `'snapshot'`: the router's snapshot endpoint beside the WebSocket path (`/api/system/snapshot`)
+   */
+  readonly authCheckUrl?: string | false | undefined;
+  /**
+   * The `fetch` used for `authCheckUrl`.
+   * @defaultValue `globalThis.fetch`
+   */
+  readonly fetch?: FetchLike | undefined;
+  /**
    * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
    * @defaultValue `globalThis.WebSocket`
    */
@@ -136,7 +166,10 @@ export interface StreamManagerEventMap {
   container_status: ContainerStatusMessage;
   /** A threshold crossing or, with level `resolved`, its end; from the snapshot or live. */
   alert: AlertMessage;
-  /** The server's snapshot, received first on every connection, before its envelopes are passed on one by one. */
+  /**
+   * The server's snapshot, received first on every connection (its envelopes up to the `snapshot_end`
+   * packet), applied to `latest()` at once and then passed on one by one.
+   */
   snapshot: readonly Envelope[];
   /** Every change of the connection state. */
   state: StreamStatus;

@@ -8,7 +8,9 @@ import { StreamManager } from '../../src/client/stream-manager.js';
 import type { StreamManagerEventMap, StreamManagerOptions, StreamManagerTimers, StreamStatus } from '../../src/client/types.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import type { Envelope } from '../../src/protocol.js';
+import { ConformingWebSocket } from '../helpers/conformance.js';
 import { alert, metric } from '../helpers/fixtures.js';
+import { connectOpen } from '../helpers/ws-client.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 
@@ -50,9 +52,9 @@ class ManualTimers implements StreamManagerTimers {
 /** Counts the sockets a manager opens. */
 function countingWebSocket(): { WebSocket: typeof WebSocket; readonly created: number } {
   let created = 0;
-  class Counting extends WebSocket {
-    constructor(url: string) {
-      super(url);
+  class Counting extends ConformingWebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
       created++;
     }
   }
@@ -118,8 +120,18 @@ async function setup(extra: Partial<StreamManagerOptions> = {}, serverOptions: P
   await server.stream.ready;
   const timers = new ManualTimers();
   const sockets = countingWebSocket();
-  // Idle detection off here: these tests release the injected timers one by one (it has its own tests below).
-  const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, jitter: 0, timers, idleTimeoutMs: 0, ...extra });
+  // Idle detection and the handshake timeout off here: these tests release the injected timers one by one
+  // (both have their own tests).
+  const manager = new StreamManager({
+    url: server.wsUrl(),
+    apiKey: 'k',
+    WebSocket: sockets.WebSocket,
+    jitter: 0,
+    timers,
+    idleTimeoutMs: 0,
+    connectTimeoutMs: 0,
+    ...extra,
+  });
   defer(async () => {
     await manager.close();
     expect(timers.pending).toBe(0);
@@ -187,13 +199,34 @@ describe('StreamManager against the real server', () => {
     expect(timers.pending).toBe(0);
   });
 
-  it('retries a refused handshake (wrong key) and reports the HTTP status that ws can see', async () => {
+  it('stops on a refused key (the HTTP status ws can see) instead of retrying', async () => {
     const { manager, timers, server } = await setup({ apiKey: 'wrong' });
     manager.connect();
-    const status = await state(manager, { state: 'reconnecting', attempt: 1 });
-    expect(status).toMatchObject({ code: 1006, reason: 'closed with 1006: Unexpected server response: 401' });
-    expect(timers.waits).toEqual([2000]);
+    const status = await state(manager, { state: 'closed' });
+    expect(status).toEqual({ state: 'closed', code: 4401, reason: 'closed with 4401: Unexpected server response: 401' });
+    expect(timers.waits).toEqual([]);
     expect(server.stream.stats().clients).toBe(0);
+  });
+
+  it('retries a server that is full (503)', async () => {
+    const { manager, timers, server } = await setup({}, { maxClients: 1 });
+    const occupant = await connectOpen(server.wsUrl('api_key=k'));
+    defer(() => occupant.close());
+    manager.connect();
+    const status = await state(manager, { state: 'reconnecting', attempt: 1 });
+    expect(status.reason).toBe('closed with 1006: Unexpected server response: 503');
+    expect(timers.waits).toEqual([2000]);
+  });
+
+  it('authenticates with the key subprotocol: the key is not in the URL the server sees', async () => {
+    const urls: string[] = [];
+    const { manager, server } = await setup();
+    server.server.prependListener('upgrade', (req: http.IncomingMessage) => void urls.push(`${req.url} ${req.headers['sec-websocket-protocol']}`));
+    manager.connect();
+    await state(manager, { state: 'open' });
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).not.toMatch(/api_key/);
+    expect(urls[0]).toMatch(/system-stream\.v1, ?system-stream\.key\.aw$/); // "k" in base64url
   });
 
   it('goes degraded while Redis is down and back to open on the recovery packet, on the same socket', async () => {
@@ -231,7 +264,7 @@ describe('StreamManager against the real server', () => {
       defer(() => server.close());
       await server.stream.ready;
       // Real timers: the waits here are a few hundred milliseconds.
-      const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: WebSocket as never, jitter: 0, idleTimeoutMs: 400 });
+      const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: ConformingWebSocket, jitter: 0, idleTimeoutMs: 400 });
       defer(() => manager.close());
       manager.connect();
       await state(manager, { state: 'open' });

@@ -18,7 +18,10 @@ class FakeSocket {
   onclose: ((event: { code: number; reason: string }) => void) | null = null;
   readonly closeCalls: Array<number | undefined> = [];
 
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols?: string | string[],
+  ) {
     FakeSocket.instances.push(this);
   }
 
@@ -34,8 +37,9 @@ class FakeSocket {
     this.readyState = 1;
     this.onopen?.({});
   }
+  /** Each packet as its own frame, as the server sends them; an array stands for its packets. */
   send(...packets: unknown[]): void {
-    this.onmessage?.({ data: JSON.stringify(packets.length === 1 ? packets[0] : packets) });
+    for (const packet of packets.flat()) this.onmessage?.({ data: JSON.stringify(packet) });
   }
   sendRaw(data: unknown): void {
     this.onmessage?.({ data });
@@ -54,7 +58,8 @@ class FakeSocket {
 const last = (): FakeSocket => FakeSocket.instances.at(-1)!;
 const URL = 'ws://127.0.0.1:1/api/system/ws';
 
-const snapshot = (...data: Envelope[]): ServerPacket => ({ type: 'snapshot', data });
+/** A connection's snapshot as the server sends it: the envelopes, then the marker. */
+const snapshot = (...data: Envelope[]): ServerPacket[] => [...data, { type: 'snapshot_end', data: { count: data.length } }];
 const redisDown: ServerPacket = {
   type: 'error',
   data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() },
@@ -64,7 +69,9 @@ const redisUp: ServerPacket = { type: 'status', data: { code: 200, message: 'OK'
 let managers: StreamManager[] = [];
 
 function create(options: Partial<StreamManagerOptions> = {}): { manager: StreamManager; states: StreamStatus[] } {
-  const manager = new StreamManager({ url: URL, WebSocket: FakeSocket, jitter: 0, ...options });
+  // The refusal check's fetch fails as against a server that is down, unless a test says otherwise.
+  const fetch = (): Promise<never> => Promise.reject(new TypeError('fetch failed'));
+  const manager = new StreamManager({ url: URL, WebSocket: FakeSocket, jitter: 0, fetch, ...options });
   managers.push(manager);
   const states: StreamStatus[] = [];
   manager.on('state', (status) => states.push(status));
@@ -76,6 +83,13 @@ function connectOpen(manager: StreamManager): FakeSocket {
   manager.connect();
   const socket = last();
   socket.open();
+  return socket;
+}
+
+/** Connects, opens the socket and completes an empty snapshot: what follows is live. */
+function connectLive(manager: StreamManager): FakeSocket {
+  const socket = connectOpen(manager);
+  socket.send(snapshot());
   return socket;
 }
 
@@ -135,14 +149,22 @@ describe('StreamManager', () => {
       }
     });
 
-    it('sends the key and the types as query parameters, keeping the rest of the URL', () => {
-      const { manager } = create({ url: `${URL}?x=1`, apiKey: 'k y', types: ['system_metric', 'alert'] });
+    it('sends the types as a query parameter, keeping the rest of the URL, and the key in a subprotocol, never in the URL', () => {
+      const { manager } = create({ url: `${URL}?x=1`, apiKey: 'k y/é', types: ['system_metric', 'alert'] });
       manager.connect();
       const url = new globalThis.URL(last().url);
       expect(url.pathname).toBe('/api/system/ws');
       expect(url.searchParams.get('x')).toBe('1');
-      expect(url.searchParams.get('api_key')).toBe('k y');
       expect(url.searchParams.get('types')).toBe('system_metric,alert');
+      expect(last().url).not.toContain('k%20y');
+      expect(url.searchParams.has('api_key')).toBe(false);
+      expect(last().protocols).toEqual(['system-stream.v1', `system-stream.key.${Buffer.from('k y/é').toString('base64url')}`]);
+    });
+
+    it('offers only the protocol version without a key', () => {
+      const { manager } = create();
+      manager.connect();
+      expect(last().protocols).toEqual(['system-stream.v1']);
     });
 
     it('gives http(s) URLs the ws(s) scheme', () => {
@@ -221,11 +243,22 @@ describe('StreamManager', () => {
       expect(manager.status).toEqual({ state: 'connecting', attempt: 1 });
     });
 
-    it('reports the error message of a refused handshake where the socket gives one (ws in Node)', () => {
+    it.each([
+      [400, 4400],
+      [401, 4401],
+      [403, 4403],
+    ])('stops on a handshake that ws (Node) reports as refused with %i', (status, code) => {
       const { manager } = create();
       manager.connect();
-      last().fail('Unexpected server response: 401');
-      expect(manager.status).toMatchObject({ state: 'reconnecting', code: 1006, reason: 'closed with 1006: Unexpected server response: 401' });
+      last().fail(`Unexpected server response: ${status}`);
+      expect(manager.status).toMatchObject({ state: 'closed', code, reason: `closed with ${code}: Unexpected server response: ${status}` });
+    });
+
+    it('retries a handshake that ws reports as refused with 503 (full), with the reason', () => {
+      const { manager } = create();
+      manager.connect();
+      last().fail('Unexpected server response: 503');
+      expect(manager.status).toMatchObject({ state: 'reconnecting', code: 1006, reason: 'closed with 1006: Unexpected server response: 503' });
     });
 
     it('retries a refused handshake that a browser reports only as 1006', () => {
@@ -341,7 +374,94 @@ describe('StreamManager', () => {
       manager.connect();
       expect(FakeSocket.instances).toHaveLength(2);
       expect(manager.status).toEqual({ state: 'connecting', attempt: 1 });
+      expect(vi.getTimerCount()).toBe(1); // only the new attempt's handshake timeout
+    });
+  });
+
+  describe('a refused handshake in a browser (option: authCheckUrl)', () => {
+    type Call = [string, { method: string; headers: Record<string, string> }];
+    const answering = (status: number, calls: Call[] = []) => (url: string, init: Call[1]) => {
+      calls.push([url, init]);
+      return Promise.resolve({ status });
+    };
+    const settle = (): Promise<void> => new Promise<void>((resolve) => queueMicrotask(resolve));
+
+    it.each([400, 401, 403])('asks the snapshot endpoint with the key after a 1006 before open, and stops on %i', async (status) => {
+      const calls: Call[] = [];
+      const { manager } = create({ apiKey: 'wrong', fetch: answering(status, calls) });
+      manager.connect();
+      last().fail();
+      expect(manager.state).toBe('reconnecting');
+      await settle();
+      expect(calls).toEqual([['http://127.0.0.1:1/api/system/snapshot', expect.objectContaining({ method: 'HEAD', headers: { 'x-api-key': 'wrong' } })]]);
+      expect(manager.status).toEqual({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
       expect(vi.getTimerCount()).toBe(0);
+      expect(advance(60_000)).toBe(false);
+    });
+
+    it('keeps retrying when the endpoint accepts the key (the server is full) or cannot be reached (it is down)', async () => {
+      const { manager } = create({ fetch: answering(200) });
+      manager.connect();
+      last().fail();
+      await settle();
+      expect(manager.state).toBe('reconnecting');
+      expect(advance(2000)).toBe(true);
+      last().fail();
+      await settle();
+      expect(manager.status).toMatchObject({ state: 'reconnecting', attempt: 2 });
+    });
+
+    it('does not ask after a drop of a connection that was open', async () => {
+      const calls: Call[] = [];
+      const { manager } = create({ fetch: answering(401, calls) });
+      connectOpen(manager).serverClose(1006);
+      await settle();
+      expect(calls).toEqual([]);
+      expect(manager.state).toBe('reconnecting');
+    });
+
+    it('resolves a custom authCheckUrl against the WebSocket URL and keeps the types; false turns the check off', async () => {
+      const calls: Call[] = [];
+      const { manager } = create({ authCheckUrl: '/auth/check', fetch: answering(200, calls) });
+      manager.connect();
+      last().fail();
+      await settle();
+      expect(calls[0]?.[0]).toBe('http://127.0.0.1:1/auth/check');
+      const typed: Call[] = [];
+      create({ types: ['alert'], fetch: answering(200, typed) }).manager.connect();
+      last().fail();
+      await settle();
+      expect(typed[0]?.[0]).toBe('http://127.0.0.1:1/api/system/snapshot?types=alert');
+      const off: Call[] = [];
+      create({ authCheckUrl: false, fetch: answering(401, off) }).manager.connect();
+      last().fail();
+      await settle();
+      expect(off).toEqual([]);
+    });
+  });
+
+  describe('handshake timeout (option: connectTimeoutMs)', () => {
+    it('gives up a handshake that gets no answer within 10 s and retries with backoff', () => {
+      const { manager } = create();
+      manager.connect();
+      const socket = last();
+      expect(advance(9_999)).toBe(false);
+      expect(manager.state).toBe('connecting');
+      advance(1);
+      expect(socket.closeCalls).toHaveLength(1);
+      expect(manager.status).toMatchObject({ state: 'reconnecting', attempt: 1, reason: 'closed with 1006: no handshake answer within 10 s' });
+      expect(advance(2000)).toBe(true);
+    });
+
+    it('does not time out an open connection, and 0 waits forever', () => {
+      const { manager } = create();
+      connectOpen(manager).send(snapshot());
+      advance(20_000);
+      expect(manager.state).toBe('open');
+      const waiting = create({ connectTimeoutMs: 0 }).manager;
+      waiting.connect();
+      advance(60_000);
+      expect(waiting.state).toBe('connecting');
     });
   });
 
@@ -395,7 +515,7 @@ describe('StreamManager', () => {
     });
 
     it('rejects a negative idleTimeoutMs', () => {
-      expect(() => create({ idleTimeoutMs: -1 })).toThrow('Expected `idleTimeoutMs` to be a finite number >= 0, got -1');
+      expect(() => create({ idleTimeoutMs: -1 })).toThrow('Expected `idleTimeoutMs` to be a number from 0 to 2147483647, got -1');
     });
   });
 
@@ -485,9 +605,9 @@ describe('StreamManager', () => {
       expect(latest.get('system_metric:memory:host')).toEqual(mem);
     });
 
-    it('applies every packet of a batch frame, in order', () => {
+    it('applies every packet of a burst, one frame each, in order', () => {
       const { manager } = create();
-      const socket = connectOpen(manager);
+      const socket = connectLive(manager);
       const received: Envelope[] = [];
       manager.subscribe((e) => received.push(e));
       socket.send(metric('cpu', 1), metric('cpu', 2), container('db', 'exited'), metric('disk', 3));
@@ -520,6 +640,23 @@ describe('StreamManager', () => {
       expect([...manager.latest().keys()]).toEqual(['system_metric:memory:host']);
     });
 
+    it('applies a snapshot only when its snapshot_end arrives, replacing latest() at once', () => {
+      const { manager } = create();
+      connectOpen(manager).send(snapshot(metric('cpu', 1)));
+      last().serverClose(1001);
+      advance(2000);
+      last().open();
+      const seen: string[] = [];
+      manager.on('snapshot', (s) => seen.push(`snapshot:${s.length}`));
+      manager.subscribe((e) => seen.push(e.type));
+      last().send(metric('memory', 2), metric('disk', 3));
+      expect(seen).toEqual([]);
+      expect([...manager.latest().keys()]).toEqual(['system_metric:cpu:host']); // the old values until the marker
+      last().send({ type: 'snapshot_end', data: { count: 2 } });
+      expect([...manager.latest().keys()]).toEqual(['system_metric:memory:host', 'system_metric:disk:host']);
+      expect(seen).toEqual(['snapshot:2', 'system_metric', 'system_metric']);
+    });
+
     it('returns a copy', () => {
       const { manager } = create();
       connectOpen(manager).send(snapshot(metric()));
@@ -529,7 +666,7 @@ describe('StreamManager', () => {
 
     it('ignores frames that are not JSON, binary frames and unknown packet types', () => {
       const { manager } = create();
-      const socket = connectOpen(manager);
+      const socket = connectLive(manager);
       socket.sendRaw('not json');
       socket.sendRaw(new Uint8Array([1, 2]));
       socket.send({ type: 'future_type', data: {} }, null, metric());
@@ -556,7 +693,7 @@ describe('StreamManager', () => {
       const { manager } = create();
       const values: number[] = [];
       const off = manager.on('system_metric', (m) => values.push(m.data.value));
-      const socket = connectOpen(manager);
+      const socket = connectLive(manager);
       socket.send(metric('cpu', 1));
       off();
       socket.send(metric('cpu', 2));
@@ -579,7 +716,7 @@ describe('StreamManager', () => {
           throw new Error('listener bug');
         });
         manager.on('system_metric', (m) => values.push(m.data.value));
-        const socket = connectOpen(manager);
+        const socket = connectLive(manager);
         socket.send(metric('cpu', 1), metric('cpu', 2));
         expect(values).toEqual([1, 2]);
         expect(reported).toEqual([new Error('listener bug'), new Error('listener bug')]);
@@ -588,14 +725,14 @@ describe('StreamManager', () => {
       }
     });
 
-    it('stops handling a batch when a listener closes the manager', () => {
+    it('stops handling frames when a listener closes the manager', () => {
       const { manager } = create();
       const values: number[] = [];
       manager.on('system_metric', (m) => {
         values.push(m.data.value);
         void manager.close();
       });
-      connectOpen(manager).send(metric('cpu', 1), metric('cpu', 2));
+      connectLive(manager).send(metric('cpu', 1), metric('cpu', 2));
       expect(values).toEqual([1]);
       expect(manager.latest().size).toBe(1);
     });
@@ -614,7 +751,7 @@ describe('StreamManager', () => {
 
     it('stops passing envelopes after unsubscribe(), and from(manager) unsubscribes on take()', () => {
       const { manager } = create();
-      const socket = connectOpen(manager);
+      const socket = connectLive(manager);
       const seen: Envelope[] = [];
       const subscription = manager.subscribe({ next: (e) => seen.push(e) });
       const viaRx: Envelope[] = [];
@@ -651,7 +788,7 @@ describe('StreamManager', () => {
 
     it('wakes a waiting for-await loop when an envelope arrives', async () => {
       const { manager } = create();
-      const socket = connectOpen(manager);
+      const socket = connectLive(manager);
       const iterator = manager[Symbol.asyncIterator]();
       const pending = iterator.next();
       socket.send(metric('cpu', 7));
