@@ -1,0 +1,231 @@
+// The wire contract as an AsyncAPI 3.0 document. Every payload schema is passed in from src/schemas.ts
+// (the schemas the validator uses), never written here: `npm run asyncapi` writes asyncapi.yaml from this,
+// and test/unit/asyncapi.test.ts fails when the committed file differs from what this builds.
+
+const JSON_SCHEMA = 'application/schema+json;version=draft-07';
+
+/** A message whose payload is one of the JSON Schemas, embedded as it is. */
+const message = (name, title, summary, schema, extra = {}) => ({
+  name,
+  title,
+  summary,
+  contentType: 'application/json',
+  payload: { schemaFormat: JSON_SCHEMA, schema },
+  ...extra,
+});
+
+const ref = (path) => ({ $ref: path });
+
+/**
+ * `schema` with its local `#/definitions/…` references replaced by what they name: inside an AsyncAPI
+ * document a `$ref` is resolved against the document, not against the embedded schema.
+ */
+function inlineDefinitions(schema) {
+  const { definitions = {}, ...rest } = schema;
+  const inline = (node) => {
+    if (Array.isArray(node)) return node.map(inline);
+    if (node === null || typeof node !== 'object') return node;
+    const target = typeof node.$ref === 'string' && /^#\/definitions\/(.+)$/.exec(node.$ref);
+    if (target) return inline(definitions[target[1]]);
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, inline(v)]));
+  };
+  return inline(rest);
+}
+
+/**
+ * @param {{ systemMetricSchema: object, containerStatusSchema: object, alertSchema: object,
+ *   messageSchema: object, packetSchemas: Record<string, object> }} schemas
+ * @param {{ version: string }} info
+ */
+export function buildAsyncApiDocument(schemas, { version }) {
+  const { systemMetricSchema, containerStatusSchema, alertSchema, messageSchema, packetSchemas } = schemas;
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'system-stream',
+      version,
+      description: [
+        'Real-time system metrics: producers publish envelopes to a Redis Pub/Sub channel; the server validates,',
+        'throttles per key and pushes them to WebSocket clients.',
+        '',
+        'Wire rules (subprotocol `system-stream.v1`):',
+        '- Every server → client frame is a text frame holding exactly one JSON object with a string `type`:',
+        '  an envelope (`system_metric`, `container_status`, `alert`) or a control packet (`snapshot_end`,',
+        '  `error`, `status`, `heartbeat`). Clients ignore types they do not know.',
+        '- On connect the server sends the latest envelope of every key (one per frame, in order of last',
+        '  update), then one `snapshot_end` packet with their count; everything after it is live. If Redis is',
+        '  down at that moment, an `error` packet (503) follows `snapshot_end`.',
+        '- `error` (code 503) says live data has stopped (Redis is unavailable); `status` (code 200) says it',
+        '  flows again. Both are sent once per transition; the connection stays open.',
+        '- `heartbeat` is sent with every WebSocket ping (default every 30 s), so that clients that cannot see',
+        '  pings (browsers) can tell a quiet stream from a dead connection.',
+        '- Within a key, envelopes arrive in the order the server received them; a key is throttled to at most',
+        '  one delivery per `throttleMs` (latest value wins; alerts and container status changes are never',
+        '  dropped by the throttle). A client that falls behind receives only the latest value per metric series.',
+        '- Clients send nothing: any data frame is closed with 4400.',
+      ].join('\n'),
+    },
+    defaultContentType: 'application/json',
+    servers: {
+      api: {
+        host: 'localhost:3000',
+        protocol: 'ws',
+        pathname: '/api/system/ws',
+        description: 'The HTTP server the stream is attached to (path configurable with the `path` option).',
+        security: [
+          ref('#/components/securitySchemes/apiKeyQuery'),
+          ref('#/components/securitySchemes/apiKeyHeader'),
+          ref('#/components/securitySchemes/bearer'),
+          ref('#/components/securitySchemes/keySubprotocol'),
+        ],
+      },
+      redis: {
+        host: '127.0.0.1:6379',
+        protocol: 'redis',
+        description: 'The Redis server (or Cluster, or Sentinel-managed primary) producers publish to.',
+      },
+    },
+    channels: {
+      stream: {
+        address: '/api/system/ws',
+        title: 'WebSocket stream',
+        description: [
+          'Handshake: `GET /api/system/ws` with `Upgrade: websocket`. Optional query `types=a,b` narrows the',
+          'envelope types received. Subprotocols: offer `system-stream.v1` (selected) or none at all; a browser',
+          'may add `system-stream.key.<base64url of the API key, no padding>` beside it to authenticate without',
+          'putting the key in the URL (never selected, never logged). Offering only other subprotocols is refused.',
+          '',
+          'A key is read from `api_key` (query), `x-api-key`, `Authorization: Bearer` or the key subprotocol; a',
+          'request presenting different keys, or one twice, is ambiguous and goes to the host`s `authenticate`',
+          'hook if there is one, else is refused.',
+          '',
+          'Refusals are plain HTTP responses; no WebSocket is created: see `x-handshake-refusals`.',
+          'Close codes the server sends: see `x-close-codes`.',
+        ].join('\n'),
+        servers: [ref('#/servers/api')],
+        messages: {
+          systemMetric: ref('#/components/messages/systemMetric'),
+          containerStatus: ref('#/components/messages/containerStatus'),
+          alert: ref('#/components/messages/alert'),
+          snapshotEnd: ref('#/components/messages/snapshotEnd'),
+          error: ref('#/components/messages/error'),
+          status: ref('#/components/messages/status'),
+          heartbeat: ref('#/components/messages/heartbeat'),
+        },
+        bindings: {
+          ws: {
+            method: 'GET',
+            query: {
+              type: 'object',
+              properties: {
+                api_key: { type: 'string', description: 'API key. Prefer a header or the key subprotocol: URLs end up in access logs.' },
+                types: { type: 'string', description: 'Comma list of envelope types to receive, e.g. `system_metric,alert`. Empty or unknown: 400.' },
+              },
+            },
+            headers: {
+              type: 'object',
+              properties: {
+                'x-api-key': { type: 'string' },
+                Authorization: { type: 'string', description: '`Bearer <key>`; other schemes go to the `authenticate` hook.' },
+                'Sec-WebSocket-Protocol': { type: 'string', description: '`system-stream.v1`, optionally with `system-stream.key.<base64url key>`.' },
+              },
+            },
+          },
+        },
+        'x-subprotocol': 'system-stream.v1',
+        'x-handshake-refusals': [
+          { status: 400, when: 'Offered subprotocols without `system-stream.v1`; `types` empty or naming an unknown type.' },
+          { status: 401, when: 'No valid key and the `authenticate` hook (if any) did not grant.' },
+          { status: 403, when: '`Origin` not in `allowedOrigins`.' },
+          { status: 404, when: 'A path no stream serves, when the host has no other upgrade listener.' },
+          { status: 500, when: 'The `authenticate` hook threw or rejected.' },
+          { status: 503, headers: { 'Retry-After': '5' }, when: '`maxClients` reached, or the `authenticate` hook too slow or too busy.' },
+        ],
+        'x-close-codes': [
+          { code: 1001, retry: true, when: 'The server is shutting down.' },
+          { code: 1009, retry: true, when: 'The client sent a frame over 1 KiB.' },
+          { code: 4400, retry: false, when: 'The client sent a data frame: clients only listen.' },
+          { code: 4401, retry: false, when: 'Credentials refused.' },
+          { code: 4403, retry: false, when: 'Not allowed to use this stream.' },
+          { code: 4429, retry: true, when: 'Slow consumer: the send buffer stayed over `maxBufferedBytes` past `slowClientTimeoutMs`.' },
+          { code: 4500, retry: true, when: 'Unexpected server error.' },
+        ],
+      },
+      metrics: {
+        address: 'system:metrics',
+        title: 'Redis Pub/Sub channel',
+        description: [
+          'What producers publish (`PUBLISH system:metrics <json>`; channel configurable): one envelope, or a',
+          'batch: a JSON array of 1 to 1,000 envelopes (invalid members are dropped one by one). At most',
+          '64 KiB per message by default. Batches are a Redis-side optimisation only: clients always receive',
+          'one envelope per frame. `time` needs a timezone; `value` a finite number.',
+        ].join('\n'),
+        servers: [ref('#/servers/redis')],
+        messages: { published: ref('#/components/messages/published') },
+      },
+    },
+    operations: {
+      sendEnvelopes: {
+        action: 'send',
+        title: 'Push envelopes',
+        summary: 'The snapshot (one envelope per frame), then live envelopes.',
+        channel: ref('#/channels/stream'),
+        messages: [
+          ref('#/channels/stream/messages/systemMetric'),
+          ref('#/channels/stream/messages/containerStatus'),
+          ref('#/channels/stream/messages/alert'),
+        ],
+      },
+      sendControl: {
+        action: 'send',
+        title: 'Push control packets',
+        summary: 'The snapshot marker, Redis state changes and heartbeats.',
+        channel: ref('#/channels/stream'),
+        messages: [
+          ref('#/channels/stream/messages/snapshotEnd'),
+          ref('#/channels/stream/messages/error'),
+          ref('#/channels/stream/messages/status'),
+          ref('#/channels/stream/messages/heartbeat'),
+        ],
+      },
+      receivePublished: {
+        action: 'receive',
+        title: 'Subscribe to producers',
+        summary: 'The server subscribes to the Redis channel and validates every message.',
+        channel: ref('#/channels/metrics'),
+        messages: [ref('#/channels/metrics/messages/published')],
+      },
+    },
+    components: {
+      securitySchemes: {
+        apiKeyQuery: { type: 'httpApiKey', name: 'api_key', in: 'query' },
+        apiKeyHeader: { type: 'httpApiKey', name: 'x-api-key', in: 'header' },
+        bearer: { type: 'http', scheme: 'bearer' },
+        keySubprotocol: {
+          type: 'httpApiKey',
+          name: 'Sec-WebSocket-Protocol',
+          in: 'header',
+          description: '`system-stream.key.<base64url of the key, no padding>`, offered beside `system-stream.v1`.',
+        },
+      },
+      messages: {
+        systemMetric: message('system_metric', 'Metric sample', 'One sample of one host or container metric.', systemMetricSchema, {
+          examples: [{ payload: { type: 'system_metric', data: { time: '2026-01-17T04:30:00Z', metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } } } }],
+        }),
+        containerStatus: message('container_status', 'Container status', 'The state of one container.', containerStatusSchema, {
+          examples: [{ payload: { type: 'container_status', data: { container: 'tick-archiver', status: 'running', time: '2026-01-17T04:30:00Z' } } }],
+        }),
+        alert: message('alert', 'Alert', 'A threshold crossing (`warning`, `critical`) or its end (`resolved`).', alertSchema),
+        snapshotEnd: message('snapshot_end', 'Snapshot complete', 'Follows the snapshot envelopes on every connection; live data comes after it.', packetSchemas.snapshot_end, {
+          examples: [{ payload: { type: 'snapshot_end', data: { count: 12 } } }],
+        }),
+        error: message('error', 'Live data stopped', 'Redis is unavailable (code 503); the connection stays open.', packetSchemas.error, {
+          examples: [{ payload: { type: 'error', data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: '2026-01-17T04:30:00.000Z' } } }],
+        }),
+        status: message('status', 'Live data restored', 'Sent once after an `error` packet when data flows again (code 200).', packetSchemas.status),
+        heartbeat: message('heartbeat', 'Heartbeat', 'Proof of life, sent with every WebSocket ping.', packetSchemas.heartbeat),
+        published: message('published', 'Published message', 'One envelope or a batch of envelopes.', inlineDefinitions(messageSchema)),
+      },
+    },
+  };
+}
