@@ -546,18 +546,8 @@ async function showHost() {
 
 /** @param {string} key */
 async function start(key) {
-  // A refused WebSocket handshake reaches a browser only as close code 1006, like a server that is down,
-  // so a wrong key would be retried for ever. Ask the snapshot endpoint first: it answers 401 plainly.
-  try {
-    const res = await fetch('api/system/snapshot', { headers: { 'x-api-key': key }, cache: 'no-store' });
-    if (res.status === 401 || res.status === 403) {
-      askForKey('The server refused this key.');
-      return;
-    }
-  } catch {
-    // The server is not reachable: the manager shows that and keeps retrying.
-  }
-
+  // A refused key ends the manager in `closed` with 4401 (onState then asks for another key); a server
+  // that is down or full is retried with backoff.
   const manager = new StreamManager({ url: 'api/system/ws', apiKey: key });
   // Envelopes of the snapshot (the first packet of every connection) are not live: no latency for them.
   /** @type {WeakSet<object>} */

@@ -1,0 +1,40 @@
+// A browser sees a refused WebSocket handshake only as close code 1006. The dashboard (StreamManager) must
+// still end in `closed` after one attempt when its key is refused, rather than retry for ever.
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExample, type Example } from '../../example/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+let browser: Browser;
+let example: Example;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'] });
+  example = await startExample({ port: 0, apiKey: 'the-right-key', sentinel: { thresholds: { cpu: false, memory: false, disk: false } } });
+});
+
+afterAll(async () => {
+  await example?.close();
+  await browser?.close();
+});
+
+describe('a refused key in Chromium', () => {
+  it('ends in closed within one attempt and asks for another key; no retry follows', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const handshakes: string[] = [];
+    page.on('websocket', (ws) => handshakes.push(ws.url()));
+    await page.goto(`${example.url}#key=wrong-key`);
+    const state = page.locator('[data-testid="connection-state"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === 'closed', null, { timeout: 5000 });
+    expect(await page.locator('[data-testid="connection-text"]').innerText()).toBe('API key refused');
+    expect(await state.getAttribute('title')).toMatch(/refused the handshake: HTTP 401/);
+    // The first retry would come 2 s (± 10 %) after the refusal: wait past it.
+    await page.waitForTimeout(2500);
+    expect(handshakes).toHaveLength(1);
+    expect(handshakes[0]).not.toMatch(/wrong-key/); // the key travels in a subprotocol, not the URL
+    await context.close();
+  });
+});
