@@ -67,8 +67,6 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   if (paths.has(o.path)) {
     throw new SystemStreamError('SST_ERR_ALREADY_ATTACHED', `A system stream is already attached to this server at ${o.path}`);
   }
-  paths.add(o.path);
-  attached.set(server, paths);
 
   const { logger } = o;
   const counters = createCounters();
@@ -183,6 +181,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
   });
+  // Claim the path only now, together with the listener: an attach that threw above leaves the path free
+  // for a corrected retry.
+  paths.add(o.path);
+  attached.set(server, paths);
   server.on('upgrade', onUpgrade);
 
   // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.
