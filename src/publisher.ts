@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
+import { encodeEnvelopes } from './encode-envelopes.js';
 import { SystemStreamError, SystemStreamValidationError } from './errors.js';
 import { createRateLimitedLog, type Logger } from './logger.js';
 import {
@@ -15,7 +15,6 @@ import {
 } from './options/checks.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
 import type { RedisLike } from './redis-connection.js';
-import { MAX_BATCH_SIZE } from './schemas.js';
 
 /**
  * Options for {@link createSystemPublisher}.
@@ -104,7 +103,10 @@ export interface AlertInput {
  * Publishes validated envelopes to the stream's Redis channel. Created by {@link createSystemPublisher}.
  *
  * Every method validates before anything is sent: invalid input rejects with
- * {@link SystemStreamValidationError} and nothing is published. When Redis cannot take the message
+ * {@link SystemStreamValidationError} and nothing is published. What is validated is the JSON text
+ * that will be published, parsed back, so what passes is byte for byte what the server receives and
+ * checks: fields JSON does not carry (a prototype, `undefined`) neither help nor hurt, a getter is read
+ * once, and an own `__proto__` key is refused like any unknown field. When Redis cannot take the message
  * within `publishTimeoutMs`, the call rejects with {@link SystemStreamError} `SST_ERR_REDIS_UNAVAILABLE`.
  * Each method resolves with the number of Redis subscribers that received the message (Redis's own
  * count: `0` when nobody listens).
@@ -249,8 +251,7 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
   })();
   ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
 
-  const send = async (payload: Envelope | readonly Envelope[]): Promise<number> => {
-    const json = JSON.stringify(payload);
+  const send = async (json: string): Promise<number> => {
     const started = Date.now();
     await whenReady(publishTimeoutMs);
     const remainingMs = Math.max(1, publishTimeoutMs - (Date.now() - started));
@@ -273,12 +274,13 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
 
   const publish = (envelopes: Envelope | readonly Envelope[]): Promise<number> => {
     if (closed) return Promise.reject(closedError());
+    let json: string;
     try {
-      validate(envelopes);
+      json = encodeEnvelopes(envelopes);
     } catch (err) {
       return Promise.reject(err);
     }
-    return send(envelopes);
+    return send(json);
   };
 
   return {
@@ -337,23 +339,6 @@ async function quit(client: Redis): Promise<void> {
   if ((client.status as string) !== 'end') client.disconnect();
 }
 
-function validate(envelopes: Envelope | readonly Envelope[]): void {
-  const check = envelopeValidator();
-  if (!Array.isArray(envelopes)) {
-    if (!check(envelopes)) throw new SystemStreamValidationError(toValidationIssues(check.errors));
-    return;
-  }
-  if (envelopes.length === 0) throw new SystemStreamValidationError([{ path: '', message: 'must NOT have fewer than 1 items' }]);
-  if (envelopes.length > MAX_BATCH_SIZE) {
-    throw new SystemStreamValidationError([{ path: '', message: `must NOT have more than ${MAX_BATCH_SIZE} items` }]);
-  }
-  envelopes.forEach((envelope: unknown, index) => {
-    if (!check(envelope)) {
-      throw new SystemStreamValidationError(toValidationIssues(check.errors).map((i) => ({ ...i, path: `/${index}${i.path}` })));
-    }
-  });
-}
-
 /** Runs `build` on an object input, turning a non-object or a thrown validation error into a rejection. */
 function withInput<T extends object>(input: T, what: string, build: (input: T) => Promise<number>): Promise<number> {
   if (typeof input !== 'object' || input === null) {
@@ -367,15 +352,15 @@ function withInput<T extends object>(input: T, what: string, build: (input: T) =
 }
 
 /**
- * The envelope's `data`: the caller's fields as given (so that a misspelt or extra field fails validation
- * instead of vanishing), without `undefined` ones, and `time` first, defaulting to now.
+ * The envelope's `data`: the caller's own fields as given (so that a misspelt or extra field fails
+ * validation instead of vanishing), without `undefined` ones, and `time` first, defaulting to now.
+ * Built with `Object.fromEntries`, which defines each field: an own `__proto__` key (as `JSON.parse`
+ * makes from an HTTP body) stays a field, and is refused by the schema, instead of being assigned as
+ * the prototype, which would hide it from the JSON and lend its contents to the checks.
  */
 function withTime(input: object & { readonly time?: string | Date }): Record<string, unknown> {
-  const data: Record<string, unknown> = { time: toTime(input.time) };
-  for (const [key, value] of Object.entries(input)) {
-    if (key !== 'time' && value !== undefined) data[key] = value;
-  }
-  return data;
+  const fields = Object.entries(input).filter(([key, value]) => key !== 'time' && value !== undefined);
+  return Object.fromEntries([['time', toTime(input.time)], ...fields]) as Record<string, unknown>;
 }
 
 function toTime(time: unknown): unknown {
