@@ -83,7 +83,7 @@ export interface SystemStreamOptions {
    */
   readonly allowedOrigins?: readonly string[] | undefined;
   /**
-   * Most WebSocket clients served at once (an integer >= 1); the next handshake gets HTTP 503 with `Retry-After`.
+   * Most WebSocket clients served at once (an integer, at least 1); the next handshake gets HTTP 503 with `Retry-After`.
    * @defaultValue `100`
    */
   readonly maxClients?: number | undefined;
@@ -98,13 +98,13 @@ export interface SystemStreamOptions {
    */
   readonly throttleMs?: number | undefined;
   /**
-   * Per-client cap on envelopes per second (an integer >= 1; a token bucket holding one second's worth).
+   * Per-client cap on envelopes per second (an integer, at least 1; a token bucket holding one second's worth).
    * Past it, the client's updates are conflated to the latest per key until the bucket refills.
    * @defaultValue `1000`
    */
   readonly maxMessagesPerSecond?: number | undefined;
   /**
-   * A client whose unsent bytes exceed this (an integer >= 1024) receives nothing new until it drains;
+   * A client whose unsent bytes exceed this (an integer, at least 1024) receives nothing new until it drains;
    * meanwhile its updates are conflated to the latest per key, so server memory per client stays bounded.
    * @defaultValue `1048576` (1 MiB)
    */
@@ -130,12 +130,12 @@ export interface SystemStreamOptions {
    */
   readonly redisHealthCheckMs?: number | undefined;
   /**
-   * Largest Redis message accepted, in bytes (an integer >= 64); larger ones are dropped as invalid.
+   * Largest Redis message accepted, in bytes (an integer, at least 64); larger ones are dropped as invalid.
    * @defaultValue `65536`
    */
   readonly maxMessageBytes?: number | undefined;
   /**
-   * Most keys kept for the snapshot (an integer >= 0); past it the least recently updated key is
+   * Most keys kept for the snapshot (an integer, at least 0); past it the least recently updated key is
    * forgotten. `0` keeps no snapshot: new clients start empty.
    * @defaultValue `10000`
    */
