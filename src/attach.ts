@@ -6,7 +6,7 @@ import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
 import { controlDelivery, type Delivery } from './delivery.js';
-import { SystemStreamError } from './errors.js';
+import { invalidOption, SystemStreamError } from './errors.js';
 import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
@@ -60,7 +60,7 @@ const attached = new WeakMap<object, Set<string>>();
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
   if (typeof server !== 'object' || server === null || typeof server.on !== 'function' || typeof server.listenerCount !== 'function') {
-    throw new SystemStreamError('SST_ERR_INVALID_OPTION', 'Expected `server` to be an http.Server or https.Server');
+    throw invalidOption('Expected `server` to be an http.Server or https.Server');
   }
   const o = resolveOptions(options);
   const paths = attached.get(server) ?? new Set<string>();
