@@ -38,12 +38,12 @@ export interface Bounds {
  * (a numeric string included: options are not parsed here; the CLI parses its flags itself).
  */
 export function numberOption(name: string, value: unknown, { min, max = Number.MAX_VALUE }: Bounds): number {
-  return checkNumber(name, value, min, max, 'a finite number', '');
+  return checkNumber(name, value, min, max, { isInteger: false });
 }
 
 /** An integer within `min..max` (a count, a size in bytes). */
 export function integerOption(name: string, value: unknown, { min, max = Number.MAX_SAFE_INTEGER }: Bounds): number {
-  return checkNumber(name, value, min, max, 'an integer', '');
+  return checkNumber(name, value, min, max, { isInteger: true });
 }
 
 /**
@@ -52,18 +52,24 @@ export function integerOption(name: string, value: unknown, { min, max = Number.
  * `min: 0` and says so in the option's TSDoc.
  */
 export function integerMs(name: string, value: unknown, { min, max = MAX_TIMER_MS }: Bounds): number {
-  const limit = Math.min(max, MAX_TIMER_MS);
   const hint = typeof value === 'number' && value > MAX_TIMER_MS ? `; Node's timers cannot wait longer than ${MAX_TIMER_MS} ms (about 24.8 days)` : '';
-  return checkNumber(name, value, min, limit, 'an integer', ' (milliseconds)', hint);
+  return checkNumber(name, value, min, Math.min(max, MAX_TIMER_MS), { isInteger: true, unit: ' (milliseconds)', hint });
 }
 
-function checkNumber(name: string, value: unknown, min: number, max: number, kind: string, unit: string, hint = ''): number {
-  const isInteger = kind === 'an integer';
+interface NumberRule {
+  readonly isInteger: boolean;
+  /** Said after the range, e.g. ` (milliseconds)`. */
+  readonly unit?: string;
+  /** Said after the value received: why it is refused when that is not obvious. */
+  readonly hint?: string;
+}
+
+function checkNumber(name: string, value: unknown, min: number, max: number, { isInteger, unit = '', hint = '' }: NumberRule): number {
   const ok = typeof value === 'number' && Number.isFinite(value) && (!isInteger || Number.isInteger(value)) && value >= min && value <= max;
   if (ok) return value;
   const isUnbounded = max === Number.MAX_VALUE || max === Number.MAX_SAFE_INTEGER;
   const range = isUnbounded ? `>= ${min}` : `from ${min} to ${max}`;
-  throw invalidOption(`Expected \`${name}\` to be ${kind} ${range}${unit}, got ${describeValue(value)}${hint}`);
+  throw invalidOption(`Expected \`${name}\` to be ${isInteger ? 'an integer' : 'a finite number'} ${range}${unit}, got ${describeValue(value)}${hint}`);
 }
 
 /** A non-empty string (a channel, a name). */
