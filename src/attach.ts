@@ -6,7 +6,7 @@ import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
-import { SystemStreamError } from './errors.js';
+import { invalidOption, SystemStreamError } from './errors.js';
 import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
@@ -59,7 +59,7 @@ const LOG_INTERVAL_MS = 10_000;
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
   if (typeof server !== 'object' || server === null || typeof server.on !== 'function' || typeof server.listenerCount !== 'function') {
-    throw new SystemStreamError('SST_ERR_INVALID_OPTION', 'Expected `server` to be an http.Server or https.Server');
+    throw invalidOption('Expected `server` to be an http.Server or https.Server');
   }
   const o = resolveOptions(options);
   assertRouteFree(server as HttpServer, o.path);
@@ -177,6 +177,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
   });
+  // Claim the path only now, together with the listener: an attach that threw above leaves the path free
+  // for a corrected retry.
   const unroute = routeUpgrades(server as HttpServer, o.path, onUpgrade);
 
   // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.

@@ -63,10 +63,15 @@ export function invalidOption(message: string): SystemStreamError {
   return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
 }
 
-/** A short description of an option's value for an error message: strings are cut, functions and arrays named. @internal */
+/**
+ * A short description of an option's value for an error message: strings are cut, functions, arrays
+ * and objects named (never their contents). @internal
+ */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  if (typeof value === 'bigint') return `${value}n`;
   return String(value);
 }

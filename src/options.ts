@@ -1,8 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from './errors.js';
-import { noopLogger, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
+import {
+  DEFAULT_CHANNEL,
+  defaultRedis,
+  functionOption,
+  integerMs,
+  integerOption,
+  loggerOption,
+  nonEmptyString,
+  optionsObject,
+  redisOption,
+  stringList,
+  type OptionNames,
+} from './options/checks.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
-import { isRedisLike, type RedisLike } from './redis-connection.js';
+import type { RedisLike } from './redis-connection.js';
 
 /**
  * What an `authenticate` hook may grant beyond `true`: a narrower view of the stream.
@@ -27,116 +40,129 @@ export type Authenticate = (req: IncomingMessage) => boolean | AuthGrant | Promi
 
 /**
  * Options for {@link attachSystemStream}. Every field is optional but one of `apiKeys`,
- * `authenticate` or `auth: false` must be given.
+ * `authenticate` or `auth: false` must be given. An option set to `undefined` takes its default, so
+ * values read from the environment can be passed as they are. An option name the stream does not know
+ * is refused (`SST_ERR_INVALID_OPTION`, with the closest known name), never ignored.
  * @public
  */
 export interface SystemStreamOptions {
   /**
-   * Redis to subscribe with: a URL, or a connected ioredis client, which the stream `duplicate()`s for
-   * its subscriber (it closes only the copy, never your client).
+   * Redis to subscribe with: a `redis://` or `rediss://` URL, or a connected ioredis client, which the
+   * stream `duplicate()`s for its subscriber (it closes only the copy, never your client). A URL that
+   * ioredis cannot open (a bad IPv6 bracket, a port above 65535, a malformed `%` escape) is refused at
+   * once; the error never repeats the URL.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The HTTP path WebSocket clients connect to. Upgrades on other paths are left to other listeners.
    * @defaultValue `/api/system/ws`
    */
-  readonly path?: string;
+  readonly path?: string | undefined;
   /**
    * The Redis Pub/Sub channel producers publish to.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /**
-   * Accepted API keys. A client sends one in the `api_key` query parameter, the `x-api-key` header
-   * or `Authorization: Bearer`. Compared in constant time; never logged.
+   * Accepted API keys, each 1 to 512 bytes. A client sends one in the `api_key` query parameter, the
+   * `x-api-key` header or `Authorization: Bearer`. Compared in constant time; never logged.
+   * @defaultValue none: give this, `authenticate`, or `auth: false`
    */
-  readonly apiKeys?: readonly string[];
+  readonly apiKeys?: readonly string[] | undefined;
   /**
    * Custom authentication, e.g. a session cookie. A request passes when it presents one valid API key
    * or this hook grants it (see {@link Authenticate} for what counts as a grant).
+   * @defaultValue none
    */
-  readonly authenticate?: Authenticate;
+  readonly authenticate?: Authenticate | undefined;
   /**
    * Longest wait for `authenticate` to settle; past it the handshake (or snapshot request) is answered
    * 503, and the hook's late answer is ignored.
    * @defaultValue `5000`
    */
-  readonly authenticateTimeoutMs?: number;
+  readonly authenticateTimeoutMs?: number | undefined;
   /**
    * Most requests waiting on an asynchronous `authenticate` at once; past it new ones get 503 at once,
    * so a hook that hangs cannot pile up sockets.
    * @defaultValue `100`
    */
-  readonly maxPendingAuthentications?: number;
+  readonly maxPendingAuthentications?: number | undefined;
   /**
    * Set to `false` to serve without authentication. Required when neither `apiKeys` nor
    * `authenticate` is given: the stream is secure by default.
+   * @defaultValue authentication required
    */
-  readonly auth?: false;
+  readonly auth?: false | undefined;
   /**
    * If set, handshakes whose `Origin` header is not in this list (exact match) are refused with 403.
    * Requests without an `Origin` (non-browser clients) pass. Use it when `authenticate` trusts cookies.
+   * @defaultValue every origin
    */
-  readonly allowedOrigins?: readonly string[];
+  readonly allowedOrigins?: readonly string[] | undefined;
   /**
-   * Most WebSocket clients served at once; the next handshake gets HTTP 503 with `Retry-After`.
+   * Most WebSocket clients served at once (an integer, at least 1); the next handshake gets HTTP 503 with `Retry-After`.
    * @defaultValue `100`
    */
-  readonly maxClients?: number;
+  readonly maxClients?: number | undefined;
   /**
    * Shortest gap between two deliveries of the same key (a metric series, a container's unchanged
-   * status). The first message of a quiet key goes out at once, the latest value of a busy key at the
-   * end of its window. Alerts and container status changes are never throttled. `0` turns it off.
+   * status), in whole milliseconds from 0 to 2147483647. The first message of a quiet key goes out at
+   * once, the latest value of a busy key at the end of its window. Alerts and container status changes
+   * are never throttled. `0` turns throttling off: every message is delivered.
    * A value held for the end of its window is at most this old when it is sent, so the default keeps
    * every delivery inside the spec's 100 ms budget while capping each key at 20 updates per second.
    * @defaultValue `50`
    */
-  readonly throttleMs?: number;
+  readonly throttleMs?: number | undefined;
   /**
-   * Per-client cap on envelopes per second (a token bucket holding one second's worth). Past it, the
-   * client's updates are conflated to the latest per key until the bucket refills.
+   * Per-client cap on envelopes per second (an integer, at least 1; a token bucket holding one second's worth).
+   * Past it, the client's updates are conflated to the latest per key until the bucket refills.
    * @defaultValue `1000`
    */
-  readonly maxMessagesPerSecond?: number;
+  readonly maxMessagesPerSecond?: number | undefined;
   /**
-   * A client whose unsent bytes exceed this receives nothing new until it drains; meanwhile its
-   * updates are conflated to the latest per key, so server memory per client stays bounded.
+   * A client whose unsent bytes exceed this (an integer, at least 1024) receives nothing new until it drains;
+   * meanwhile its updates are conflated to the latest per key, so server memory per client stays bounded.
    * @defaultValue `1048576` (1 MiB)
    */
-  readonly maxBufferedBytes?: number;
+  readonly maxBufferedBytes?: number | undefined;
   /**
    * A client that stays over `maxBufferedBytes` this long is closed with `CloseCode.SlowConsumer` (4429).
+   * Whole milliseconds from 1 to 2147483647.
    * @defaultValue `10000`
    */
-  readonly slowClientTimeoutMs?: number;
+  readonly slowClientTimeoutMs?: number | undefined;
   /**
    * Interval of WebSocket pings (a client that has not answered the previous ping is terminated) and of
    * the `heartbeat` packet, which lets clients that cannot see pings (browsers) detect a dead connection.
+   * Whole milliseconds from 10 to 2147483647 (Node's longest timer); it cannot be turned off.
    * @defaultValue `30000`
    */
-  readonly heartbeatIntervalMs?: number;
+  readonly heartbeatIntervalMs?: number | undefined;
   /**
    * Interval of the Redis health PING on the subscriber; a PING unanswered for this long marks Redis
-   * down (a hung server) and forces a reconnect.
+   * down (a hung server) and forces a reconnect. Whole milliseconds from 10 to 2147483647; it cannot be
+   * turned off.
    * @defaultValue `1000`
    */
-  readonly redisHealthCheckMs?: number;
+  readonly redisHealthCheckMs?: number | undefined;
   /**
-   * Largest Redis message accepted, in bytes; larger ones are dropped as invalid.
+   * Largest Redis message accepted, in bytes (an integer, at least 64); larger ones are dropped as invalid.
    * @defaultValue `65536`
    */
-  readonly maxMessageBytes?: number;
+  readonly maxMessageBytes?: number | undefined;
   /**
-   * Most keys kept for the snapshot; past it the least recently updated key is forgotten.
+   * Most keys kept for the snapshot (an integer, at least 0); past it the least recently updated key is
+   * forgotten. `0` keeps no snapshot: new clients start empty.
    * @defaultValue `10000`
    */
-  readonly maxSnapshotKeys?: number;
+  readonly maxSnapshotKeys?: number | undefined;
   /**
-   * A pino-compatible logger.
-   * @defaultValue silent
+   * A pino-compatible logger (an object with `debug`, `info`, `warn` and `error` methods).
+   * @defaultValue silent ({@link noopLogger})
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /** {@link SystemStreamOptions} after defaults and checks. @internal */
@@ -165,9 +191,31 @@ export interface ResolvedOptions {
 /** The largest API key accepted, in bytes. Longer presented keys are refused before hashing. */
 export const MAX_API_KEY_BYTES = 512;
 
+/** Every option name; the compiler keeps it in step with {@link SystemStreamOptions}. */
+const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
+  redis: true,
+  path: true,
+  channel: true,
+  apiKeys: true,
+  authenticate: true,
+  authenticateTimeoutMs: true,
+  maxPendingAuthentications: true,
+  auth: true,
+  allowedOrigins: true,
+  maxClients: true,
+  throttleMs: true,
+  maxMessagesPerSecond: true,
+  maxBufferedBytes: true,
+  slowClientTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  redisHealthCheckMs: true,
+  maxMessageBytes: true,
+  maxSnapshotKeys: true,
+  logger: true,
+};
+
 const DEFAULTS = {
   path: '/api/system/ws',
-  channel: 'system:metrics',
   maxClients: 100,
   authenticateTimeoutMs: 5000,
   maxPendingAuthentications: 100,
@@ -181,93 +229,55 @@ const DEFAULTS = {
   maxSnapshotKeys: 10_000,
 } as const;
 
-
-function number(input: Record<string, unknown>, name: keyof typeof DEFAULTS, min: number, integer = true): number {
-  const value = input[name] ?? DEFAULTS[name];
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min || (integer && !Number.isInteger(value) && value !== Infinity)) {
-    throw invalidOption(`Expected \`${name}\` to be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
-function stringList(value: unknown, name: string): readonly string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
-    throw invalidOption(`Expected \`${name}\` to be an array of non-empty strings`);
-  }
-  return Object.freeze([...value]);
-}
-
 /**
  * Applies defaults and checks every option once; throws `SST_ERR_INVALID_OPTION` naming the option.
  * Secrets (API keys, the Redis URL) never appear in the messages.
  */
-export function resolveOptions(input: SystemStreamOptions = {}): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw invalidOption(`Expected options to be an object, got ${describeValue(input)}`);
-  const raw = input as Record<string, unknown>;
-
-  const redis = input.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  if (typeof redis === 'string') {
-    if (!/^rediss?:\/\//.test(redis)) throw invalidOption('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
-  } else if (!isRedisLike(redis)) {
-    throw invalidOption('Expected `redis` to be a redis:// URL or an ioredis client (an object with duplicate())');
-  }
+export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
+  const input = optionsObject(options, OPTION_NAMES, 'attachSystemStream');
 
   const path = input.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
     throw invalidOption(`Expected \`path\` to be a URL path starting with "/", got ${describeValue(path)}`);
   }
-  const channel = input.channel ?? DEFAULTS.channel;
-  if (typeof channel !== 'string' || channel.length === 0) {
-    throw invalidOption(`Expected \`channel\` to be a non-empty string, got ${describeValue(channel)}`);
-  }
 
-  const apiKeys = stringList(input.apiKeys, 'apiKeys') ?? [];
+  const apiKeys = stringList('apiKeys', input.apiKeys) ?? [];
   if (apiKeys.some((k) => Buffer.byteLength(k) > MAX_API_KEY_BYTES)) {
     throw invalidOption(`Expected every API key in \`apiKeys\` to be at most ${MAX_API_KEY_BYTES} bytes`);
   }
-  if (input.authenticate !== undefined && typeof input.authenticate !== 'function') {
-    throw invalidOption(`Expected \`authenticate\` to be a function, got ${describeValue(input.authenticate)}`);
-  }
+  const authenticate = functionOption('authenticate', input.authenticate);
   if (input.auth !== undefined && input.auth !== false) {
     throw invalidOption(`Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`);
   }
-  const hasAuth = apiKeys.length > 0 || input.authenticate !== undefined;
+  const hasAuth = apiKeys.length > 0 || authenticate !== undefined;
   if (!hasAuth && input.auth !== false) {
     throw invalidOption('No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false` to serve without it');
   }
   if (hasAuth && input.auth === false) {
     throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
   }
-  const origins = stringList(input.allowedOrigins, 'allowedOrigins');
-
-  if (input.logger !== undefined) {
-    const l = input.logger as unknown as Record<string, unknown>;
-    if (!['debug', 'info', 'warn', 'error'].every((m) => typeof l?.[m] === 'function')) {
-      throw invalidOption('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
-    }
-  }
+  const origins = stringList('allowedOrigins', input.allowedOrigins);
 
   return Object.freeze({
-    redis,
+    redis: redisOption(input.redis ?? defaultRedis(), 'subscriber'),
     path,
-    channel,
+    channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
     apiKeys,
-    authenticate: input.authenticate,
-    authenticateTimeoutMs: number(raw, 'authenticateTimeoutMs', 1),
-    maxPendingAuthentications: number(raw, 'maxPendingAuthentications', 1),
+    authenticate,
+    authenticateTimeoutMs: integerMs('authenticateTimeoutMs', input.authenticateTimeoutMs ?? DEFAULTS.authenticateTimeoutMs, { min: 1 }),
+    maxPendingAuthentications: integerOption('maxPendingAuthentications', input.maxPendingAuthentications ?? DEFAULTS.maxPendingAuthentications, { min: 1 }),
     authRequired: hasAuth,
     allowedOrigins: origins && new Set(origins),
-    maxClients: number(raw, 'maxClients', 1),
-    throttleMs: number(raw, 'throttleMs', 0),
-    maxMessagesPerSecond: number(raw, 'maxMessagesPerSecond', 1),
-    maxBufferedBytes: number(raw, 'maxBufferedBytes', 1024),
-    slowClientTimeoutMs: number(raw, 'slowClientTimeoutMs', 1),
-    heartbeatIntervalMs: number(raw, 'heartbeatIntervalMs', 10),
-    redisHealthCheckMs: number(raw, 'redisHealthCheckMs', 10),
-    maxMessageBytes: number(raw, 'maxMessageBytes', 64),
-    maxSnapshotKeys: number(raw, 'maxSnapshotKeys', 0),
-    logger: input.logger ?? noopLogger,
+    maxClients: integerOption('maxClients', input.maxClients ?? DEFAULTS.maxClients, { min: 1 }),
+    throttleMs: integerMs('throttleMs', input.throttleMs ?? DEFAULTS.throttleMs, { min: 0 }),
+    maxMessagesPerSecond: integerOption('maxMessagesPerSecond', input.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond, { min: 1 }),
+    maxBufferedBytes: integerOption('maxBufferedBytes', input.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes, { min: 1024 }),
+    slowClientTimeoutMs: integerMs('slowClientTimeoutMs', input.slowClientTimeoutMs ?? DEFAULTS.slowClientTimeoutMs, { min: 1 }),
+    heartbeatIntervalMs: integerMs('heartbeatIntervalMs', input.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs, { min: 10 }),
+    redisHealthCheckMs: integerMs('redisHealthCheckMs', input.redisHealthCheckMs ?? DEFAULTS.redisHealthCheckMs, { min: 10 }),
+    maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
+    maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
+    logger: loggerOption(input.logger),
   });
 }
 

@@ -1,10 +1,20 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
-import { describeValue, invalidOption, SystemStreamError, SystemStreamValidationError } from './errors.js';
-import { createRateLimitedLog, noopLogger, type Logger } from './logger.js';
+import { encodeEnvelopes } from './encode-envelopes.js';
+import { SystemStreamError, SystemStreamValidationError } from './errors.js';
+import { createRateLimitedLog, type Logger } from './logger.js';
+import {
+  DEFAULT_CHANNEL,
+  defaultRedis,
+  integerMs,
+  loggerOption,
+  MAX_TIMER_MS,
+  nonEmptyString,
+  optionsObject,
+  redisOption,
+  type OptionNames,
+} from './options/checks.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
 import type { RedisLike } from './redis-connection.js';
-import { MAX_BATCH_SIZE } from './schemas.js';
 
 /**
  * Options for {@link createSystemPublisher}.
@@ -12,28 +22,30 @@ import { MAX_BATCH_SIZE } from './schemas.js';
  */
 export interface SystemPublisherOptions {
   /**
-   * Redis to publish to: a `redis://` or `rediss://` URL, or your connected ioredis client. A client you
-   * pass is used as it is and never closed by the publisher; a connection opened from a URL is closed by
-   * `close()`.
+   * Redis to publish to: a `redis://` or `rediss://` URL, or your connected ioredis client (an object
+   * with `publish()`). A client you pass is used as it is and never closed by the publisher; a
+   * connection opened from a URL is closed by `close()`. A URL that ioredis cannot open is refused at
+   * once, without repeating the URL.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The Pub/Sub channel to publish to.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /**
-   * Longest wait for one publish, including waiting for Redis to (re)connect. Past it the call rejects
-   * with `SST_ERR_REDIS_UNAVAILABLE`; nothing is queued for later.
+   * Longest wait for one publish, including waiting for Redis to (re)connect, in whole milliseconds
+   * from 1 to 2147482647 (Node's longest timer less the 1 s added for the socket timeout). Past it the
+   * call rejects with `SST_ERR_REDIS_UNAVAILABLE`; nothing is queued for later.
    * @defaultValue `2000`
    */
-  readonly publishTimeoutMs?: number;
+  readonly publishTimeoutMs?: number | undefined;
   /**
    * A pino-compatible logger. The Redis URL is never logged.
    * @defaultValue silent
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -91,7 +103,10 @@ export interface AlertInput {
  * Publishes validated envelopes to the stream's Redis channel. Created by {@link createSystemPublisher}.
  *
  * Every method validates before anything is sent: invalid input rejects with
- * {@link SystemStreamValidationError} and nothing is published. When Redis cannot take the message
+ * {@link SystemStreamValidationError} and nothing is published. What is validated is the JSON text
+ * that will be published, parsed back, so what passes is byte for byte what the server receives and
+ * checks: fields JSON does not carry (a prototype, `undefined`) neither help nor hurt, a getter is read
+ * once, and an own `__proto__` key is refused like any unknown field. When Redis cannot take the message
  * within `publishTimeoutMs`, the call rejects with {@link SystemStreamError} `SST_ERR_REDIS_UNAVAILABLE`.
  * Each method resolves with the number of Redis subscribers that received the message (Redis's own
  * count: `0` when nobody listens).
@@ -127,7 +142,26 @@ interface ConnectionLike {
   removeListener?(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-const DEFAULTS = { channel: 'system:metrics', publishTimeoutMs: 2000 } as const;
+const OPTION_NAMES: OptionNames<SystemPublisherOptions> = { redis: true, channel: true, publishTimeoutMs: true, logger: true };
+const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
+
+/** Applies defaults and checks every option; throws `SST_ERR_INVALID_OPTION` naming the option. @internal */
+export function resolvePublisherOptions(options: SystemPublisherOptions | undefined): {
+  readonly redis: string | RedisLike;
+  readonly channel: string;
+  readonly publishTimeoutMs: number;
+  readonly logger: Logger;
+} {
+  const input = optionsObject(options, OPTION_NAMES, 'createSystemPublisher');
+  return {
+    redis: redisOption(input.redis ?? defaultRedis(), 'publisher'),
+    channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
+    // An owned connection's socket timeout is publishTimeoutMs + 1000 ms (publisherRedisOptions), which
+    // must stay a valid timer too.
+    publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { min: 1, max: MAX_TIMER_MS - 1000 }),
+    logger: loggerOption(input.logger),
+  };
+}
 
 /** Calls waiting for Redis at once; more reject at once, so an outage cannot grow memory without bound. */
 const MAX_WAITING = 1000;
@@ -143,29 +177,11 @@ const LOG_INTERVAL_MS = 10_000;
  * the publisher waits (bounded) for its `ready` status before sending, so nothing lands in its offline queue.
  * @public
  */
-export function createSystemPublisher(options: SystemPublisherOptions = {}): SystemPublisher {
-  if (typeof options !== 'object' || options === null) throw invalidOption(`Expected options to be an object, got ${describeValue(options)}`);
-  const redisOption = options.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  if (typeof redisOption === 'string') {
-    if (!/^rediss?:\/\/./.test(redisOption)) throw invalidOption('Expected `redis` to be a redis:// or rediss:// URL or an ioredis client');
-  } else if (typeof redisOption !== 'object' || redisOption === null || typeof (redisOption as RedisLike).publish !== 'function') {
-    throw invalidOption('Expected `redis` to be a redis:// URL or an ioredis client (an object with publish())');
-  }
-  const channel = options.channel ?? DEFAULTS.channel;
-  if (typeof channel !== 'string' || channel.length === 0) {
-    throw invalidOption(`Expected \`channel\` to be a non-empty string, got ${describeValue(channel)}`);
-  }
-  const publishTimeoutMs = options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
-  if (typeof publishTimeoutMs !== 'number' || !Number.isInteger(publishTimeoutMs) || publishTimeoutMs < 1 || publishTimeoutMs > 2 ** 31 - 1) {
-    throw invalidOption(`Expected \`publishTimeoutMs\` to be an integer >= 1, got ${describeValue(publishTimeoutMs)}`);
-  }
-  const logger = options.logger ?? noopLogger;
-  if (!['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as unknown as Record<string, unknown>)[m] === 'function')) {
-    throw invalidOption('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
-  }
+export function createSystemPublisher(options?: SystemPublisherOptions): SystemPublisher {
+  const { redis: source, channel, publishTimeoutMs, logger } = resolvePublisherOptions(options);
 
-  const isOwned = typeof redisOption === 'string';
-  const client: RedisLike & ConnectionLike = isOwned ? new Redis(redisOption, publisherRedisOptions(publishTimeoutMs)) : redisOption;
+  const isOwned = typeof source === 'string';
+  const client: RedisLike & ConnectionLike = isOwned ? new Redis(source, publisherRedisOptions(publishTimeoutMs)) : source;
   if (isOwned) {
     const logError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis publisher error', LOG_INTERVAL_MS);
     // Only message and code: never the connection options, which may hold a password.
@@ -235,8 +251,7 @@ export function createSystemPublisher(options: SystemPublisherOptions = {}): Sys
   })();
   ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
 
-  const send = async (payload: Envelope | readonly Envelope[]): Promise<number> => {
-    const json = JSON.stringify(payload);
+  const send = async (json: string): Promise<number> => {
     const started = Date.now();
     await whenReady(publishTimeoutMs);
     const remainingMs = Math.max(1, publishTimeoutMs - (Date.now() - started));
@@ -259,12 +274,13 @@ export function createSystemPublisher(options: SystemPublisherOptions = {}): Sys
 
   const publish = (envelopes: Envelope | readonly Envelope[]): Promise<number> => {
     if (closed) return Promise.reject(closedError());
+    let json: string;
     try {
-      validate(envelopes);
+      json = encodeEnvelopes(envelopes);
     } catch (err) {
       return Promise.reject(err);
     }
-    return send(envelopes);
+    return send(json);
   };
 
   return {
@@ -323,23 +339,6 @@ async function quit(client: Redis): Promise<void> {
   if ((client.status as string) !== 'end') client.disconnect();
 }
 
-function validate(envelopes: Envelope | readonly Envelope[]): void {
-  const check = envelopeValidator();
-  if (!Array.isArray(envelopes)) {
-    if (!check(envelopes)) throw new SystemStreamValidationError(toValidationIssues(check.errors));
-    return;
-  }
-  if (envelopes.length === 0) throw new SystemStreamValidationError([{ path: '', message: 'must NOT have fewer than 1 items' }]);
-  if (envelopes.length > MAX_BATCH_SIZE) {
-    throw new SystemStreamValidationError([{ path: '', message: `must NOT have more than ${MAX_BATCH_SIZE} items` }]);
-  }
-  envelopes.forEach((envelope: unknown, index) => {
-    if (!check(envelope)) {
-      throw new SystemStreamValidationError(toValidationIssues(check.errors).map((i) => ({ ...i, path: `/${index}${i.path}` })));
-    }
-  });
-}
-
 /** Runs `build` on an object input, turning a non-object or a thrown validation error into a rejection. */
 function withInput<T extends object>(input: T, what: string, build: (input: T) => Promise<number>): Promise<number> {
   if (typeof input !== 'object' || input === null) {
@@ -353,15 +352,15 @@ function withInput<T extends object>(input: T, what: string, build: (input: T) =
 }
 
 /**
- * The envelope's `data`: the caller's fields as given (so that a misspelt or extra field fails validation
- * instead of vanishing), without `undefined` ones, and `time` first, defaulting to now.
+ * The envelope's `data`: the caller's own fields as given (so that a misspelt or extra field fails
+ * validation instead of vanishing), without `undefined` ones, and `time` first, defaulting to now.
+ * Built with `Object.fromEntries`, which defines each field: an own `__proto__` key (as `JSON.parse`
+ * makes from an HTTP body) stays a field, and is refused by the schema, instead of being assigned as
+ * the prototype, which would hide it from the JSON and lend its contents to the checks.
  */
 function withTime(input: object & { readonly time?: string | Date }): Record<string, unknown> {
-  const data: Record<string, unknown> = { time: toTime(input.time) };
-  for (const [key, value] of Object.entries(input)) {
-    if (key !== 'time' && value !== undefined) data[key] = value;
-  }
-  return data;
+  const fields = Object.entries(input).filter(([key, value]) => key !== 'time' && value !== undefined);
+  return Object.fromEntries([['time', toTime(input.time)], ...fields]) as Record<string, unknown>;
 }
 
 function toTime(time: unknown): unknown {

@@ -12,16 +12,6 @@ export interface RedisLike {
   publish(channel: string, message: string): Promise<number>;
 }
 
-/** @internal */
-export function isRedisLike(value: unknown): value is RedisLike {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as RedisLike).duplicate === 'function' &&
-    typeof (value as RedisLike).publish === 'function'
-  );
-}
-
 /**
  * Subscriber settings. Commands wait for a reconnect instead of failing (`maxRetriesPerRequest: null`),
  * and reconnects are retried at most 500 ms apart so that live data resumes within a second of Redis

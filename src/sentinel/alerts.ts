@@ -1,5 +1,6 @@
 // Threshold alerts with hysteresis. Pure: no I/O, no clock; the metric carries its time.
-import { SystemStreamError } from '../errors.js';
+import { invalidOption } from '../errors.js';
+import { numberOption, refuseUnknownKeys } from '../options/checks.js';
 import type { AlertMessage, SystemMetric } from '../protocol.js';
 
 /**
@@ -14,22 +15,25 @@ export interface ThresholdSetting {
   readonly warning: number;
   /**
    * The value at which a `critical` alert is raised; at least `warning`. Leave it out for warnings only.
+   * @defaultValue none (warnings only)
    */
-  readonly critical?: number;
+  readonly critical?: number | undefined;
   /**
    * How far below a line the value must fall before the alert eases or resolves.
    * @defaultValue `5` for `cpu`, `memory` and `disk` (percentage points); 5 % of `warning` for other metrics
    */
-  readonly hysteresis?: number;
+  readonly hysteresis?: number | undefined;
 }
 
 /**
  * Alert thresholds by `metric_type`, applied to every `source` of that metric (every mount point for
  * `disk`). A number sets the warning line (the critical line keeps its default when that is higher);
- * `false` turns the metric's alerts off. Metrics not named keep their defaults ({@link DEFAULT_THRESHOLDS}).
+ * `false` turns the metric's alerts off. Metrics not named, or set to `undefined`, keep their defaults
+ * ({@link DEFAULT_THRESHOLDS}). A setting object with a field other than `warning`, `critical` and
+ * `hysteresis` is refused.
  * @public
  */
-export type AlertThresholds = Readonly<Record<string, ThresholdSetting | number | false>>;
+export type AlertThresholds = Readonly<Record<string, ThresholdSetting | number | false | undefined>>;
 
 /**
  * Default thresholds: `cpu`, `memory` and each mounted `disk` warn at 90 % and are critical at 95 %;
@@ -52,16 +56,12 @@ export interface ResolvedThreshold {
 /** The level a series is at. */
 export type SeriesLevel = 'ok' | 'warning' | 'critical';
 
-function invalid(message: string): SystemStreamError {
-  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
-}
-
-const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const SETTING_NAMES = ['warning', 'critical', 'hysteresis'] as const satisfies readonly (keyof ThresholdSetting)[];
 
 /** Merges `input` over the defaults and checks it; throws `SST_ERR_INVALID_OPTION` naming the metric. */
 export function resolveThresholds(input: AlertThresholds | undefined): ReadonlyMap<string, ResolvedThreshold> {
   if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
-    throw invalid('Expected `thresholds` to be an object keyed by metric_type, e.g. { cpu: 80 }');
+    throw invalidOption('Expected `thresholds` to be an object keyed by metric_type, e.g. { cpu: 80 }');
   }
   const out = new Map<string, ResolvedThreshold>();
   const defaults: Readonly<Record<string, Required<ThresholdSetting> | undefined>> = DEFAULT_THRESHOLDS;
@@ -74,23 +74,19 @@ export function resolveThresholds(input: AlertThresholds | undefined): ReadonlyM
       if (fallback) out.set(name, { ...fallback });
       continue;
     }
-    const where = `\`thresholds.${name}\``;
+    const where = `thresholds.${name}`;
     const setting: ThresholdSetting =
       typeof given === 'number'
         ? { warning: given, ...(fallback && fallback.critical >= given ? { critical: fallback.critical } : {}) }
         : given;
-    if (typeof setting !== 'object' || setting === null || !isFiniteNumber(setting.warning)) {
-      throw invalid(`Expected ${where} to be a number, false, or { warning, critical?, hysteresis? } with finite numbers`);
+    if (typeof setting !== 'object' || setting === null || typeof setting.warning !== 'number' || !Number.isFinite(setting.warning)) {
+      throw invalidOption(`Expected \`${where}\` to be a number, false, or { warning, critical?, hysteresis? } with finite numbers`);
     }
-    const critical = setting.critical ?? Infinity;
-    if (setting.critical !== undefined && (!isFiniteNumber(setting.critical) || setting.critical < setting.warning)) {
-      throw invalid(`Expected ${where}.critical to be a finite number >= warning (${setting.warning}), got ${String(setting.critical)}`);
-    }
-    const hysteresis = setting.hysteresis ?? fallback?.hysteresis ?? Math.abs(setting.warning) * 0.05;
-    if (!isFiniteNumber(hysteresis) || hysteresis < 0) {
-      throw invalid(`Expected ${where}.hysteresis to be a finite number >= 0, got ${String(setting.hysteresis)}`);
-    }
-    out.set(name, { warning: setting.warning, critical, hysteresis });
+    refuseUnknownKeys(setting, SETTING_NAMES, `\`${where}\``);
+    const { warning } = setting;
+    const critical = setting.critical === undefined ? Infinity : numberOption(`${where}.critical`, setting.critical, { min: warning });
+    const hysteresis = numberOption(`${where}.hysteresis`, setting.hysteresis ?? fallback?.hysteresis ?? Math.abs(warning) * 0.05, { min: 0 });
+    out.set(name, { warning, critical, hysteresis });
   }
   return out;
 }

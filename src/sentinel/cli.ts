@@ -3,9 +3,10 @@
 // Exit codes: 0 after a clean stop or --help/--once, 1 on an unexpected failure, 2 for bad usage.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../logger.js';
+import { DEFAULT_CHANNEL, DEFAULT_REDIS_URL, integerMs, oneOf, redisOption } from '../options/checks.js';
 import type { AlertThresholds, ThresholdSetting } from './alerts.js';
 // The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that
-// --help and usage errors answer at once.
+// --help and usage errors answer at once. The option kit imports none of them.
 import type { SentinelOptions } from './sentinel.js';
 
 const NAME = 'system-stream-sentinel';
@@ -16,8 +17,8 @@ Samples this host (CPU, memory, disks, load, network, Docker containers) with sy
 and publishes one batch of system-stream envelopes per interval to a Redis Pub/Sub channel.
 
 Options (each also read from the environment variable shown; a flag wins over the variable):
-  --redis <url>            Redis URL                       REDIS_URL (default redis://127.0.0.1:6379)
-  --channel <name>         Pub/Sub channel                  SYSTEM_STREAM_CHANNEL (default system:metrics)
+  --redis <url>            Redis URL                       REDIS_URL (default ${DEFAULT_REDIS_URL})
+  --channel <name>         Pub/Sub channel                  SYSTEM_STREAM_CHANNEL (default ${DEFAULT_CHANNEL})
   --interval <ms>          time between samples, >= 100     SYSTEM_STREAM_INTERVAL_MS (default 1000)
   --threshold <m>=<w>[:<c>]
                            alert threshold of a metric: warning w, critical c, or "off";
@@ -37,7 +38,11 @@ Options (each also read from the environment variable shown; a flag wins over th
 SIGINT and SIGTERM stop it cleanly (exit code 0). Bad usage exits with code 2.
 `;
 
+/** Bad usage: exit code 2 with the message. Option checks shared with the library throw `SST_ERR_INVALID_OPTION`, which counts the same. */
 class UsageError extends Error {}
+
+const isUsageError = (err: unknown): err is Error =>
+  err instanceof UsageError || (err instanceof Error && (err as { code?: unknown }).code === 'SST_ERR_INVALID_OPTION');
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 type Level = (typeof LEVELS)[number];
@@ -53,7 +58,7 @@ interface CliConfig {
   readonly isHelp: boolean;
 }
 
-/** Parses flags and environment variables; throws {@link UsageError} with a one-line message. */
+/** Parses flags and environment variables; throws a usage error ({@link isUsageError}) with a one-line message. */
 function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
@@ -80,19 +85,18 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
     return typeof v === 'string' ? v : nonEmpty(env[variable]);
   };
 
-  const redis = str('redis', 'REDIS_URL') ?? 'redis://127.0.0.1:6379';
-  // Never echo the URL: it may hold a password.
-  if (!/^rediss?:\/\/./.test(redis)) throw new UsageError('--redis / REDIS_URL must be a redis:// or rediss:// URL');
-  const channel = str('channel', 'SYSTEM_STREAM_CHANNEL') ?? 'system:metrics';
-  const intervalMs = integerOption(str('interval', 'SYSTEM_STREAM_INTERVAL_MS'), '--interval / SYSTEM_STREAM_INTERVAL_MS', 1000, 100);
-  const containerReannounceMs = integerOption(
+  // The same checks as the library's options, under the flag's name; the message never echoes the URL.
+  // An empty variable counts as unset, so the default here is the constant, not REDIS_URL again.
+  const redis = redisOption(str('redis', 'REDIS_URL') ?? DEFAULT_REDIS_URL, 'publisher', '--redis / REDIS_URL') as string;
+  const channel = str('channel', 'SYSTEM_STREAM_CHANNEL') ?? DEFAULT_CHANNEL;
+  const intervalMs = msFlag(str('interval', 'SYSTEM_STREAM_INTERVAL_MS'), '--interval / SYSTEM_STREAM_INTERVAL_MS', 1000, 100);
+  const containerReannounceMs = msFlag(
     str('container-reannounce', 'SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS'),
     '--container-reannounce / SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS',
     30_000,
     1,
   );
-  const logLevel = (str('log-level', 'SYSTEM_STREAM_LOG_LEVEL') ?? 'info') as Level;
-  if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const logLevel = oneOf('--log-level / SYSTEM_STREAM_LOG_LEVEL', str('log-level', 'SYSTEM_STREAM_LOG_LEVEL') ?? 'info', LEVELS);
 
   const thresholds: Record<string, ThresholdSetting | number | false> = {};
   const fromEnv = nonEmpty(env['SYSTEM_STREAM_THRESHOLDS'])?.split(',') ?? [];
@@ -130,11 +134,10 @@ function parseThreshold(spec: string): [string, ThresholdSetting | number | fals
   return [name, { warning, critical }];
 }
 
-function integerOption(raw: string | undefined, name: string, fallback: number, min: number): number {
+/** A duration flag: decimal digits only (no `1e3`, no `0x10`), then the library's {@link integerMs} check. */
+function msFlag(raw: string | undefined, name: string, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > 2 ** 31 - 1) throw new UsageError(`${name} must be an integer >= ${min} (milliseconds), got ${JSON.stringify(raw)}`);
-  return n;
+  return integerMs(name, /^\d+$/.test(raw) ? Number(raw) : raw, { min });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -166,17 +169,19 @@ function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   return new Promise((resolve) => stream.write(text, () => resolve()));
 }
 
+/** Exit code 2 with one line on stderr for bad usage, wherever it is found (here or in the sentinel's own checks). */
 async function main(): Promise<number> {
-  let config: CliConfig;
   try {
-    config = parseCli(process.argv.slice(2), process.env);
+    return await run();
   } catch (err) {
-    if (err instanceof UsageError) {
-      await write(process.stderr, `${NAME}: ${err.message}. See ${NAME} --help.\n`);
-      return 2;
-    }
-    throw err;
+    if (!isUsageError(err)) throw err;
+    await write(process.stderr, `${NAME}: ${err.message}. See ${NAME} --help.\n`);
+    return 2;
   }
+}
+
+async function run(): Promise<number> {
+  const config = parseCli(process.argv.slice(2), process.env);
   if (config.isHelp) {
     await write(process.stdout, HELP);
     return 0;
@@ -189,32 +194,24 @@ async function main(): Promise<number> {
     logger,
   };
   const { sampleOnce, startSentinel } = await import('./sentinel.js');
-  try {
-    if (config.isOnce) {
-      const batch = await sampleOnce(common);
-      await write(process.stdout, `${JSON.stringify(batch, null, 2)}\n`);
-      return 0;
-    }
-    const sentinel = startSentinel({ ...common, redis: config.redis, channel: config.channel });
-    logger.info({ channel: config.channel }, 'publishing; stop with Ctrl+C');
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
-    // A second signal while stopping ends the process at once.
-    const force = (): never => process.exit(1);
-    process.once('SIGINT', force);
-    process.once('SIGTERM', force);
-    logger.info({ signal }, 'stopping');
-    await sentinel.stop();
+  if (config.isOnce) {
+    const batch = await sampleOnce(common);
+    await write(process.stdout, `${JSON.stringify(batch, null, 2)}\n`);
     return 0;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'SST_ERR_INVALID_OPTION') {
-      await write(process.stderr, `${NAME}: ${(err as Error).message}. See ${NAME} --help.\n`);
-      return 2;
-    }
-    throw err;
   }
+  const sentinel = startSentinel({ ...common, redis: config.redis, channel: config.channel });
+  logger.info({ channel: config.channel }, 'publishing; stop with Ctrl+C');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  // A second signal while stopping ends the process at once.
+  const force = (): never => process.exit(1);
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  logger.info({ signal }, 'stopping');
+  await sentinel.stop();
+  return 0;
 }
 
 main().then(

@@ -1,6 +1,7 @@
 import { envelopeValidator, toValidationIssues } from '../envelope-validator.js';
-import { SystemStreamError } from '../errors.js';
-import { createRateLimitedLog, noopLogger, type Logger } from '../logger.js';
+import { invalidOption } from '../errors.js';
+import { createRateLimitedLog, type Logger } from '../logger.js';
+import { functionOption, integerMs, loggerOption, optionsObject, type OptionNames } from '../options/checks.js';
 import type { AlertMessage, Envelope } from '../protocol.js';
 import { createSystemPublisher, type SystemPublisher } from '../publisher.js';
 import type { RedisLike } from '../redis-connection.js';
@@ -11,7 +12,8 @@ import { ContainerTracker } from './containers.js';
 import { sampleSystem, type Sampler, type SystemSample } from './sample.js';
 
 /**
- * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both.
+ * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both. An option
+ * set to `undefined` takes its default; an option name the sentinel does not know is refused.
  * @public
  */
 export interface SentinelOptions {
@@ -19,44 +21,48 @@ export interface SentinelOptions {
    * Where batches go: a {@link SystemPublisher} (or anything with its `publish` method, e.g. an in-process
    * bus). The sentinel never closes it. When left out, the sentinel creates a publisher from `redis` and
    * `channel` and closes it on `stop()`.
+   * @defaultValue a publisher created from `redis` and `channel`
    */
-  readonly publisher?: Pick<SystemPublisher, 'publish'>;
+  readonly publisher?: Pick<SystemPublisher, 'publish'> | undefined;
   /**
-   * Redis for the publisher the sentinel creates: a URL or your ioredis client (never closed by the sentinel).
+   * Redis for the publisher the sentinel creates: a URL or your ioredis client (never closed by the
+   * sentinel), checked as {@link SystemPublisherOptions.redis} is.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The channel for the publisher the sentinel creates.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /**
-   * Time between two samples. A tick that takes longer (a slow collector, Redis timing out) is not
-   * overlapped by the next: the ticks it overran are skipped, not queued.
+   * Time between two samples, in whole milliseconds from 100 to 2147483647. A tick that takes longer
+   * (a slow collector, Redis timing out) is not overlapped by the next: the ticks it overran are
+   * skipped, not queued.
    * @defaultValue `1000`
    */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /**
    * Alert thresholds by `metric_type`, merged over {@link DEFAULT_THRESHOLDS}; e.g. `{ cpu: 80, disk: false }`.
    * @defaultValue {@link DEFAULT_THRESHOLDS}
    */
-  readonly thresholds?: AlertThresholds;
+  readonly thresholds?: AlertThresholds | undefined;
   /**
    * Takes one sample; replace it to feed recorded or synthetic data.
    * @defaultValue {@link sampleSystem} (systeminformation)
    */
-  readonly sampler?: Sampler;
+  readonly sampler?: Sampler | undefined;
   /**
-   * How often every container's state is published again, changed or not. Changes go out at once.
+   * How often every container's state is published again, changed or not, in whole milliseconds from
+   * 1 to 2147483647. Changes go out at once.
    * @defaultValue `30000`
    */
-  readonly containerReannounceMs?: number;
+  readonly containerReannounceMs?: number | undefined;
   /**
    * A pino-compatible logger.
    * @defaultValue silent
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -81,6 +87,16 @@ interface ResolvedSentinelOptions {
   readonly logger: Logger;
 }
 
+const OPTION_NAMES: OptionNames<SentinelOptions> = {
+  publisher: true,
+  redis: true,
+  channel: true,
+  intervalMs: true,
+  thresholds: true,
+  sampler: true,
+  containerReannounceMs: true,
+  logger: true,
+};
 const DEFAULTS = { intervalMs: 1000, containerReannounceMs: 30_000 } as const;
 /**
  * Largest Redis message the sentinel sends, in bytes: under the stream's default `maxMessageBytes`
@@ -91,31 +107,18 @@ const MAX_MESSAGE_BYTES = 60_000;
 const MAX_PENDING_ALERTS = 1000;
 const LOG_INTERVAL_MS = 10_000;
 
-function invalid(message: string): SystemStreamError {
-  return new SystemStreamError('SST_ERR_INVALID_OPTION', message);
-}
-
-function integer(value: unknown, name: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
-    throw invalid(`Expected \`${name}\` to be an integer >= ${min}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
-  }
-  return value;
-}
-
-/** Checks the options that do not concern Redis; throws `SST_ERR_INVALID_OPTION`. */
-export function resolveSentinelOptions(input: SentinelOptions): ResolvedSentinelOptions {
-  if (typeof input !== 'object' || input === null) throw invalid('Expected sentinel options to be an object');
-  if (input.sampler !== undefined && typeof input.sampler !== 'function') throw invalid('Expected `sampler` to be a function');
-  const logger = input.logger ?? noopLogger;
-  if (!['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as unknown as Record<string, unknown>)[m] === 'function')) {
-    throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
-  }
+/**
+ * Checks the options that do not concern where batches go (those are checked by {@link startSentinel}
+ * and the publisher it creates); throws `SST_ERR_INVALID_OPTION`.
+ */
+export function resolveSentinelOptions(options: SentinelOptions | undefined): ResolvedSentinelOptions {
+  const input = optionsObject(options, OPTION_NAMES, 'startSentinel');
   return {
-    intervalMs: integer(input.intervalMs ?? DEFAULTS.intervalMs, 'intervalMs', 100),
-    containerReannounceMs: integer(input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, 'containerReannounceMs', 1),
+    intervalMs: integerMs('intervalMs', input.intervalMs ?? DEFAULTS.intervalMs, { min: 100 }),
+    containerReannounceMs: integerMs('containerReannounceMs', input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, { min: 1 }),
     thresholds: resolveThresholds(input.thresholds),
-    sampler: input.sampler ?? sampleSystem,
-    logger,
+    sampler: functionOption('sampler', input.sampler) ?? sampleSystem,
+    logger: loggerOption(input.logger),
   };
 }
 
@@ -204,19 +207,15 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
   const o = resolveSentinelOptions(options);
   if (options.publisher !== undefined) {
     if (options.redis !== undefined || options.channel !== undefined) {
-      throw invalid('Pass either `publisher` or `redis`/`channel`: the publisher already decides where batches go');
+      throw invalidOption('Pass either `publisher` or `redis`/`channel`: the publisher already decides where batches go');
     }
     if (typeof options.publisher !== 'object' || options.publisher === null || typeof options.publisher.publish !== 'function') {
-      throw invalid('Expected `publisher` to have a publish() method (a SystemPublisher)');
+      throw invalidOption('Expected `publisher` to have a publish() method (a SystemPublisher)');
     }
   }
   const ownPublisher =
     options.publisher === undefined
-      ? createSystemPublisher({
-          ...(options.redis === undefined ? {} : { redis: options.redis }),
-          ...(options.channel === undefined ? {} : { channel: options.channel }),
-          logger: o.logger,
-        })
+      ? createSystemPublisher({ redis: options.redis, channel: options.channel, logger: o.logger })
       : undefined;
   const publisher = options.publisher ?? (ownPublisher as SystemPublisher);
   const { logger, intervalMs } = o;

@@ -86,11 +86,16 @@ describe('system-stream-sentinel', () => {
     ['an unknown flag', ['--bogus'], {}, /Unknown option '--bogus'/],
     ['a positional argument', ['now'], {}, /Unexpected argument 'now'/],
     ['a missing value', ['--interval'], {}, /--interval/],
-    ['an interval below 100 ms', ['--interval', '5'], {}, /--interval.*got "5"/],
+    ['an interval below 100 ms', ['--interval', '5'], {}, /--interval.*got 5\b/],
+    ['an interval past the longest timer', ['--interval', '2147483648'], {}, /--interval.*from 100 to 2147483647.*got 2147483648/],
+    ['a log level that is not one', ['--log-level', 'loud'], {}, /--log-level.*one of debug, info, warn, error, silent, got "loud"/],
     ['a malformed threshold', ['--threshold', 'cpu'], {}, /--threshold.*"cpu"/],
     ['a critical line below the warning line', ['--threshold', 'cpu=90:80'], {}, /critical 80 is below warning 90/],
     ['a bad environment variable', [], { SYSTEM_STREAM_INTERVAL_MS: 'soon' }, /SYSTEM_STREAM_INTERVAL_MS.*"soon"/],
     ['a Redis URL that is not one', ['--redis', 'http://user:pw-in-url@example.com'], {}, /--redis/],
+    ['a Redis URL with an unclosed IPv6 bracket', ['--redis', 'redis://:pw-in-url@[::1'], {}, /`--redis \/ REDIS_URL`.*not a valid URL/],
+    ['a REDIS_URL with a port over 65535', [], { REDIS_URL: 'redis://:pw-in-url@127.0.0.1:70000' }, /`--redis \/ REDIS_URL`.*port is above 65535/],
+    ['a Redis URL with a bad % escape', ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:6379'], {}, /`--redis \/ REDIS_URL`.*malformed percent-escape/],
   ])('%s: one line on stderr and exit code 2', async (_what, args, env, message) => {
     const run = runCli(args, env as Record<string, string>);
     expect(await run.exit).toEqual({ code: 2, signal: null });

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { once } from 'node:events';
+import { inspect } from 'node:util';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
@@ -73,6 +74,53 @@ describe('lifecycle', () => {
       s.stream.messages$.subscribe({ complete: () => (completed = true) });
       await s.stream.close();
       expect(completed).toBe(true);
+    });
+  });
+
+  describe('a refused attach', () => {
+    it.each([
+      ['an unclosed IPv6 bracket', 'redis://:attach-secret@[::1'],
+      ['a port over 65535', 'redis://:attach-secret@127.0.0.1:70000'],
+      ['a malformed % escape', 'redis://:attach-secret%zz@127.0.0.1:6379'],
+    ])('(a Redis URL with %s) leaves nothing registered, so a corrected retry on the same server and path works', async (_what, url) => {
+      const server = http.createServer();
+      const baseline = { upgrade: server.listenerCount('upgrade'), request: server.listenerCount('request') };
+      let thrown: unknown;
+      try {
+        attachSystemStream(server, { redis: url, channel: fx.redis().channel(), apiKeys: ['k'] });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(SystemStreamError);
+      expect((thrown as SystemStreamError).code).toBe('SST_ERR_INVALID_OPTION');
+      expect((thrown as Error).message).toMatch(/^Expected `redis` to be a redis:\/\/ or rediss:\/\/ URL that ioredis can open/);
+      expect(`${String(thrown)} ${JSON.stringify(thrown)} ${inspect(thrown, { depth: 10 })}`).not.toContain('attach-secret');
+      expect({ upgrade: server.listenerCount('upgrade'), request: server.listenerCount('request') }).toEqual(baseline);
+
+      const channel = fx.redis().channel();
+      const stream = attachSystemStream(server, { redis: fx.redis().url, channel, apiKeys: ['k'] });
+      fx.defer(() => stream.close());
+      await stream.ready;
+      expect(server.listenerCount('upgrade')).toBe(baseline.upgrade + 1);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      fx.defer(() => new Promise((r) => server.close(r)));
+      const { port } = server.address() as { port: number };
+      const c = fx.track(connect(`ws://127.0.0.1:${port}/api/system/ws?api_key=k`));
+      await c.waitFor((p) => p.type === 'snapshot_end');
+      await fx.redis().publisher().publish(channel, JSON.stringify(metric()));
+      await c.waitFor((p) => p.type === 'system_metric');
+    });
+
+    it('(an unknown option) leaves nothing registered either', async () => {
+      const server = http.createServer();
+      expect(() => attachSystemStream(server, { redis: fx.redis().url, apiKeys: ['k'], maxClient: 5 } as never)).toThrow(
+        'Unknown option `maxClient` of attachSystemStream; did you mean `maxClients`?',
+      );
+      expect(server.listenerCount('upgrade')).toBe(0);
+      const stream = attachSystemStream(server, { redis: fx.redis().url, apiKeys: ['k'], maxClients: 5 });
+      fx.defer(() => stream.close());
+      await stream.ready;
     });
   });
 

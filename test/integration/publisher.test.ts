@@ -1,8 +1,11 @@
+import http from 'node:http';
 import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import { envelopeValidator } from '../../src/envelope-validator.js';
 import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';
-import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { rejection } from '../helpers/rejection.js';
@@ -132,6 +135,65 @@ describe('createSystemPublisher against a real Redis', () => {
     await first;
     const err = await rejection(publisher.publish(metric()));
     expect(err.code).toBe('SST_ERR_CLOSED');
+  });
+
+  describe('validates exactly what it sends (input parsed from an HTTP body)', () => {
+    /**
+     * A raw subscriber keeping every message's bytes, a real stream on the same channel (the server that
+     * must accept what passed), and a publisher through a host client whose PUBLISH calls are recorded:
+     * the text handed to Redis is the text the publisher validated (parsed back).
+     */
+    async function setup(): Promise<{ publisher: SystemPublisher; received: Buffer[]; handed: () => string[]; stream: SystemStream }> {
+      const channel = redis.channel();
+      const raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      raw.on('error', () => {});
+      cleanup.push(() => raw.disconnect());
+      const received: Buffer[] = [];
+      raw.on('messageBuffer', (_channel: Buffer, message: Buffer) => received.push(message));
+      await raw.subscribe(channel);
+
+      const stream = attachSystemStream(http.createServer(), { redis: redis.url, channel, auth: false });
+      cleanup.push(() => stream.close());
+      await stream.ready;
+
+      const host = redis.publisher();
+      const spy = vi.spyOn(host, 'publish');
+      const handed = (): string[] => spy.mock.calls.map((call) => String(call[1]));
+      return { publisher: publisherFor({ redis: host, channel }), received, handed, stream };
+    }
+
+    it('publishes what it validated byte for byte, and the server accepts it', async () => {
+      const { publisher, received, handed, stream } = await setup();
+      const body = JSON.parse('{"metric_type":"cpu","value":12.5,"source":"host","time":"2026-01-17T04:30:00Z","meta":{"unit":"percent"}}') as MetricInput;
+      await expect(publisher.publishMetric(body)).resolves.toBe(2); // the raw subscriber and the stream
+      await expect.poll(() => received.length).toBe(1);
+      expect(received[0]!.equals(Buffer.from(handed()[0]!, 'utf8'))).toBe(true);
+      expect(handed()[0]).toBe(
+        '{"type":"system_metric","data":{"time":"2026-01-17T04:30:00Z","metric_type":"cpu","value":12.5,"source":"host","meta":{"unit":"percent"}}}',
+      );
+      expect(envelopeValidator()(JSON.parse(received[0]!.toString('utf8')))).toBe(true);
+      await expect.poll(() => stream.stats().valid).toBe(1);
+      expect(stream.stats().invalid).toBe(0);
+    });
+
+    it.each([
+      ['an own __proto__ key', '{"metric_type":"cpu","value":1,"source":"host","time":"2026-01-17T04:30:00Z","__proto__":{"unit":"percent"}}', 'must not have property "__proto__"'],
+      // Assigned as the prototype, `source` would be inherited: seen by the required-field check, absent from the JSON.
+      ['a __proto__ key smuggling a missing field', '{"metric_type":"cpu","value":1,"time":"2026-01-17T04:30:00Z","__proto__":{"source":"host"}}', /source|__proto__/],
+      ['a __proto__ key smuggling an invalid value', '{"metric_type":"cpu","source":"host","time":"2026-01-17T04:30:00Z","value":1,"__proto__":{"value":"high"}}', 'must not have property "__proto__"'],
+    ])('refuses %s, and nothing reaches Redis or the server', async (_what, json, message) => {
+      const { publisher, received, handed, stream } = await setup();
+      const err = await rejection(publisher.publishMetric(JSON.parse(json) as MetricInput));
+      expect(err.code).toBe('SST_ERR_VALIDATION');
+      expect(err.message).toMatch(message);
+      // A marker published after the refusal is the first (and only) message anyone sees.
+      await publisher.publishMetric({ metric_type: 'marker', value: 1, source: 'host' });
+      await expect.poll(() => received.length).toBe(1);
+      expect(JSON.parse(received[0]!.toString('utf8'))).toMatchObject({ data: { metric_type: 'marker' } });
+      expect(handed()).toHaveLength(1);
+      await expect.poll(() => stream.stats().valid).toBe(1);
+      expect(stream.stats().invalid).toBe(0);
+    });
   });
 
   describe('Redis down', () => {

@@ -55,13 +55,44 @@ describe('resolveOptions', () => {
   });
 
   it.each([
-    ['throttleMs', -5, 'Expected `throttleMs` to be an integer >= 0, got -5'],
+    ['throttleMs', -5, 'Expected `throttleMs` to be an integer from 0 to 2147483647 (milliseconds), got -5'],
     ['maxClients', 0, 'Expected `maxClients` to be an integer >= 1, got 0'],
     ['maxClients', 1.5, 'Expected `maxClients` to be an integer >= 1, got 1.5'],
-    ['heartbeatIntervalMs', Number.NaN, 'Expected `heartbeatIntervalMs` to be an integer >= 10, got NaN'],
+    ['maxClients', Infinity, 'Expected `maxClients` to be an integer >= 1, got Infinity'],
+    ['heartbeatIntervalMs', Number.NaN, 'Expected `heartbeatIntervalMs` to be an integer from 10 to 2147483647 (milliseconds), got NaN'],
     ['maxBufferedBytes', '1MB', 'Expected `maxBufferedBytes` to be an integer >= 1024, got "1MB"'],
   ])('names the option, the expectation and the value: %s = %s', (name, value, message) => {
     expect(() => resolveOptions({ apiKeys: ['k'], [name]: value })).toThrow(message);
+  });
+
+  describe('timer options', () => {
+    it('rejects heartbeatIntervalMs: Infinity, which Node would turn into a 1 ms interval that terminates every client', () => {
+      expect(() => resolveOptions({ apiKeys: ['k'], heartbeatIntervalMs: Infinity })).toThrow(
+        "Expected `heartbeatIntervalMs` to be an integer from 10 to 2147483647 (milliseconds), got Infinity; Node's timers cannot wait longer than 2147483647 ms (about 24.8 days)",
+      );
+    });
+    it.each(['heartbeatIntervalMs', 'redisHealthCheckMs', 'throttleMs', 'slowClientTimeoutMs'])('rejects %s above 2147483647 and accepts it at that limit', (name) => {
+      expect(() => resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_648 })).toThrow(/got 2147483648; Node's timers/);
+      expect(resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_647 })[name as 'throttleMs']).toBe(2_147_483_647);
+    });
+    it('takes throttleMs: 0 as "off", as its documentation says', () => {
+      expect(resolveOptions({ apiKeys: ['k'], throttleMs: 0 }).throttleMs).toBe(0);
+    });
+  });
+
+  it('refuses an unknown option with the closest known one instead of ignoring it', () => {
+    expect(() => resolveOptions({ apiKeys: ['k'], maxClient: 5 } as never)).toThrow(
+      'Unknown option `maxClient` of attachSystemStream; did you mean `maxClients`?',
+    );
+  });
+
+  it('treats every option given as undefined as left out (values read from the environment)', () => {
+    const fromEnv = (name: string): string | undefined => process.env[`SST_TEST_UNSET_${name}`];
+    const throttle = fromEnv('THROTTLE');
+    expect(resolveOptions({ apiKeys: ['k'], throttleMs: throttle === undefined ? undefined : Number(throttle), path: fromEnv('PATH') })).toMatchObject({
+      throttleMs: 50,
+      path: '/api/system/ws',
+    });
   });
 
   it('rejects a malformed path, channel, redis or logger', () => {

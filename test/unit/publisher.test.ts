@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemStreamError, SystemStreamValidationError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';
-import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { rejection } from '../helpers/rejection.js';
 
@@ -180,6 +180,76 @@ describe('createSystemPublisher', () => {
     });
   });
 
+  describe('validates exactly what it sends', () => {
+    /** A metric input as `JSON.parse` makes it from an HTTP body: `__proto__` there is an own key. */
+    const body = (json: string): MetricInput => JSON.parse(json) as MetricInput;
+
+    it('keeps an own __proto__ key a field, which the schema refuses, instead of making it the prototype', async () => {
+      const { redis, publisher } = setup();
+      const input = body('{"metric_type":"cpu","value":1,"source":"host","__proto__":{"unit":"percent"}}');
+      const err = await validationError(publisher.publishMetric(input));
+      expect(err.issues[0]).toEqual({ path: '/data', message: 'must not have property "__proto__"' });
+      expect(redis.published).toEqual([]);
+      expect(Object.getPrototypeOf(input)).toBe(Object.prototype); // the caller's object is left alone
+    });
+
+    it('does not let a __proto__ key lend a missing field to validation', async () => {
+      const { redis, publisher } = setup();
+      // Assigned as a prototype, `source` would be inherited: required-field checks see it, JSON does not.
+      const err = await validationError(publisher.publishMetric(body('{"metric_type":"cpu","value":1,"__proto__":{"source":"host"}}')));
+      expect(err.issues.map((i) => i.path)).toContain('/data');
+      expect(redis.published).toEqual([]);
+    });
+
+    it('refuses an own __proto__ key in an envelope passed to publish()', async () => {
+      const { redis, publisher } = setup();
+      const envelope = JSON.parse(`{"type":"system_metric","__proto__":{"x":1},"data":${JSON.stringify(metric().data)}}`) as Envelope;
+      const err = await validationError(publisher.publish(envelope));
+      expect(err.issues[0]).toEqual({ path: '', message: 'must not have property "__proto__"' });
+      expect(redis.published).toEqual([]);
+    });
+
+    it('reads a getter once: what was validated is what was sent', async () => {
+      const { redis, publisher } = setup();
+      let reads = 0;
+      const data = { ...metric().data };
+      Object.defineProperty(data, 'value', { enumerable: true, get: () => (reads++ === 0 ? 42 : 'not a number') });
+      await publisher.publish({ type: 'system_metric', data });
+      expect(reads).toBe(1);
+      expect((JSON.parse(redis.published[0]!.message) as { data: { value: unknown } }).data.value).toBe(42);
+    });
+
+    it('validates the JSON a toJSON method produces, not the object that has it', async () => {
+      const { redis, publisher } = setup();
+      class Sneaky {
+        readonly type = 'system_metric';
+        readonly data = metric().data;
+        toJSON(): unknown {
+          return { type: 'system_metric', data: { ...this.data, value: 'high' } };
+        }
+      }
+      const err = await validationError(publisher.publish(new Sneaky() as unknown as Envelope));
+      expect(err.issues[0]?.path).toBe('/data/value');
+      expect(redis.published).toEqual([]);
+    });
+
+    it('refuses what JSON cannot carry with a validation error, not a TypeError', async () => {
+      const { redis, publisher } = setup();
+      const cyclic: Record<string, unknown> = { ...metric().data };
+      cyclic['meta'] = cyclic;
+      await validationError(publisher.publish({ type: 'system_metric', data: cyclic } as unknown as Envelope));
+      await validationError(publisher.publishMetric({ metric_type: 'cpu', value: 10n as unknown as number, source: 'host' }));
+      expect(redis.published).toEqual([]);
+    });
+
+    it('publishes a batch as the exact text it validated', async () => {
+      const { redis, publisher } = setup();
+      const batch = [metric('cpu', 1), { ...metric('memory', 2), extra: undefined } as Envelope];
+      await publisher.publish(batch);
+      expect(redis.published[0]!.message).toBe(JSON.stringify(batch));
+    });
+  });
+
   describe('Redis not ready', () => {
     it('waits for the client to become ready, then publishes', async () => {
       const { redis, publisher } = setup();
@@ -284,6 +354,10 @@ describe('createSystemPublisher', () => {
       ['an empty channel', { channel: '' }, /`channel`/],
       ['a zero publishTimeoutMs', { publishTimeoutMs: 0 }, /`publishTimeoutMs`.*got 0/],
       ['a fractional publishTimeoutMs', { publishTimeoutMs: 1.5 }, /`publishTimeoutMs`/],
+      ['an infinite publishTimeoutMs', { publishTimeoutMs: Infinity }, /`publishTimeoutMs` to be an integer from 1 to 2147482647 \(milliseconds\), got Infinity/],
+      ['a publishTimeoutMs whose socket timeout (+1 s) would overflow a timer', { publishTimeoutMs: 2 ** 31 - 1 }, /`publishTimeoutMs`.*got 2147483647/],
+      ['a misspelt option', { publishTimeout: 500 }, /Unknown option `publishTimeout` of createSystemPublisher; did you mean `publishTimeoutMs`\?/],
+      ['a Redis URL ioredis cannot parse', { redis: 'redis://:pw@[::1' }, /`redis`.*not a valid URL/],
       ['a logger without warn()', { logger: { debug() {}, info() {}, error() {} } }, /`logger`/],
     ])('throws SST_ERR_INVALID_OPTION for %s', (_what, options, message) => {
       let thrown: unknown;
@@ -295,6 +369,14 @@ describe('createSystemPublisher', () => {
       expect(thrown).toBeInstanceOf(SystemStreamError);
       expect((thrown as SystemStreamError).code).toBe('SST_ERR_INVALID_OPTION');
       expect((thrown as Error).message).toMatch(message);
+    });
+
+    it('takes options given as undefined as left out', async () => {
+      const redis = new FakeRedis();
+      publisher = createSystemPublisher({ redis, channel: undefined, publishTimeoutMs: undefined, logger: undefined });
+      expect(publisher.channel).toBe('system:metrics');
+      await publisher.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' });
+      expect(redis.published[0]?.channel).toBe('system:metrics');
     });
 
     it('never repeats the Redis URL, which may hold a password, in an error', () => {

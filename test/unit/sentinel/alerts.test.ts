@@ -37,6 +37,12 @@ describe('resolveThresholds', () => {
     expect(t.get('memory')).toEqual({ warning: 90, critical: 95, hysteresis: 5 });
   });
 
+  it('keeps the defaults of a metric set to undefined, and of a setting field set to undefined', () => {
+    const t = resolveThresholds({ cpu: undefined, memory: { warning: 80, critical: undefined, hysteresis: undefined } });
+    expect(t.get('cpu')).toEqual({ warning: 90, critical: 95, hysteresis: 5 });
+    expect(t.get('memory')).toEqual({ warning: 80, critical: Infinity, hysteresis: 5 });
+  });
+
   it('turns a metric off with false and adds metrics without defaults, with 5 % of the line as hysteresis', () => {
     const t = resolveThresholds({ memory: false, load: { warning: 4, critical: 8 } });
     expect(t.has('memory')).toBe(false);
@@ -44,8 +50,10 @@ describe('resolveThresholds', () => {
   });
 
   it.each([
-    ['a critical line below the warning line', { cpu: { warning: 90, critical: 80 } }, /thresholds\.cpu`\.critical/],
-    ['a negative hysteresis', { cpu: { warning: 90, hysteresis: -1 } }, /thresholds\.cpu`\.hysteresis/],
+    ['a critical line below the warning line', { cpu: { warning: 90, critical: 80 } }, /`thresholds\.cpu\.critical` to be a finite number >= 90, got 80/],
+    ['an infinite critical line', { cpu: { warning: 90, critical: Infinity } }, /`thresholds\.cpu\.critical`.*got Infinity/],
+    ['a negative hysteresis', { cpu: { warning: 90, hysteresis: -1 } }, /`thresholds\.cpu\.hysteresis` to be a finite number >= 0, got -1/],
+    ['a misspelt field of a setting', { cpu: { warning: 90, critcal: 95 } }, /Unknown option `critcal` of `thresholds\.cpu`; did you mean `critical`\?/],
     ['a string', { cpu: '90' }, /thresholds\.cpu/],
     ['NaN', { cpu: Number.NaN }, /thresholds\.cpu/],
     ['an array', [90], /`thresholds`/],

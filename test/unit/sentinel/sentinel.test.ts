@@ -223,6 +223,17 @@ describe('startSentinel', () => {
   });
 
   describe('options', () => {
+    it('takes options given as undefined as left out', async () => {
+      const publisher = recordingPublisher();
+      start({ publisher, sampler: scriptedSampler(steady), intervalMs: undefined, containerReannounceMs: undefined, thresholds: undefined, logger: undefined, redis: undefined, channel: undefined });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(publisher.batches).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(publisher.batches).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(publisher.batches).toHaveLength(2); // the default interval, 1000 ms
+    });
+
     it.each([
       ['publisher together with redis', { publisher: recordingPublisher(), redis: 'redis://127.0.0.1:1' }, /either `publisher` or `redis`/],
       ['publisher without publish()', { publisher: {} }, /`publisher`/],
@@ -230,6 +241,12 @@ describe('startSentinel', () => {
       ['a fractional reannounce interval', { publisher: recordingPublisher(), containerReannounceMs: 0.5 }, /`containerReannounceMs`/],
       ['a sampler that is not a function', { publisher: recordingPublisher(), sampler: 'si' }, /`sampler`/],
       ['bad thresholds', { publisher: recordingPublisher(), thresholds: { cpu: 'high' } }, /thresholds\.cpu/],
+      ['an infinite interval', { publisher: recordingPublisher(), intervalMs: Infinity }, /`intervalMs` to be an integer from 100 to 2147483647 \(milliseconds\), got Infinity/],
+      ['an interval past the timer limit', { publisher: recordingPublisher(), intervalMs: 2 ** 31 }, /`intervalMs`.*got 2147483648/],
+      ['a NaN reannounce interval', { publisher: recordingPublisher(), containerReannounceMs: Number.NaN }, /`containerReannounceMs`.*got NaN/],
+      ['a misspelt option', { publisher: recordingPublisher(), intervalMS: 500 }, /Unknown option `intervalMS` of startSentinel; did you mean `intervalMs`\?/],
+      ['a misspelt redis next to a publisher', { publisher: recordingPublisher(), redsi: 'redis://127.0.0.1:1' }, /did you mean `redis`\?/],
+      ['a Redis URL ioredis cannot parse', { redis: 'redis://:hunter2@[::1' }, /^Expected `redis` to be a redis:\/\/ or rediss:\/\/ URL that ioredis can open, but [^]*$/],
     ])('throws SST_ERR_INVALID_OPTION for %s, starting nothing', (_what, options, message) => {
       let thrown: unknown;
       try {
@@ -239,6 +256,7 @@ describe('startSentinel', () => {
       }
       expect((thrown as SystemStreamError).code).toBe('SST_ERR_INVALID_OPTION');
       expect((thrown as Error).message).toMatch(message);
+      expect((thrown as Error).message).not.toContain('hunter2');
       expect(vi.getTimerCount()).toBe(0);
     });
   });
