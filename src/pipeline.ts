@@ -25,29 +25,32 @@ interface Keyed {
   readonly key: string;
 }
 
-/** Containers whose last status is remembered for {@link createThrottleKey}; the oldest is forgotten past it. */
+interface Throttled extends Keyed {
+  /** What may replace what within a throttle window; `null`: never throttled. */
+  readonly throttleKey: string | null;
+  /** Emitted at once, replacing what is pending for its key: a container's status change. */
+  readonly isChange: boolean;
+}
+
+/** Containers whose last status is remembered for {@link createThrottleRule}; the oldest is forgotten past it. */
 const MAX_TRACKED_CONTAINERS = 10_000;
 
 /**
  * What may replace what within a throttle window. Alerts are never throttled. A container's
- * re-announcements of an unchanged status are throttled, but every change opens a new key, so
- * running → exited → running within one window arrives whole and in order.
+ * re-announcements of an unchanged status are throttled, but a change of status goes out at once and
+ * replaces the re-announcement pending for that container, so running, running, exited within one
+ * window reaches clients as a sequence ending in exited.
  */
-function createThrottleKey(): (value: Keyed) => string | null {
-  const containers = new Map<string, { status: string; version: number }>();
+function createThrottleRule(): (value: Keyed) => Throttled {
+  const lastStatus = new Map<string, string>();
   return ({ envelope, key }) => {
-    if (envelope.type === 'alert') return null;
-    if (envelope.type !== 'container_status') return key;
-    let last = containers.get(key);
-    if (last === undefined) {
-      last = { status: envelope.data.status, version: 0 };
-      containers.set(key, last);
-      if (containers.size > MAX_TRACKED_CONTAINERS) containers.delete(containers.keys().next().value as string);
-    } else if (last.status !== envelope.data.status) {
-      last.status = envelope.data.status;
-      last.version++;
-    }
-    return `${key}#${last.version}`;
+    if (envelope.type === 'alert') return { envelope, key, throttleKey: null, isChange: false };
+    if (envelope.type !== 'container_status') return { envelope, key, throttleKey: key, isChange: false };
+    const previous = lastStatus.get(key);
+    lastStatus.delete(key); // re-insert at the end: Map order is recency order
+    lastStatus.set(key, envelope.data.status);
+    if (lastStatus.size > MAX_TRACKED_CONTAINERS) lastStatus.delete(lastStatus.keys().next().value as string);
+    return { envelope, key, throttleKey: key, isChange: previous !== undefined && previous !== envelope.data.status };
   };
 }
 
@@ -67,7 +70,13 @@ export function createPipeline(
     validateMessage(envelopeValidator(), (errors) => hooks.onInvalid('schema', { errors })),
     map((envelope): Keyed => ({ envelope, key: envelopeKey(envelope) })),
     tap(({ envelope, key }) => hooks.onValid(envelope, key)),
-    throttleByKey(createThrottleKey(), options.throttleMs, hooks.onThrottled),
+    map(createThrottleRule()),
+    throttleByKey(
+      (v: Throttled) => v.throttleKey,
+      options.throttleMs,
+      hooks.onThrottled,
+      (v) => v.isChange,
+    ),
     map(({ envelope, key }) => envelopeDelivery(envelope, key)),
     batchPerTick(),
   );

@@ -15,11 +15,17 @@ interface KeyWindow<T> {
  * Unlike `auditTime`, a quiet key is never delayed, and unlike one global throttle, a busy key cannot
  * starve the others. Each replaced value is reported to `onConflated`. Pending values are emitted before
  * completing and dropped on error or unsubscription. `windowMs` 0 returns the source unchanged.
+ *
+ * A value for which `isUrgent` holds (a change that must not wait, such as a container's new status) is
+ * emitted at once even inside its key's window: the value pending for that key is older, so it is
+ * dropped (reported to `onConflated`) rather than emitted after it, and a new window opens. Within a key,
+ * values are therefore always emitted in the order they arrived, and the last one always is.
  */
 export function throttleByKey<T>(
   keyOf: (value: T) => string | null,
   windowMs: number,
   onConflated: (dropped: T) => void = () => {},
+  isUrgent: (value: T) => boolean = () => false,
   scheduler: SchedulerLike = asyncScheduler,
 ): OperatorFunction<T, T> {
   if (windowMs <= 0) return (source) => source;
@@ -54,6 +60,13 @@ export function throttleByKey<T>(
             return subscriber.next(value);
           }
           if (window.hasPending) onConflated(window.pending as T);
+          if (isUrgent(value)) {
+            window.action.unsubscribe();
+            window.hasPending = false;
+            window.pending = undefined;
+            openWindow(key, window);
+            return subscriber.next(value);
+          }
           window.hasPending = true;
           window.pending = value;
         },

@@ -105,6 +105,21 @@ describe('delivery', () => {
   });
 
   describe('option: throttleMs', () => {
+    it('never lets an older re-announcement overtake a container change: running, running, exited ends in exited', async () => {
+      const s = await fx.server({ throttleMs: 50 });
+      const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+      const pub = fx.redis().publisher();
+      for (const status of ['running', 'running', 'exited'] as const) {
+        await pub.publish(s.channel, JSON.stringify(container('db', status)));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150)); // past every window
+      const statuses = c.packets.filter((p) => p.type === 'container_status').map((p) => p.data.status);
+      expect(statuses.at(-1)).toBe('exited');
+      expect(statuses).toEqual(['running', 'exited']);
+      expect(s.stream.snapshot().find((e) => e.type === 'container_status')?.data).toMatchObject({ status: 'exited' });
+    });
+
     it('sends the first value of a key at once and the latest value of a busy key at the end of its window', async () => {
       const s = await fx.server({ throttleMs: 300 });
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));

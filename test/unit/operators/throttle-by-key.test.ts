@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { Subject, VirtualTimeScheduler } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { throttleByKey } from '../../../src/operators/throttle-by-key.js';
@@ -94,5 +96,58 @@ describe('throttleByKey', () => {
       const source = hot('aaa', { a: 'a1' });
       expectObservable(source.pipe(throttleByKey(keyOf, 0))).toBe('aaa', { a: 'a1' });
     });
+  });
+
+  describe('urgent values (isUrgent)', () => {
+    // "!" values are urgent: a container's status change.
+    const isUrgent = (v: string): boolean => v.endsWith('!');
+
+    it('emits an urgent value at once inside its window and drops the older pending value instead of sending it after', () => {
+      scheduler.run(({ hot, expectObservable }) => {
+        const conflated: string[] = [];
+        //                  running, running (pending), exited (urgent) → exited at once, running dropped
+        const source = hot('abc------', { a: 'a1', b: 'a2', c: 'a3!' });
+        expectObservable(source.pipe(throttleByKey(keyOf, 4, (v) => conflated.push(v), isUrgent))).toBe('a-c------', { a: 'a1', c: 'a3!' });
+        scheduler.flush();
+        expect(conflated).toEqual(['a2']);
+      });
+    });
+
+    it('opens a new window after an urgent value, throttling the re-announcements that follow', () => {
+      scheduler.run(({ hot, expectObservable }) => {
+        const source = hot('a-b-cd------', { a: 'a1', b: 'a2!', c: 'a3', d: 'a4' });
+        // a1 at 0; a2! at 2 (new window to 6); a3, a4 inside it: a4 trails at 6.
+        expectObservable(source.pipe(throttleByKey(keyOf, 4, () => {}, isUrgent))).toBe('a-b---d-----', { a: 'a1', b: 'a2!', d: 'a4' });
+      });
+    });
+  });
+
+  it('keeps each key in arrival order, always emits its last value and every urgent one (property, against a reference model)', () => {
+    // Events: (key, urgent?, gap in ms). The reference model: per key, what is emitted is a subsequence
+    // of what arrived, in order, containing the last arrival and every urgent arrival.
+    const event = fc.record({ key: fc.constantFrom('a', 'b', 'c'), urgent: fc.boolean(), gapMs: fc.integer({ min: 0, max: 30 }) });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 60 }), fc.integer({ min: 1, max: 50 }), (events, windowMs) => {
+        const virtual = new VirtualTimeScheduler();
+        const source = new Subject<{ key: string; i: number; urgent: boolean }>();
+        const out: { key: string; i: number; urgent: boolean }[] = [];
+        source.pipe(throttleByKey((v) => v.key, windowMs, () => {}, (v) => v.urgent, virtual)).subscribe((v) => out.push(v));
+        let at = 0;
+        events.forEach((e, i) => {
+          at += e.gapMs;
+          virtual.schedule(() => source.next({ key: e.key, i, urgent: e.urgent }), at);
+        });
+        virtual.schedule(() => source.complete(), at + 1000);
+        virtual.flush();
+        for (const key of ['a', 'b', 'c']) {
+          const arrived = events.map((e, i) => ({ ...e, i })).filter((e) => e.key === key);
+          const emitted = out.filter((v) => v.key === key).map((v) => v.i);
+          expect(emitted).toEqual([...emitted].sort((x, y) => x - y));
+          if (arrived.length > 0) expect(emitted.at(-1)).toBe(arrived.at(-1)!.i);
+          for (const e of arrived) if (e.urgent) expect(emitted).toContain(e.i);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
