@@ -9,6 +9,7 @@ import { AlertTracker, resolveThresholds, type AlertThresholds, type ResolvedThr
 import { collectContainers, collectMetrics } from './collect.js';
 import { ContainerTracker } from './containers.js';
 import { sampleSystem, type Sampler, type SystemSample } from './sample.js';
+import { resolveSource } from './source.js';
 
 /**
  * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both.
@@ -20,43 +21,54 @@ export interface SentinelOptions {
    * bus). The sentinel never closes it. When left out, the sentinel creates a publisher from `redis` and
    * `channel` and closes it on `stop()`.
    */
-  readonly publisher?: Pick<SystemPublisher, 'publish'>;
+  readonly publisher?: Pick<SystemPublisher, 'publish'> | undefined;
   /**
    * Redis for the publisher the sentinel creates: a URL or your ioredis client (never closed by the sentinel).
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The channel for the publisher the sentinel creates.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
+  /**
+   * This machine's identity, so that several hosts can publish to one channel: host-wide metrics
+   * (cpu, memory, load) have `source: "<source>"`, a mount point or an interface
+   * `source: "<source>:<mount or interface>"` (e.g. `web-1:/var`, `web-1:eth0`), containers are named
+   * `<source>/<container>`, and every metric's `meta.host` is `<source>`. 1 to 128 characters without
+   * `:`, `/` or whitespace.
+   * @defaultValue `os.hostname()`
+   */
+  readonly source?: string | undefined;
   /**
    * Time between two samples. A tick that takes longer (a slow collector, Redis timing out) is not
    * overlapped by the next: the ticks it overran are skipped, not queued.
    * @defaultValue `1000`
    */
-  readonly intervalMs?: number;
+  readonly intervalMs?: number | undefined;
   /**
    * Alert thresholds by `metric_type`, merged over {@link DEFAULT_THRESHOLDS}; e.g. `{ cpu: 80, disk: false }`.
    * @defaultValue {@link DEFAULT_THRESHOLDS}
    */
-  readonly thresholds?: AlertThresholds;
+  readonly thresholds?: AlertThresholds | undefined;
   /**
    * Takes one sample; replace it to feed recorded or synthetic data.
    * @defaultValue {@link sampleSystem} (systeminformation)
    */
-  readonly sampler?: Sampler;
+  readonly sampler?: Sampler | undefined;
   /**
-   * How often every container's state is published again, changed or not. Changes go out at once.
+   * How often every container's state and every alert still active is published again, changed or
+   * not, so that a stream (re)started in between learns them within one period. Changes go out at once;
+   * a resolved alert is not re-announced.
    * @defaultValue `30000`
    */
-  readonly containerReannounceMs?: number;
+  readonly containerReannounceMs?: number | undefined;
   /**
    * A pino-compatible logger.
    * @defaultValue silent
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -74,6 +86,7 @@ export interface Sentinel {
 
 /** Settings after defaults and checks. */
 interface ResolvedSentinelOptions {
+  readonly source: string;
   readonly intervalMs: number;
   readonly containerReannounceMs: number;
   readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
@@ -111,6 +124,7 @@ export function resolveSentinelOptions(input: SentinelOptions): ResolvedSentinel
     throw invalid('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
   }
   return {
+    source: resolveSource(input.source),
     intervalMs: integer(input.intervalMs ?? DEFAULTS.intervalMs, 'intervalMs', 100),
     containerReannounceMs: integer(input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, 'containerReannounceMs', 1),
     thresholds: resolveThresholds(input.thresholds),
@@ -120,57 +134,74 @@ export function resolveSentinelOptions(input: SentinelOptions): ResolvedSentinel
 }
 
 /**
- * Turns samples into batches: host metrics, alerts from the thresholds, container changes. Keeps the
- * state that spans ticks (alert levels, known containers, whether Docker answered).
+ * Turns samples into batches: host metrics, alerts from the thresholds, container changes, and every
+ * `containerReannounceMs` the containers and the alerts still active again. Keeps the state that spans
+ * ticks (alert levels, known containers, whether Docker answered, when it last re-announced).
  */
 export class BatchBuilder {
+  readonly #source: string;
   readonly #alerts: AlertTracker;
-  readonly #containers: ContainerTracker;
+  readonly #containers = new ContainerTracker();
+  readonly #reannounceMs: number;
   readonly #logger: Logger;
   /** Alerts of a batch that could not be published, sent first with the next one. */
   readonly #pendingAlerts = new Map<string, AlertMessage>();
   #docker: 'unknown' | 'available' | 'absent' = 'unknown';
+  #lastReannouncedAtMs = -Infinity;
 
-  constructor(o: Pick<ResolvedSentinelOptions, 'thresholds' | 'containerReannounceMs' | 'logger'>) {
+  constructor(o: Pick<ResolvedSentinelOptions, 'source' | 'thresholds' | 'containerReannounceMs' | 'logger'>) {
+    this.#source = o.source;
     this.#alerts = new AlertTracker(o.thresholds);
-    this.#containers = new ContainerTracker(o.containerReannounceMs);
+    this.#reannounceMs = o.containerReannounceMs;
     this.#logger = o.logger;
   }
 
   /** One batch for `sample`: alerts first (so that they travel ahead of the metrics), then metrics, then containers. */
   build(sample: SystemSample, nowMs: number): Envelope[] {
-    const metrics = collectMetrics(sample);
-    const alerts: AlertMessage[] = [...this.#pendingAlerts.values()];
+    const isReannounce = nowMs - this.#lastReannouncedAtMs >= this.#reannounceMs;
+    if (isReannounce) this.#lastReannouncedAtMs = nowMs;
+    const metrics = collectMetrics(sample, this.#source);
+    const alerts = new Map(this.#pendingAlerts);
     this.#pendingAlerts.clear();
     for (const m of metrics) {
       const alert = this.#alerts.update(m.data);
-      if (alert) alerts.push(alert);
+      if (alert) alerts.set(seriesOf(alert), alert);
     }
-    const docker = collectContainers(sample);
+    if (isReannounce) {
+      // A stream that started since an alert was raised has not seen it: its snapshot shows it from now on.
+      for (const alert of this.#alerts.active()) if (!alerts.has(seriesOf(alert))) alerts.set(seriesOf(alert), alert);
+    }
+    const docker = collectContainers(sample, this.#source);
     if (!docker.isDockerAvailable) {
       if (this.#docker !== 'absent') {
         // Once per outage: on a host without Docker that is once.
         this.#logger.warn({}, 'no Docker daemon reachable; publishing host metrics only');
       }
       this.#docker = 'absent';
-      return [...alerts, ...metrics];
+      return [...alerts.values(), ...metrics];
     }
-    if (this.#docker === 'absent') this.#logger.info({}, 'Docker daemon reachable again; publishing container status');
+    const isBack = this.#docker === 'absent';
+    if (isBack) this.#logger.info({}, 'Docker daemon reachable again; publishing container status');
     this.#docker = 'available';
-    return [...alerts, ...metrics, ...this.#containers.update(docker.containers, nowMs, sample.time)];
+    return [...alerts.values(), ...metrics, ...this.#containers.update(docker.containers, sample.time, isReannounce || isBack)];
   }
 
-  /** Called when `batch` could not be published: its alerts go out with the next batch, containers are re-announced. */
+  /** Called when `batch` could not be published: its alerts go out with the next batch, and so does a re-announce. */
   failed(batch: readonly Envelope[]): void {
     for (const e of batch) {
       if (e.type !== 'alert') continue;
-      const key = `${e.data.metric_type}:${e.data.source}`;
+      const key = seriesOf(e);
       if (!this.#pendingAlerts.has(key) && this.#pendingAlerts.size >= MAX_PENDING_ALERTS) continue;
       this.#pendingAlerts.delete(key); // re-insert: the latest level of a series wins and keeps its order
       this.#pendingAlerts.set(key, e);
     }
-    this.#containers.invalidate();
+    this.#lastReannouncedAtMs = -Infinity;
   }
+}
+
+/** The series an alert belongs to. */
+function seriesOf(alert: AlertMessage): string {
+  return `${alert.data.metric_type}:${alert.data.source}`;
 }
 
 /** Splits a batch into Redis messages of at most 1,000 envelopes and about {@link MAX_MESSAGE_BYTES} bytes each. */
@@ -277,7 +308,7 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
     }
   };
 
-  logger.info({ intervalMs, thresholds: describeThresholds(o.thresholds) }, 'sentinel started');
+  logger.info({ source: o.source, intervalMs, thresholds: describeThresholds(o.thresholds) }, 'sentinel started');
   const running = loop().catch((err: unknown) => logger.error({ err: errorInfo(err) }, 'sentinel loop failed'));
 
   return {
