@@ -10,7 +10,7 @@ import { isRedisLike, type RedisLike } from './redis-connection.js';
  */
 export interface AuthGrant {
   /** Envelope types this client may receive. Default: all. */
-  readonly types?: readonly EnvelopeType[];
+  readonly types?: readonly EnvelopeType[] | undefined;
 }
 
 /**
@@ -31,39 +31,39 @@ export interface SystemStreamOptions {
    * its subscriber (it closes only the copy, never your client).
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The HTTP path WebSocket clients connect to. Upgrades on other paths are left to other listeners.
    * @defaultValue `/api/system/ws`
    */
-  readonly path?: string;
+  readonly path?: string | undefined;
   /**
    * The Redis Pub/Sub channel producers publish to.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /**
    * Accepted API keys. A client sends one in the `api_key` query parameter, the `x-api-key` header
    * or `Authorization: Bearer`. Compared in constant time; never logged.
    */
-  readonly apiKeys?: readonly string[];
+  readonly apiKeys?: readonly string[] | undefined;
   /** Custom authentication, e.g. a session cookie. A request passes when it has a valid API key or this hook allows it. */
-  readonly authenticate?: Authenticate;
+  readonly authenticate?: Authenticate | undefined;
   /**
    * Set to `false` to serve without authentication. Required when neither `apiKeys` nor
    * `authenticate` is given: the stream is secure by default.
    */
-  readonly auth?: false;
+  readonly auth?: false | undefined;
   /**
    * If set, handshakes whose `Origin` header is not in this list (exact match) are refused with 403.
    * Requests without an `Origin` (non-browser clients) pass. Use it when `authenticate` trusts cookies.
    */
-  readonly allowedOrigins?: readonly string[];
+  readonly allowedOrigins?: readonly string[] | undefined;
   /**
    * Most WebSocket clients served at once; the next handshake gets HTTP 503 with `Retry-After`.
    * @defaultValue `100`
    */
-  readonly maxClients?: number;
+  readonly maxClients?: number | undefined;
   /**
    * Shortest gap between two deliveries of the same key (a metric series, a container's unchanged
    * status). The first message of a quiet key goes out at once, the latest value of a busy key at the
@@ -72,51 +72,51 @@ export interface SystemStreamOptions {
    * every delivery inside the spec's 100 ms budget while capping each key at 20 updates per second.
    * @defaultValue `50`
    */
-  readonly throttleMs?: number;
+  readonly throttleMs?: number | undefined;
   /**
    * Per-client cap on envelopes per second (a token bucket holding one second's worth). Past it, the
    * client's updates are conflated to the latest per key until the bucket refills.
    * @defaultValue `1000`
    */
-  readonly maxMessagesPerSecond?: number;
+  readonly maxMessagesPerSecond?: number | undefined;
   /**
    * A client whose unsent bytes exceed this receives nothing new until it drains; meanwhile its
    * updates are conflated to the latest per key, so server memory per client stays bounded.
    * @defaultValue `1048576` (1 MiB)
    */
-  readonly maxBufferedBytes?: number;
+  readonly maxBufferedBytes?: number | undefined;
   /**
    * A client that stays over `maxBufferedBytes` this long is closed with `CloseCode.SlowConsumer` (4429).
    * @defaultValue `10000`
    */
-  readonly slowClientTimeoutMs?: number;
+  readonly slowClientTimeoutMs?: number | undefined;
   /**
    * Interval of WebSocket pings (a client that has not answered the previous ping is terminated) and of
    * the `heartbeat` packet, which lets clients that cannot see pings (browsers) detect a dead connection.
    * @defaultValue `30000`
    */
-  readonly heartbeatIntervalMs?: number;
+  readonly heartbeatIntervalMs?: number | undefined;
   /**
    * Interval of the Redis health PING on the subscriber; a PING unanswered for this long marks Redis
    * down (a hung server) and forces a reconnect.
    * @defaultValue `1000`
    */
-  readonly redisHealthCheckMs?: number;
+  readonly redisHealthCheckMs?: number | undefined;
   /**
    * Largest Redis message accepted, in bytes; larger ones are dropped as invalid.
    * @defaultValue `65536`
    */
-  readonly maxMessageBytes?: number;
+  readonly maxMessageBytes?: number | undefined;
   /**
    * Most keys kept for the snapshot; past it the least recently updated key is forgotten.
    * @defaultValue `10000`
    */
-  readonly maxSnapshotKeys?: number;
+  readonly maxSnapshotKeys?: number | undefined;
   /**
    * A pino-compatible logger.
    * @defaultValue silent
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /** {@link SystemStreamOptions} after defaults and checks. @internal */

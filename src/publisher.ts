@@ -17,23 +17,23 @@ export interface SystemPublisherOptions {
    * `close()`.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
-  readonly redis?: string | RedisLike;
+  readonly redis?: string | RedisLike | undefined;
   /**
    * The Pub/Sub channel to publish to.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /**
    * Longest wait for one publish, including waiting for Redis to (re)connect. Past it the call rejects
    * with `SST_ERR_REDIS_UNAVAILABLE`; nothing is queued for later.
    * @defaultValue `2000`
    */
-  readonly publishTimeoutMs?: number;
+  readonly publishTimeoutMs?: number | undefined;
   /**
    * A pino-compatible logger. The Redis URL is never logged.
    * @defaultValue silent
    */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -48,9 +48,9 @@ export interface MetricInput {
   /** Where it was measured: `host`, a mount point, an interface, a container name. */
   readonly source: string;
   /** Up to 16 scalar annotations, e.g. `{ unit: 'percent' }`. */
-  readonly meta?: MetricMeta;
+  readonly meta?: MetricMeta | undefined;
   /** When the sample was taken. Default: now. A `Date` is sent as ISO-8601 UTC. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**
@@ -63,7 +63,7 @@ export interface ContainerStatusInput {
   /** Its state: one of Docker's states, or `stopped`. */
   readonly status: ContainerState;
   /** Default: now. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**
@@ -82,9 +82,9 @@ export interface AlertInput {
   /** The line that was crossed. */
   readonly threshold: number;
   /** Default: a summary such as `cpu on host at 93.1 (threshold 90)`. */
-  readonly message?: string;
+  readonly message?: string | undefined;
   /** Default: now. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**
