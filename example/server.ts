@@ -13,17 +13,8 @@ import { hostname } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type RequestHandler } from 'express';
-import {
-  attachSystemStream,
-  createInProcessBus,
-  createSystemPublisher,
-  noopLogger,
-  startSentinel,
-  type Logger,
-  type Sentinel,
-  type SentinelOptions,
-  type SystemPublisher,
-} from 'system-stream';
+import { attachSystemStream, createInProcessBus, createSystemPublisher, noopLogger, type Logger, type SystemPublisher } from 'system-stream';
+import { startSentinel, type Sentinel, type SentinelOptions } from 'system-stream/sentinel';
 
 /** Options for {@link startExample}. */
 export interface ExampleOptions {

@@ -1,4 +1,5 @@
-// Node entry point of system-stream: the public API, nothing else.
+// Node entry point of system-stream: the public API, nothing else. The sentinel has its own entry
+// (`system-stream/sentinel`, src/sentinel/index.ts), so that importing this one never loads systeminformation.
 export { attachSystemStream, type SystemStream } from './attach.js';
 export { CloseCode, isTerminalCloseCode } from './close-codes.js';
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
@@ -42,7 +43,4 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from './publisher.js';
-export { DEFAULT_THRESHOLDS, type AlertThresholds, type ThresholdSetting } from './sentinel/alerts.js';
-export { sampleSystem, type Sampler, type SystemSample } from './sentinel/sample.js';
-export { startSentinel, type Sentinel, type SentinelOptions } from './sentinel/sentinel.js';
 export { createInProcessBus, type InProcessBus } from './in-process-bus.js';

@@ -60,9 +60,9 @@ export interface MetricInput {
   /** Where it was measured: `host`, a mount point, an interface, a container name. */
   readonly source: string;
   /** Up to 16 scalar annotations, e.g. `{ unit: 'percent' }`. */
-  readonly meta?: MetricMeta;
+  readonly meta?: MetricMeta | undefined;
   /** When the sample was taken. Default: now. A `Date` is sent as ISO-8601 UTC. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**
@@ -75,7 +75,7 @@ export interface ContainerStatusInput {
   /** Its state: one of Docker's states, or `stopped`. */
   readonly status: ContainerState;
   /** Default: now. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**
@@ -94,9 +94,9 @@ export interface AlertInput {
   /** The line that was crossed. */
   readonly threshold: number;
   /** Default: a summary such as `cpu on host at 93.1 (threshold 90)`. */
-  readonly message?: string;
+  readonly message?: string | undefined;
   /** Default: now. */
-  readonly time?: string | Date;
+  readonly time?: string | Date | undefined;
 }
 
 /**

@@ -199,6 +199,122 @@ class LiveChart {
   }
 }
 
+// ---------------------------------------------------------------- hosts
+
+/** Metrics that describe a whole host: their `source` is the host itself. */
+const HOST_WIDE = new Set(['cpu', 'memory', 'load']);
+/** The host of a metric whose producer names none (e.g. `source: "/"` for a disk). */
+const UNNAMED_HOST = 'host';
+
+/**
+ * The host a metric belongs to. The sentinel says so in `meta.host`; otherwise a host-wide metric's
+ * `source` is the host, and a mount's or an interface's is `<host>:<part>`.
+ * @param {SystemMetric} m
+ */
+function hostOf(m) {
+  const named = m.meta?.['host'];
+  if (typeof named === 'string' && named !== '') return named;
+  if (HOST_WIDE.has(m.metric_type)) return m.source;
+  const colon = m.source.indexOf(':');
+  return colon > 0 ? m.source.slice(0, colon) : UNNAMED_HOST;
+}
+
+/**
+ * The mount or interface of a per-part metric: `meta.mount` / `meta.iface`, else `source` without its
+ * `<host>:` prefix.
+ * @param {SystemMetric} m @param {string} host
+ */
+function partOf(m, host) {
+  const named = m.meta?.[m.metric_type === 'disk' ? 'mount' : 'iface'];
+  if (typeof named === 'string' && named !== '') return named;
+  return m.source.startsWith(`${host}:`) ? m.source.slice(host.length + 1) : m.source;
+}
+
+/**
+ * Everything the dashboard knows about one host. Each host has its own charts, in its own element inside
+ * each chart card; only the selected host's are shown.
+ */
+class HostView {
+  /** @param {string} name */
+  constructor(name) {
+    this.name = name;
+    /** Newest sample time shown per series, so that an older sample (a snapshot replayed) never overwrites it. */
+    this.shownAt = new Map();
+    /** @type {SystemMetric | undefined} */
+    this.cpu = undefined;
+    /** @type {SystemMetric | undefined} */
+    this.memory = undefined;
+    /** @type {SystemMetric | undefined} */
+    this.load = undefined;
+    /** @type {number | undefined} */
+    this.cpuCount = undefined;
+    /** @type {Map<string, SystemMetric>} by mount point */
+    this.disks = new Map();
+    /** @type {Map<string, { rx?: number, tx?: number }>} by interface */
+    this.network = new Map();
+    /** Time of the newest network sample. */
+    this.networkAt = 0;
+    const holder = (/** @type {string} */ id) => {
+      const el = document.createElement('div');
+      el.className = 'host-chart';
+      el.dataset['host'] = name;
+      byTestId(id).append(el);
+      return el;
+    };
+    this.charts = {
+      cpu: new LiveChart(holder('chart-cpu'), { height: 190, fill: true }),
+      memory: new LiveChart(holder('chart-memory'), { height: 190, fill: true }),
+      disk: new LiveChart(holder('chart-disk'), { height: 220, fill: false }),
+    };
+  }
+
+  /** The mount the big number shows: `/` when there is one, else the fullest. */
+  mainDisk() {
+    const root = this.disks.get('/');
+    if (root) return root;
+    return [...this.disks.values()].sort((a, b) => b.value - a.value)[0];
+  }
+
+  /** The worst level among its CPU, memory and disks: the colour of its tab. */
+  level() {
+    const values = [this.cpu?.value, this.memory?.value, ...[...this.disks.values()].map((d) => d.value)];
+    const worst = Math.max(-1, ...values.map((v) => v ?? -1));
+    return worst >= CRITICAL_PERCENT ? 'critical' : worst >= WARNING_PERCENT ? 'warning' : 'ok';
+  }
+}
+
+/** @type {Map<string, HostView>} in order of first appearance */
+const hosts = new Map();
+/** The host the cards and charts show: the first to appear, until another tab is chosen. */
+let selected = /** @type {string | undefined} */ (undefined);
+
+/** @param {string} name */
+function hostView(name) {
+  let view = hosts.get(name);
+  if (!view) {
+    view = new HostView(name);
+    hosts.set(name, view);
+    selected ??= name;
+    showSelectedCharts();
+  }
+  return view;
+}
+
+/** @param {string} name */
+function selectHost(name) {
+  if (!hosts.has(name) || selected === name) return;
+  selected = name;
+  showSelectedCharts();
+  renderCards();
+  renderHostTabs();
+}
+
+function showSelectedCharts() {
+  for (const el of document.querySelectorAll('.host-chart')) {
+    /** @type {HTMLElement} */ (el).hidden = /** @type {HTMLElement} */ (el).dataset['host'] !== selected;
+  }
+}
+
 // ---------------------------------------------------------------- state and rendering
 
 const els = {
@@ -208,6 +324,7 @@ const els = {
   latency: byTestId('latency-value'),
   banner: byTestId('alert-banner'),
   alertList: byTestId('alert-list'),
+  hostList: byTestId('host-list'),
   cpu: byTestId('value-cpu'),
   cpuSub: byTestId('sub-cpu'),
   memory: byTestId('value-memory'),
@@ -221,31 +338,19 @@ const els = {
   txUnit: byTestId('unit-net-tx'),
   netSub: byTestId('sub-network'),
   diskBody: /** @type {HTMLTableSectionElement} */ (byTestId('disk-table').querySelector('tbody')),
+  containerTable: byTestId('container-table'),
   containerBody: /** @type {HTMLTableSectionElement} */ (byTestId('container-table').querySelector('tbody')),
   containerCount: byTestId('container-count'),
   keyForm: /** @type {HTMLFormElement} */ (byTestId('key-form')),
   keyError: byTestId('key-error'),
 };
 
-const charts = {
-  cpu: new LiveChart(byTestId('chart-cpu'), { height: 190, fill: true }),
-  memory: new LiveChart(byTestId('chart-memory'), { height: 190, fill: true }),
-  disk: new LiveChart(byTestId('chart-disk'), { height: 220, fill: false }),
-};
-
-/** Newest sample time shown per series, so that an older sample (a snapshot replayed) never overwrites it. */
-const shownAt = new Map();
-/** @type {Map<string, SystemMetric>} by mount point */
-const disks = new Map();
-/** @type {Map<string, { rx?: number, tx?: number }>} by interface */
-const network = new Map();
 /** @type {Map<string, { status: string, since: number }>} by container name */
 const containers = new Map();
 /** @type {Map<string, Alert>} by `metric_type:source` */
 const alerts = new Map();
 /** @type {number[]} */
 const latencies = [];
-let cpuCount = /** @type {number | undefined} */ (undefined);
 
 /** @param {HTMLElement} el @param {string} text @param {number} timeMs */
 function showNumber(el, text, timeMs) {
@@ -257,82 +362,106 @@ function showNumber(el, text, timeMs) {
 function onMetric(m, isLive) {
   const timeMs = Date.parse(m.time);
   if (isLive) recordLatency(Date.now() - timeMs);
+  if (!['cpu', 'memory', 'load', 'disk', 'net_rx', 'net_tx'].includes(m.metric_type)) return; // not shown here
+  const view = hostView(hostOf(m));
   const key = `${m.metric_type}:${m.source}`;
-  if ((shownAt.get(key) ?? -Infinity) > timeMs) return;
-  shownAt.set(key, timeMs);
+  if ((view.shownAt.get(key) ?? -Infinity) > timeMs) return;
+  view.shownAt.set(key, timeMs);
   const timeS = timeMs / 1000;
 
   switch (m.metric_type) {
     case 'cpu':
-      if (m.source !== 'host') return;
-      showNumber(els.cpu, percent(m.value), timeMs);
-      setLevel(els.cpu, m.value);
-      charts.cpu.push('host', timeS, m.value);
-      return;
-    case 'memory': {
-      if (m.source !== 'host') return;
-      showNumber(els.memory, percent(m.value), timeMs);
-      setLevel(els.memory, m.value);
-      const used = asNumber(m.meta?.['used_bytes']);
-      const total = asNumber(m.meta?.['total_bytes']);
-      els.memorySub.textContent = used !== undefined && total !== undefined ? `${formatBytes(used)} of ${formatBytes(total)} in use` : '\u00a0';
-      charts.memory.push('host', timeS, m.value);
-      return;
-    }
+      view.cpu = m;
+      view.charts.cpu.push('cpu', timeS, m.value);
+      break;
+    case 'memory':
+      view.memory = m;
+      view.charts.memory.push('memory', timeS, m.value);
+      break;
     case 'load':
-      if (m.source !== 'host') return;
-      cpuCount = asNumber(m.meta?.['cpus']) ?? cpuCount;
-      els.cpuSub.textContent = `load ${m.value.toFixed(2)}${cpuCount ? ` · ${cpuCount} ${cpuCount === 1 ? 'core' : 'cores'}` : ''}`;
-      return;
-    case 'disk':
-      disks.set(m.source, m);
-      charts.disk.push(m.source, timeS, m.value);
-      renderDisks();
-      return;
-    case 'net_rx':
-    case 'net_tx': {
-      if (m.source === 'lo') return;
-      const entry = network.get(m.source) ?? {};
+      view.load = m;
+      view.cpuCount = asNumber(m.meta?.['cpus']) ?? view.cpuCount;
+      break;
+    case 'disk': {
+      const mount = partOf(m, view.name);
+      view.disks.set(mount, m);
+      view.charts.disk.push(mount, timeS, m.value);
+      break;
+    }
+    default: {
+      const iface = partOf(m, view.name);
+      if (iface === 'lo') return;
+      const entry = view.network.get(iface) ?? {};
       if (m.metric_type === 'net_rx') entry.rx = m.value;
       else entry.tx = m.value;
-      network.set(m.source, entry);
-      renderNetwork(timeMs);
-      return;
+      view.network.set(iface, entry);
+      view.networkAt = Math.max(view.networkAt, timeMs);
     }
-    default:
-      return; // a metric this dashboard does not show
+  }
+  if (view.name === selected) renderCards(m.metric_type);
+  renderHostTabs();
+}
+
+/**
+ * The cards of the selected host: all of them, or only the one `metricType` feeds.
+ * @param {string} [metricType]
+ */
+function renderCards(metricType) {
+  const view = selected === undefined ? undefined : hosts.get(selected);
+  if (!view) return;
+  const all = metricType === undefined;
+  if ((all || metricType === 'cpu') && view.cpu) {
+    showNumber(els.cpu, percent(view.cpu.value), Date.parse(view.cpu.time));
+    setLevel(els.cpu, view.cpu.value);
+  }
+  if ((all || metricType === 'memory') && view.memory) {
+    const m = view.memory;
+    showNumber(els.memory, percent(m.value), Date.parse(m.time));
+    setLevel(els.memory, m.value);
+    const used = asNumber(m.meta?.['used_bytes']);
+    const total = asNumber(m.meta?.['total_bytes']);
+    els.memorySub.textContent = used !== undefined && total !== undefined ? `${formatBytes(used)} of ${formatBytes(total)} in use` : '\u00a0';
+  }
+  if ((all || metricType === 'load') && view.load) {
+    const cores = view.cpuCount;
+    els.cpuSub.textContent = `load ${view.load.value.toFixed(2)}${cores ? ` · ${cores} ${cores === 1 ? 'core' : 'cores'}` : ''}`;
+  }
+  if (all || metricType === 'disk') renderDisks(view);
+  if (all || metricType === 'net_rx' || metricType === 'net_tx') renderNetwork(view);
+  if (all) {
+    for (const [el, m] of /** @type {const} */ ([[els.cpu, view.cpu], [els.memory, view.memory]])) {
+      if (!m) {
+        el.textContent = '–';
+        delete el.dataset['level'];
+      }
+    }
   }
 }
 
-/** The mount the big number shows: `/` when there is one, else the fullest. */
-function mainDisk() {
-  const root = disks.get('/');
-  if (root) return root;
-  return [...disks.values()].sort((a, b) => b.value - a.value)[0];
-}
-
-function renderDisks() {
-  const main = mainDisk();
+/** @param {HostView} view */
+function renderDisks(view) {
+  const main = view.mainDisk();
   if (main) {
     showNumber(els.disk, percent(main.value), Date.parse(main.time));
     setLevel(els.disk, main.value);
-    els.diskMount.textContent = main.source;
+    els.diskMount.textContent = partOf(main, view.name);
     const used = asNumber(main.meta?.['used_bytes']);
     const size = asNumber(main.meta?.['size_bytes']);
     els.diskSub.textContent =
-      used !== undefined && size !== undefined ? `${formatBytes(used)} of ${formatBytes(size)} used` : `${disks.size} mounts`;
+      used !== undefined && size !== undefined ? `${formatBytes(used)} of ${formatBytes(size)} used` : `${view.disks.size} mounts`;
   }
-  const rows = [...disks.values()].sort((a, b) => a.source.localeCompare(b.source));
+  const rows = [...view.disks.entries()].sort(([a], [b]) => a.localeCompare(b));
   els.diskBody.replaceChildren(
-    ...rows.map((d) => {
+    ...rows.map(([mountPoint, d]) => {
       const tr = document.createElement('tr');
       tr.dataset['testid'] = 'disk-row';
-      tr.dataset['mount'] = d.source;
+      tr.dataset['mount'] = mountPoint;
+      tr.dataset['host'] = view.name;
       const mount = cell('');
       const swatch = document.createElement('span');
       swatch.className = 'swatch';
-      swatch.style.background = charts.disk.colorOf(d.source) ?? 'transparent';
-      mount.append(swatch, document.createTextNode(d.source));
+      swatch.style.background = view.charts.disk.colorOf(mountPoint) ?? 'transparent';
+      mount.append(swatch, document.createTextNode(mountPoint));
       const fs = cell(String(d.meta?.['fs_type'] ?? d.meta?.['fs'] ?? ''), 'muted');
       const used = asNumber(d.meta?.['used_bytes']);
       const size = asNumber(d.meta?.['size_bytes']);
@@ -354,22 +483,54 @@ function renderDisks() {
   );
 }
 
-/** @param {number} timeMs */
-function renderNetwork(timeMs) {
+/** @param {HostView} view */
+function renderNetwork(view) {
   let rx = 0;
   let tx = 0;
-  for (const entry of network.values()) {
+  for (const entry of view.network.values()) {
     rx += entry.rx ?? 0;
     tx += entry.tx ?? 0;
   }
   const [rxValue, rxUnit] = splitBytes(rx);
   const [txValue, txUnit] = splitBytes(tx);
-  showNumber(els.rx, rxValue, timeMs);
+  showNumber(els.rx, rxValue, view.networkAt);
   els.rxUnit.textContent = `${rxUnit}/s`;
-  showNumber(els.tx, txValue, timeMs);
+  showNumber(els.tx, txValue, view.networkAt);
   els.txUnit.textContent = `${txUnit}/s`;
-  const names = [...network.keys()].sort();
+  const names = [...view.network.keys()].sort();
   els.netSub.textContent = names.length > 3 ? `${names.length} interfaces` : names.join(', ');
+}
+
+/** A tab per host, shown once more than one host publishes: its name, CPU, memory and worst level. */
+function renderHostTabs() {
+  els.hostList.hidden = hosts.size < 2;
+  document.body.classList.toggle('is-fleet', hosts.size > 1);
+  if (hosts.size < 2) return;
+  const hostsInAlarm = new Set([...alerts.values()].map((a) => a.source.split(':')[0]));
+  els.hostList.replaceChildren(
+    ...[...hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((view) => {
+      const tab = document.createElement('button');
+      tab.type = 'button';
+      tab.className = 'host-tab';
+      tab.dataset['testid'] = 'host-tab';
+      tab.dataset['host'] = view.name;
+      tab.dataset['level'] = hostsInAlarm.has(view.name) && view.level() === 'ok' ? 'warning' : view.level();
+      tab.setAttribute('aria-pressed', String(view.name === selected));
+      const dot = document.createElement('span');
+      dot.className = 'dot';
+      dot.setAttribute('aria-hidden', 'true');
+      const name = document.createElement('span');
+      name.className = 'host-name';
+      name.textContent = view.name;
+      const figures = document.createElement('span');
+      figures.className = 'host-figures';
+      figures.dataset['testid'] = 'host-figures';
+      figures.textContent = `CPU ${view.cpu ? percent(view.cpu.value) : '–'} % · Mem ${view.memory ? percent(view.memory.value) : '–'} %`;
+      tab.append(dot, name, figures);
+      tab.addEventListener('click', () => selectHost(view.name));
+      return tab;
+    }),
+  );
 }
 
 /** @param {ContainerStatus} c */
@@ -392,17 +553,25 @@ const CONTAINER_LEVEL = /** @type {Record<string, string>} */ ({
   stopped: 'critical',
 });
 
+/** The sentinel names a container `<host>/<name>`; other producers may give a plain name. @param {string} full */
+function splitContainer(full) {
+  const slash = full.indexOf('/');
+  return slash > 0 ? { host: full.slice(0, slash), name: full.slice(slash + 1) } : { host: '', name: full };
+}
+
 function renderContainers() {
   const names = [...containers.keys()].sort((a, b) => a.localeCompare(b));
   if (names.length === 0) return;
   const running = names.filter((n) => containers.get(n)?.status === 'running').length;
   els.containerCount.textContent = `${running} of ${names.length} running`;
+  els.containerTable.classList.toggle('has-hosts', names.some((n) => splitContainer(n).host !== ''));
   els.containerBody.replaceChildren(
-    ...names.map((name) => {
-      const c = /** @type {{ status: string, since: number }} */ (containers.get(name));
+    ...names.map((full) => {
+      const c = /** @type {{ status: string, since: number }} */ (containers.get(full));
+      const { host, name } = splitContainer(full);
       const tr = document.createElement('tr');
       tr.dataset['testid'] = 'container-row';
-      tr.dataset['container'] = name;
+      tr.dataset['container'] = full;
       tr.dataset['status'] = c.status;
       const status = cell('');
       const badge = document.createElement('span');
@@ -410,7 +579,7 @@ function renderContainers() {
       badge.dataset['level'] = CONTAINER_LEVEL[c.status] ?? 'neutral';
       badge.textContent = c.status;
       status.append(badge);
-      tr.append(cell(name, 'name'), status, cell(clockTime(c.since), 'right muted'));
+      tr.append(cell(name, 'name'), cell(host, 'container-host muted'), status, cell(clockTime(c.since), 'right muted'));
       return tr;
     }),
   );
@@ -424,6 +593,7 @@ function onAlert(a) {
   if (a.level === 'resolved') alerts.delete(key);
   else alerts.set(key, a);
   renderAlerts();
+  renderHostTabs();
 }
 
 function renderAlerts() {

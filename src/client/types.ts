@@ -94,24 +94,24 @@ export interface StreamManagerOptions {
    * Receive only these envelope types (the `types` query parameter).
    * @defaultValue every type
    */
-  readonly types?: readonly EnvelopeType[];
+  readonly types?: readonly EnvelopeType[] | undefined;
   /**
    * Waits before reconnect attempts 1, 2, 3, …, in milliseconds; the last one repeats.
    * @defaultValue `[2000, 5000, 10000, 30000]`
    */
-  readonly backoffMs?: readonly number[];
+  readonly backoffMs?: readonly number[] | undefined;
   /**
    * Spreads each wait uniformly by this fraction either way, so that dashboards do not all return at the
    * same instant after a server restart. `0` makes the waits exact.
    * @defaultValue `0.1`
    */
-  readonly jitter?: number;
+  readonly jitter?: number | undefined;
   /**
    * A connection that stayed open this long before it closed counts as stable: the next reconnect
    * starts again at the first wait. Shorter-lived connections continue the sequence.
    * @defaultValue `5000`
    */
-  readonly stableAfterMs?: number;
+  readonly stableAfterMs?: number | undefined;
   /**
    * Reconnects when no frame at all (data, or the server's heartbeat packet) has arrived for this long.
    * A connection that died without a close (a dropped network, a laptop waking up) otherwise looks open
@@ -119,7 +119,7 @@ export interface StreamManagerOptions {
    * `heartbeatIntervalMs`; `0` turns the check off.
    * @defaultValue `75000` (2.5 × the server's default heartbeat interval of 30 s)
    */
-  readonly idleTimeoutMs?: number;
+  readonly idleTimeoutMs?: number | undefined;
   /**
    * Gives up a handshake that has not completed after this long (a server that accepts the TCP connection
    * but never answers the upgrade) and retries with backoff. `0` waits forever.
@@ -142,17 +142,17 @@ export interface StreamManagerOptions {
    * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
    * @defaultValue `globalThis.WebSocket`
    */
-  readonly WebSocket?: WebSocketConstructor;
+  readonly WebSocket?: WebSocketConstructor | undefined;
   /**
    * The source of randomness for the jitter, returning numbers in [0, 1).
    * @defaultValue `Math.random`
    */
-  readonly random?: () => number;
+  readonly random?: (() => number) | undefined;
   /**
    * The clock for reconnect waits and timestamps.
    * @defaultValue the global `setTimeout`, `clearTimeout` and `Date.now`
    */
-  readonly timers?: StreamManagerTimers;
+  readonly timers?: StreamManagerTimers | undefined;
 }
 
 /**

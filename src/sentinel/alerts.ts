@@ -106,27 +106,39 @@ export function nextLevel(current: SeriesLevel, value: number, t: ResolvedThresh
 /**
  * Tracks each series' level (one per `metric_type` and `source`) and returns an `alert` envelope when
  * the level changes: `warning` or `critical` when it rises (or eases from critical to warning), and
- * `resolved` when it falls back to ok. Only series above ok are remembered, so memory stays bounded by
- * the number of series in alarm.
+ * `resolved` when it falls back to ok. Only series above ok are remembered (with the alert that put
+ * them there, for {@link AlertTracker.active}), so memory stays bounded by the number of series in alarm.
  */
 export class AlertTracker {
   readonly #thresholds: ReadonlyMap<string, ResolvedThreshold>;
-  readonly #levels = new Map<string, SeriesLevel>();
+  readonly #active = new Map<string, AlertMessage>();
 
   constructor(thresholds: ReadonlyMap<string, ResolvedThreshold>) {
     this.#thresholds = thresholds;
+  }
+
+  /**
+   * The latest alert of every series still in alarm, as it was first sent (same level, value and time:
+   * the time says since when), oldest change first. Resolved series are not in it.
+   */
+  active(): AlertMessage[] {
+    return [...this.#active.values()];
   }
 
   update(metric: SystemMetric): AlertMessage | null {
     const t = this.#thresholds.get(metric.metric_type);
     if (!t) return null;
     const key = `${metric.metric_type}:${metric.source}`;
-    const before = this.#levels.get(key) ?? 'ok';
+    const before = levelOf(this.#active.get(key));
     const after = nextLevel(before, metric.value, t);
     if (after === before) return null;
-    if (after === 'ok') this.#levels.delete(key);
-    else this.#levels.set(key, after);
+    const alert = this.#alert(metric, t, before, after);
+    this.#active.delete(key);
+    if (after !== 'ok') this.#active.set(key, alert);
+    return alert;
+  }
 
+  #alert(metric: SystemMetric, t: ResolvedThreshold, before: SeriesLevel, after: SeriesLevel): AlertMessage {
     const unit = unitSuffix(metric.meta?.['unit']);
     const shown = (n: number): string => `${Math.round(n * 10) / 10}${unit}`;
     const what = `${metric.metric_type} on ${metric.source}`;
@@ -152,6 +164,11 @@ export class AlertTracker {
       },
     };
   }
+}
+
+function levelOf(alert: AlertMessage | undefined): SeriesLevel {
+  const level = alert?.data.level;
+  return level === 'warning' || level === 'critical' ? level : 'ok';
 }
 
 /** How a value's unit is written in an alert message: `93.1 %`, `4.2` (a load average), `1200 bytes/s`. */

@@ -19,6 +19,9 @@ and publishes one batch of system-stream envelopes per interval to a Redis Pub/S
 Options (each also read from the environment variable shown; a flag wins over the variable):
   --redis <url>            Redis URL                       REDIS_URL (default ${DEFAULT_REDIS_URL})
   --channel <name>         Pub/Sub channel                  SYSTEM_STREAM_CHANNEL (default ${DEFAULT_CHANNEL})
+  --source <name>          this machine's name in every series: cpu on "<name>", disks "<name>:/var",
+                           interfaces "<name>:eth0", containers "<name>/api"
+                                                            SYSTEM_STREAM_SOURCE (default: the hostname)
   --interval <ms>          time between samples, >= 100     SYSTEM_STREAM_INTERVAL_MS (default 1000)
   --threshold <m>=<w>[:<c>]
                            alert threshold of a metric: warning w, critical c, or "off";
@@ -27,7 +30,7 @@ Options (each also read from the environment variable shown; a flag wins over th
                                                             e.g. "cpu=80:95,memory=85")
                            defaults: cpu, memory, disk warn at 90, critical at 95, clear 5 below
   --container-reannounce <ms>
-                           re-publish every container's state this often
+                           re-publish every container's state and every active alert this often
                                                             SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS (default 30000)
   --log-level <level>      debug, info, warn, error or silent (logs go to stderr)
                                                             SYSTEM_STREAM_LOG_LEVEL (default info)
@@ -50,6 +53,7 @@ type Level = (typeof LEVELS)[number];
 interface CliConfig {
   readonly redis: string;
   readonly channel: string;
+  readonly source: string | undefined;
   readonly intervalMs: number;
   readonly thresholds: AlertThresholds;
   readonly containerReannounceMs: number;
@@ -69,6 +73,7 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
       options: {
         redis: { type: 'string' },
         channel: { type: 'string' },
+        source: { type: 'string' },
         interval: { type: 'string' },
         threshold: { type: 'string', multiple: true },
         'container-reannounce': { type: 'string' },
@@ -89,6 +94,8 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   // An empty variable counts as unset, so the default here is the constant, not REDIS_URL again.
   const redis = redisOption(str('redis', 'REDIS_URL') ?? DEFAULT_REDIS_URL, 'publisher', '--redis / REDIS_URL') as string;
   const channel = str('channel', 'SYSTEM_STREAM_CHANNEL') ?? DEFAULT_CHANNEL;
+  // Checked by startSentinel, whose message names `source`; an invalid one exits 2 like any bad option.
+  const source = str('source', 'SYSTEM_STREAM_SOURCE');
   const intervalMs = msFlag(str('interval', 'SYSTEM_STREAM_INTERVAL_MS'), '--interval / SYSTEM_STREAM_INTERVAL_MS', 1000, 100);
   const containerReannounceMs = msFlag(
     str('container-reannounce', 'SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS'),
@@ -108,6 +115,7 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   return {
     redis,
     channel,
+    source,
     intervalMs,
     thresholds,
     containerReannounceMs,
@@ -188,6 +196,7 @@ async function run(): Promise<number> {
   }
   const logger = stderrLogger(config.logLevel);
   const common: SentinelOptions = {
+    source: config.source,
     intervalMs: config.intervalMs,
     thresholds: config.thresholds,
     containerReannounceMs: config.containerReannounceMs,

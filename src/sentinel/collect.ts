@@ -1,24 +1,27 @@
 // Pure mapping from one raw systeminformation sample to envelopes. No I/O, no clock: the sample carries its time.
 import type { ContainerState, ContainerStatus, MetricMeta, SystemMetricMessage } from '../protocol.js';
 import type { SystemSample } from './sample.js';
+import { containerName, seriesSource } from './source.js';
 
-/** The `metric_type`s the sentinel publishes. */
+/**
+ * The `metric_type`s the sentinel publishes. Every metric's `meta.host` is the host, and its `source`
+ * follows {@link seriesSource}.
+ */
 export const SentinelMetric = {
-  /** % busy across all cores, source `host`. */
+  /** % busy across all cores, source `<host>`. */
   Cpu: 'cpu',
-  /** % of memory in use (`active / total`, page cache excluded), source `host`. */
+  /** % of memory in use (`active / total`, page cache excluded), source `<host>`. */
   Memory: 'memory',
-  /** % of a filesystem in use, source = its mount point. */
+  /** % of a filesystem in use, source `<host>:<mount point>`, `meta.mount` the mount point. */
   Disk: 'disk',
-  /** 1-minute load average, source `host`. */
+  /** 1-minute load average, source `<host>`. */
   Load: 'load',
-  /** Bytes received per second, source = interface name. */
+  /** Bytes received per second, source `<host>:<interface>`, `meta.iface` the interface. */
   NetRx: 'net_rx',
-  /** Bytes sent per second, source = interface name. */
+  /** Bytes sent per second, source `<host>:<interface>`, `meta.iface` the interface. */
   NetTx: 'net_tx',
 } as const;
 
-const HOST = 'host';
 /** The schema's limits on `source` and on `meta` strings. */
 const MAX_NAME_LENGTH = 256;
 const CONTAINER_STATES: ReadonlySet<string> = new Set<ContainerState>([
@@ -34,28 +37,30 @@ const CONTAINER_STATES: ReadonlySet<string> = new Set<ContainerState>([
 
 /**
  * The host metrics of one sample, in a stable order: cpu, memory, load, disks by mount point,
- * network by interface. Values that are missing or not finite (a first network sample, an empty
- * filesystem) are left out rather than sent as 0.
+ * network by interface, each with `host` in its `source` and its `meta`. Values that are missing or not
+ * finite (a first network sample, an empty filesystem) are left out rather than sent as 0.
  */
-export function collectMetrics(sample: SystemSample): SystemMetricMessage[] {
+export function collectMetrics(sample: SystemSample, host: string): SystemMetricMessage[] {
   const out: SystemMetricMessage[] = [];
-  const push = (metric_type: string, value: number | null | undefined, source: string, meta: MetricMeta): void => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || source.length === 0 || source.length > MAX_NAME_LENGTH) return;
-    out.push({ type: 'system_metric', data: { time: sample.time, metric_type, value, source, meta } });
+  const push = (metric_type: string, value: number | null | undefined, part: string | undefined, meta: MetricMeta): void => {
+    if (part !== undefined && part.length === 0) return;
+    const source = seriesSource(host, part);
+    if (typeof value !== 'number' || !Number.isFinite(value) || source.length > MAX_NAME_LENGTH || (part?.length ?? 0) > MAX_NAME_LENGTH) return;
+    out.push({ type: 'system_metric', data: { time: sample.time, metric_type, value, source, meta: { ...meta, host } } });
   };
 
-  push(SentinelMetric.Cpu, percent(sample.currentLoad?.currentLoad), HOST, { unit: 'percent' });
+  push(SentinelMetric.Cpu, percent(sample.currentLoad?.currentLoad), undefined, { unit: 'percent' });
 
   const { total, active } = sample.mem ?? {};
   if (typeof total === 'number' && Number.isFinite(total) && total > 0 && typeof active === 'number' && Number.isFinite(active)) {
-    push(SentinelMetric.Memory, percent((active / total) * 100), HOST, { unit: 'percent', used_bytes: active, total_bytes: total });
+    push(SentinelMetric.Memory, percent((active / total) * 100), undefined, { unit: 'percent', used_bytes: active, total_bytes: total });
   }
 
   const load1 = sample.loadavg?.[0];
   if (typeof load1 === 'number') {
     const meta: Record<string, string | number> = { unit: 'load', window: '1m' };
     if (Number.isInteger(sample.cpuCount)) meta['cpus'] = sample.cpuCount;
-    push(SentinelMetric.Load, round(load1, 2), HOST, meta);
+    push(SentinelMetric.Load, round(load1, 2), undefined, meta);
   }
 
   const mounts = new Set<string>();
@@ -65,6 +70,7 @@ export function collectMetrics(sample: SystemSample): SystemMetricMessage[] {
     mounts.add(fs.mount);
     push(SentinelMetric.Disk, percent(fs.use ?? (fs.used / fs.size) * 100), fs.mount, {
       unit: 'percent',
+      mount: fs.mount,
       fs: truncate(fs.fs),
       fs_type: truncate(fs.type),
       ...(Number.isFinite(fs.used) ? { used_bytes: fs.used } : {}),
@@ -73,8 +79,8 @@ export function collectMetrics(sample: SystemSample): SystemMetricMessage[] {
   }
 
   for (const net of [...(sample.networkStats ?? [])].sort((a, b) => compare(a.iface, b.iface))) {
-    push(SentinelMetric.NetRx, bytesPerSecond(net.rx_sec), net.iface, { unit: 'bytes/s' });
-    push(SentinelMetric.NetTx, bytesPerSecond(net.tx_sec), net.iface, { unit: 'bytes/s' });
+    push(SentinelMetric.NetRx, bytesPerSecond(net.rx_sec), net.iface, { unit: 'bytes/s', iface: net.iface });
+    push(SentinelMetric.NetTx, bytesPerSecond(net.tx_sec), net.iface, { unit: 'bytes/s', iface: net.iface });
   }
   return out;
 }
@@ -83,19 +89,23 @@ export function collectMetrics(sample: SystemSample): SystemMetricMessage[] {
 export interface ContainerSample {
   /** `false` when no daemon is reachable: then `containers` is empty and means nothing. */
   readonly isDockerAvailable: boolean;
-  /** By name, sorted; containers without a name or with an unknown state are left out. */
+  /**
+   * By name, sorted, each named `<host>/<name>` ({@link containerName}); containers without a name or
+   * with an unknown state are left out.
+   */
   readonly containers: readonly ContainerStatus[];
 }
 
 /** The container states of one sample, with the sample's time. */
-export function collectContainers(sample: SystemSample): ContainerSample {
+export function collectContainers(sample: SystemSample, host: string): ContainerSample {
   const listed = sample.dockerContainers ?? [];
   const isDockerAvailable = listed.length > 0 || Boolean(sample.dockerInfo?.id);
   const byName = new Map<string, ContainerStatus>();
   for (const c of listed) {
-    if (typeof c.name !== 'string' || c.name.length === 0 || c.name.length > MAX_NAME_LENGTH) continue;
-    if (!CONTAINER_STATES.has(c.state)) continue;
-    byName.set(c.name, { container: c.name, status: c.state as ContainerState, time: sample.time });
+    if (typeof c.name !== 'string' || c.name.length === 0) continue;
+    const name = containerName(host, c.name);
+    if (name.length > MAX_NAME_LENGTH || !CONTAINER_STATES.has(c.state)) continue;
+    byName.set(name, { container: name, status: c.state as ContainerState, time: sample.time });
   }
   const containers = [...byName.values()].sort((a, b) => compare(a.container, b.container));
   return { isDockerAvailable, containers };

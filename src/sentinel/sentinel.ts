@@ -10,6 +10,7 @@ import { AlertTracker, resolveThresholds, type AlertThresholds, type ResolvedThr
 import { collectContainers, collectMetrics } from './collect.js';
 import { ContainerTracker } from './containers.js';
 import { sampleSystem, type Sampler, type SystemSample } from './sample.js';
+import { resolveSource } from './source.js';
 
 /**
  * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both. An option
@@ -36,6 +37,15 @@ export interface SentinelOptions {
    */
   readonly channel?: string | undefined;
   /**
+   * This machine's identity, so that several hosts can publish to one channel: host-wide metrics
+   * (cpu, memory, load) have `source: "<source>"`, a mount point or an interface
+   * `source: "<source>:<mount or interface>"` (e.g. `web-1:/var`, `web-1:eth0`), containers are named
+   * `<source>/<container>`, and every metric's `meta.host` is `<source>`. 1 to 128 characters without
+   * `:`, `/` or whitespace.
+   * @defaultValue `os.hostname()`
+   */
+  readonly source?: string | undefined;
+  /**
    * Time between two samples, in whole milliseconds from 100 to 2147483647. A tick that takes longer
    * (a slow collector, Redis timing out) is not overlapped by the next: the ticks it overran are
    * skipped, not queued.
@@ -53,8 +63,9 @@ export interface SentinelOptions {
    */
   readonly sampler?: Sampler | undefined;
   /**
-   * How often every container's state is published again, changed or not, in whole milliseconds from
-   * 1 to 2147483647. Changes go out at once.
+   * How often every container's state and every alert still active is published again, changed or
+   * not, so that a stream (re)started in between learns them within one period, in whole milliseconds
+   * from 1 to 2147483647. Changes go out at once; a resolved alert is not re-announced.
    * @defaultValue `30000`
    */
   readonly containerReannounceMs?: number | undefined;
@@ -80,6 +91,7 @@ export interface Sentinel {
 
 /** Settings after defaults and checks. */
 interface ResolvedSentinelOptions {
+  readonly source: string;
   readonly intervalMs: number;
   readonly containerReannounceMs: number;
   readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
@@ -91,6 +103,7 @@ const OPTION_NAMES: OptionNames<SentinelOptions> = {
   publisher: true,
   redis: true,
   channel: true,
+  source: true,
   intervalMs: true,
   thresholds: true,
   sampler: true,
@@ -114,6 +127,7 @@ const LOG_INTERVAL_MS = 10_000;
 export function resolveSentinelOptions(options: SentinelOptions | undefined): ResolvedSentinelOptions {
   const input = optionsObject(options, OPTION_NAMES, 'startSentinel');
   return {
+    source: resolveSource(input.source),
     intervalMs: integerMs('intervalMs', input.intervalMs ?? DEFAULTS.intervalMs, { min: 100 }),
     containerReannounceMs: integerMs('containerReannounceMs', input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, { min: 1 }),
     thresholds: resolveThresholds(input.thresholds),
@@ -123,57 +137,74 @@ export function resolveSentinelOptions(options: SentinelOptions | undefined): Re
 }
 
 /**
- * Turns samples into batches: host metrics, alerts from the thresholds, container changes. Keeps the
- * state that spans ticks (alert levels, known containers, whether Docker answered).
+ * Turns samples into batches: host metrics, alerts from the thresholds, container changes, and every
+ * `containerReannounceMs` the containers and the alerts still active again. Keeps the state that spans
+ * ticks (alert levels, known containers, whether Docker answered, when it last re-announced).
  */
 export class BatchBuilder {
+  readonly #source: string;
   readonly #alerts: AlertTracker;
-  readonly #containers: ContainerTracker;
+  readonly #containers = new ContainerTracker();
+  readonly #reannounceMs: number;
   readonly #logger: Logger;
   /** Alerts of a batch that could not be published, sent first with the next one. */
   readonly #pendingAlerts = new Map<string, AlertMessage>();
   #docker: 'unknown' | 'available' | 'absent' = 'unknown';
+  #lastReannouncedAtMs = -Infinity;
 
-  constructor(o: Pick<ResolvedSentinelOptions, 'thresholds' | 'containerReannounceMs' | 'logger'>) {
+  constructor(o: Pick<ResolvedSentinelOptions, 'source' | 'thresholds' | 'containerReannounceMs' | 'logger'>) {
+    this.#source = o.source;
     this.#alerts = new AlertTracker(o.thresholds);
-    this.#containers = new ContainerTracker(o.containerReannounceMs);
+    this.#reannounceMs = o.containerReannounceMs;
     this.#logger = o.logger;
   }
 
   /** One batch for `sample`: alerts first (so that they travel ahead of the metrics), then metrics, then containers. */
   build(sample: SystemSample, nowMs: number): Envelope[] {
-    const metrics = collectMetrics(sample);
-    const alerts: AlertMessage[] = [...this.#pendingAlerts.values()];
+    const isReannounce = nowMs - this.#lastReannouncedAtMs >= this.#reannounceMs;
+    if (isReannounce) this.#lastReannouncedAtMs = nowMs;
+    const metrics = collectMetrics(sample, this.#source);
+    const alerts = new Map(this.#pendingAlerts);
     this.#pendingAlerts.clear();
     for (const m of metrics) {
       const alert = this.#alerts.update(m.data);
-      if (alert) alerts.push(alert);
+      if (alert) alerts.set(seriesOf(alert), alert);
     }
-    const docker = collectContainers(sample);
+    if (isReannounce) {
+      // A stream that started since an alert was raised has not seen it: its snapshot shows it from now on.
+      for (const alert of this.#alerts.active()) if (!alerts.has(seriesOf(alert))) alerts.set(seriesOf(alert), alert);
+    }
+    const docker = collectContainers(sample, this.#source);
     if (!docker.isDockerAvailable) {
       if (this.#docker !== 'absent') {
         // Once per outage: on a host without Docker that is once.
         this.#logger.warn({}, 'no Docker daemon reachable; publishing host metrics only');
       }
       this.#docker = 'absent';
-      return [...alerts, ...metrics];
+      return [...alerts.values(), ...metrics];
     }
-    if (this.#docker === 'absent') this.#logger.info({}, 'Docker daemon reachable again; publishing container status');
+    const isBack = this.#docker === 'absent';
+    if (isBack) this.#logger.info({}, 'Docker daemon reachable again; publishing container status');
     this.#docker = 'available';
-    return [...alerts, ...metrics, ...this.#containers.update(docker.containers, nowMs, sample.time)];
+    return [...alerts.values(), ...metrics, ...this.#containers.update(docker.containers, sample.time, isReannounce || isBack)];
   }
 
-  /** Called when `batch` could not be published: its alerts go out with the next batch, containers are re-announced. */
+  /** Called when `batch` could not be published: its alerts go out with the next batch, and so does a re-announce. */
   failed(batch: readonly Envelope[]): void {
     for (const e of batch) {
       if (e.type !== 'alert') continue;
-      const key = `${e.data.metric_type}:${e.data.source}`;
+      const key = seriesOf(e);
       if (!this.#pendingAlerts.has(key) && this.#pendingAlerts.size >= MAX_PENDING_ALERTS) continue;
       this.#pendingAlerts.delete(key); // re-insert: the latest level of a series wins and keeps its order
       this.#pendingAlerts.set(key, e);
     }
-    this.#containers.invalidate();
+    this.#lastReannouncedAtMs = -Infinity;
   }
+}
+
+/** The series an alert belongs to. */
+function seriesOf(alert: AlertMessage): string {
+  return `${alert.data.metric_type}:${alert.data.source}`;
 }
 
 /** Splits a batch into Redis messages of at most 1,000 envelopes and about {@link MAX_MESSAGE_BYTES} bytes each. */
@@ -276,7 +307,7 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
     }
   };
 
-  logger.info({ intervalMs, thresholds: describeThresholds(o.thresholds) }, 'sentinel started');
+  logger.info({ source: o.source, intervalMs, thresholds: describeThresholds(o.thresholds) }, 'sentinel started');
   const running = loop().catch((err: unknown) => logger.error({ err: errorInfo(err) }, 'sentinel loop failed'));
 
   return {

@@ -3,12 +3,15 @@
 // published metric, containers, an alert and its resolution, a server restart on the same port; then the
 // same page over Redis, through a Redis outage. Each ends by checking that the console stayed clean.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example, type ExampleOptions } from '../../example/server.js';
+import type { SystemSample } from '../../src/sentinel/sample.js';
+import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -165,7 +168,8 @@ describe('example dashboard in Chromium (in-process bus)', () => {
     const value = Math.round(((current + 37.3) % 100) * 10) / 10;
 
     const publishedAt = performance.now();
-    await example!.publisher.publishMetric({ metric_type: 'cpu', source: 'host', value, meta: { unit: 'percent' } });
+    // The in-app sentinel names this machine's series after its hostname: publish into the same series.
+    await example!.publisher.publishMetric({ metric_type: 'cpu', source: hostname(), value, meta: { unit: 'percent' } });
     await tab.waitForCpu(value.toFixed(1), 200 - (performance.now() - publishedAt));
     expect(performance.now() - publishedAt).toBeLessThan(200);
   });
@@ -290,6 +294,90 @@ describe('example dashboard in Chromium (REDIS_URL)', () => {
     // waits for Redis up to its publishTimeoutMs.
     await example!.publisher.publishMetric({ metric_type: 'cpu', source: 'host', value: 17.5 });
     await tab.waitForCpu('17.5', 1000);
+  });
+
+  it('logs no errors to the browser console', () => {
+    expect(tab.errors.map((e) => e.text)).toEqual([]);
+  });
+});
+
+describe('example dashboard in Chromium: two sentinels on one Redis', () => {
+  const apiKey = randomBytes(16).toString('hex');
+  const DOCS_DIR = fileURLToPath(new URL('../../docs/', import.meta.url));
+  let redis: TestRedis | undefined;
+  let example: Example | undefined;
+  const sentinels: Sentinel[] = [];
+  let tab: Tab;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    example = await startExample({ port: 0, apiKey, redisUrl: redis.url });
+    // web-1 samples this machine; web-2 replays a recorded Docker host (a fuller disk, containers) with
+    // its CPU fixed at 71.3 %, so that the two hosts differ on screen.
+    const dockerHost = JSON.parse(readFileSync(new URL('../fixtures/si/docker-host.json', import.meta.url), 'utf8')) as SystemSample;
+    sentinels.push(startSentinel({ redis: redis.url, source: 'web-1', intervalMs: 500 }));
+    sentinels.push(
+      startSentinel({
+        redis: redis.url,
+        source: 'web-2',
+        intervalMs: 500,
+        sampler: async () => ({ ...dockerHost, time: new Date().toISOString(), currentLoad: { currentLoad: 71.3 } }),
+      }),
+    );
+    tab = await Tab.open(browser);
+  });
+
+  afterAll(async () => {
+    try {
+      await tab?.close();
+    } finally {
+      await Promise.all(sentinels.map((s) => s.stop()));
+      await example?.close();
+      await redis?.stop();
+    }
+  });
+
+  it('shows one tab per host, and the cards and charts of the host selected', async () => {
+    await tab.page.goto(example!.dashboardUrl);
+    await tab.waitFor(
+      'a tab for web-1 and one for web-2',
+      10_000,
+      (hosts) => hosts.every((h) => document.querySelector(`[data-testid="host-tab"][data-host="${h}"]`) !== null),
+      ['web-1', 'web-2'],
+    );
+    expect(await tab.page.locator(testId('host-list')).isVisible()).toBe(true);
+    const tabs = await tab.page.locator(testId('host-tab')).evaluateAll((els) => els.map((el) => el.getAttribute('data-host')));
+    expect([...tabs].sort()).toEqual(['web-1', 'web-2']);
+
+    await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).click();
+    await tab.waitForCpu('71.3', 3000);
+    expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).getAttribute('aria-pressed')).toBe('true');
+    await tab.waitFor('the disk table of web-2', 3000, () => document.querySelector('[data-testid="disk-row"][data-mount="/var/lib/docker"]')?.getAttribute('data-host') === 'web-2', null);
+    expect(await tab.text('value-disk')).toBe('93.5');
+    // One set of charts per host; only the selected host's is shown.
+    expect(await tab.page.locator(`${testId('chart-cpu')} .host-chart:not([hidden])`).evaluateAll((els) => els.map((el) => el.getAttribute('data-host')))).toEqual(['web-2']);
+    // web-2's containers carry their host.
+    await tab.page.locator(`${testId('container-row')}[data-container="web-2/api"]`).waitFor({ timeout: 3000 });
+    expect(await tab.page.locator(`${testId('container-row')}[data-container="web-2/api"] .container-host`).innerText()).toBe('web-2');
+
+    await tab.page.locator(`${testId('host-tab')}[data-host="web-1"]`).click();
+    await tab.waitFor('the CPU of web-1', 3000, () => document.querySelector('[data-testid="value-cpu"]')?.textContent !== '71.3', null);
+    expect(await tab.text('value-cpu')).toMatch(/^\d{1,3}\.\d$/);
+    expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-1"] ${testId('host-figures')}`).innerText()).toMatch(/^CPU \d{1,3}\.\d % · Mem \d{1,3}\.\d %$/);
+
+    await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).click();
+    await tab.waitForCpu('71.3', 3000);
+    // A few more samples, so that the screenshot's charts show lines rather than a first point.
+    const shownAt = Number(await tab.page.locator(testId('value-cpu')).getAttribute('data-time'));
+    await tab.waitFor(
+      'four more seconds of samples',
+      8000,
+      (after) => Number(document.querySelector('[data-testid="value-cpu"]')?.getAttribute('data-time')) >= after,
+      shownAt + 4000,
+    );
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await tab.page.screenshot({ path: join(OUTPUT_DIR, 'dashboard-fleet.png'), fullPage: true });
+    expect(existsSync(DOCS_DIR)).toBe(true); // docs/dashboard-fleet.png is a copy of this screenshot
   });
 
   it('logs no errors to the browser console', () => {

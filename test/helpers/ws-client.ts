@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type ClientOptions } from 'ws';
-import { parsePacket, type ServerPacket } from '../../src/protocol.js';
+import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol.js';
 import { checkFrame } from './conformance.js';
 
 /** A ws client that records every packet it receives, for tests. */
@@ -124,4 +124,10 @@ export function rawUpgradeStatus(url: string, headers: Record<string, string>): 
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The envelopes of a client's snapshot: what it received before `snapshot_end`. */
+export function snapshotEnvelopes(client: TestClient): Envelope[] {
+  const end = client.packets.findIndex((p) => p.type === 'snapshot_end');
+  return client.packets.slice(0, end === -1 ? 0 : end) as Envelope[];
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Redis } from 'ioredis';
@@ -76,7 +77,7 @@ describe('system-stream-sentinel', () => {
     expect(await run.exit).toEqual({ code: 0, signal: null });
     const help = run.stdout();
     expect(help).toMatch(/^Usage: system-stream-sentinel/);
-    for (const word of ['--redis', '--channel', '--interval', '--threshold', '--once', '--help', 'REDIS_URL', 'SYSTEM_STREAM_CHANNEL', 'SYSTEM_STREAM_INTERVAL_MS', 'SYSTEM_STREAM_THRESHOLDS']) {
+    for (const word of ['--redis', '--channel', '--source', 'SYSTEM_STREAM_SOURCE', '--interval', '--threshold', '--once', '--help', 'REDIS_URL', 'SYSTEM_STREAM_CHANNEL', 'SYSTEM_STREAM_INTERVAL_MS', 'SYSTEM_STREAM_THRESHOLDS']) {
       expect(help).toContain(word);
     }
     expect(run.stderr()).toBe('');
@@ -96,6 +97,7 @@ describe('system-stream-sentinel', () => {
     ['a Redis URL with an unclosed IPv6 bracket', ['--redis', 'redis://:pw-in-url@[::1'], {}, /`--redis \/ REDIS_URL`.*not a valid URL/],
     ['a REDIS_URL with a port over 65535', [], { REDIS_URL: 'redis://:pw-in-url@127.0.0.1:70000' }, /`--redis \/ REDIS_URL`.*port is above 65535/],
     ['a Redis URL with a bad % escape', ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:6379'], {}, /`--redis \/ REDIS_URL`.*malformed percent-escape/],
+    ['a source with a colon', ['--source', 'web:1'], {}, /`source`.*"web:1"/],
   ])('%s: one line on stderr and exit code 2', async (_what, args, env, message) => {
     const run = runCli(args, env as Record<string, string>);
     expect(await run.exit).toEqual({ code: 2, signal: null });
@@ -109,7 +111,7 @@ describe('system-stream-sentinel', () => {
 
   it('--once prints one valid batch as JSON and exits 0, without Redis', async () => {
     // REDIS_URL points at a closed port: --once must not need it.
-    const run = runCli(['--once', '--interval', '300', '--threshold', 'memory=0:100', '--threshold', 'cpu=off'], {
+    const run = runCli(['--once', '--interval', '300', '--source', 'web-1', '--threshold', 'memory=0:100', '--threshold', 'cpu=off'], {
       REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
     });
     expect(await run.exit).toEqual({ code: 0, signal: null });
@@ -118,8 +120,21 @@ describe('system-stream-sentinel', () => {
     for (const e of batch) expect(validate(e), JSON.stringify(validate.errors)).toBe(true);
     const series = batch.map((e) => (e.type === 'system_metric' ? `${e.data.metric_type}:${e.data.source}` : e.type));
     expect(series[0]).toBe('alert'); // memory crossed 0 %: alerts lead the batch
-    expect(series).toEqual(expect.arrayContaining(['cpu:host', 'memory:host', 'load:host', 'disk:/']));
-    expect(series.some((s) => s.startsWith('net_rx:'))).toBe(true); // the second sample has rates
+    expect(series).toEqual(expect.arrayContaining(['cpu:web-1', 'memory:web-1', 'load:web-1', 'disk:web-1:/']));
+    expect(series.some((s) => s.startsWith('net_rx:web-1:'))).toBe(true); // the second sample has rates
+  });
+
+  it('names the host with --source, else SYSTEM_STREAM_SOURCE, else the hostname', async () => {
+    const cpuSource = async (args: string[], env: Record<string, string>): Promise<string | undefined> => {
+      const run = runCli(['--once', '--interval', '100', ...args], env);
+      expect(await run.exit).toEqual({ code: 0, signal: null });
+      const batch = JSON.parse(run.stdout()) as Envelope[];
+      const cpu = batch.find((e) => e.type === 'system_metric' && e.data.metric_type === 'cpu');
+      return cpu?.type === 'system_metric' ? cpu.data.source : undefined;
+    };
+    expect(await cpuSource(['--source', 'flag-host'], { SYSTEM_STREAM_SOURCE: 'env-host' })).toBe('flag-host');
+    expect(await cpuSource([], { SYSTEM_STREAM_SOURCE: 'env-host' })).toBe('env-host');
+    expect(await cpuSource([], {})).toBe(hostname());
   });
 
   describe('with Redis running', () => {

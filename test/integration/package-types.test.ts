@@ -15,8 +15,12 @@ describe('published types', () => {
     const main = rollup('system-stream.d.ts');
     const client = rollup('system-stream-client.d.ts');
     const publisher = rollup('system-stream-publisher.d.ts');
+    const sentinel = rollup('system-stream-sentinel.d.ts');
     expect(main).toMatch(/declare function attachSystemStream/);
-    expect(main).toMatch(/declare function startSentinel/);
+    expect(main).not.toMatch(/declare function (startSentinel|sampleSystem)|DEFAULT_THRESHOLDS|'systeminformation'/);
+    expect(sentinel).toMatch(/declare function startSentinel/);
+    expect(sentinel).toMatch(/declare function sampleSystem/);
+    expect(sentinel).not.toMatch(/attachSystemStream\(/);
     expect(client).toMatch(/declare class StreamManager/);
     expect(client).not.toMatch(/attachSystemStream\(/);
     expect(publisher).toMatch(/declare function createSystemPublisher/);
@@ -39,6 +43,6 @@ describe('published types', () => {
     expect(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
     // Resolved through package.json "exports" to the rollups, not to src/.
     const resolved = program.getSourceFiles().map((f) => f.fileName.replace(root, ''));
-    expect(resolved).toEqual(expect.arrayContaining(['dist/system-stream.d.ts', 'dist/system-stream-client.d.ts', 'dist/system-stream-publisher.d.ts']));
+    expect(resolved).toEqual(expect.arrayContaining(['dist/system-stream.d.ts', 'dist/system-stream-client.d.ts', 'dist/system-stream-publisher.d.ts', 'dist/system-stream-sentinel.d.ts']));
   });
 });

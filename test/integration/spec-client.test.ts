@@ -42,7 +42,7 @@ describe('a client written from the message shapes alone (Python websockets + re
     }
     expect(await exited, stderr).toBe(0);
     expect(events.map((e) => e.event)).toEqual(['live', 'error', 'status', 'summary']);
-    const summary = events.at(-1) as { frames: number; types: string[] };
+    const summary = events.at(-1) as unknown as { frames: number; types: string[] };
     // The snapshot as ordinary envelopes, its marker, the spec's two examples, 503, 200, live again.
     expect(summary.types.filter((t) => t !== 'heartbeat')).toEqual([
       'system_metric', 'system_metric', 'snapshot_end', 'system_metric', 'container_status', 'error', 'status', 'system_metric',

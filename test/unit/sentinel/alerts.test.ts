@@ -159,6 +159,19 @@ describe('AlertTracker', () => {
     for (const a of raised) if (a) expect(validate(a)).toBe(true);
   });
 
+  it('active() holds the latest alert of each series in alarm, and forgets a series once it resolves', () => {
+    const tracker = new AlertTracker(resolveThresholds(undefined));
+    const cpu = tracker.update(sample(97, 0));
+    const disk = tracker.update(sample(91, 0, 'disk', 'web-1:/var'));
+    expect(tracker.active()).toEqual([cpu, disk]);
+    const eased = tracker.update(sample(89, 1));
+    expect(eased?.data.level).toBe('warning');
+    expect(tracker.active()).toEqual([disk, eased]);
+    tracker.update(sample(80, 2));
+    tracker.update(sample(10, 2, 'disk', 'web-1:/var'));
+    expect(tracker.active()).toEqual([]);
+  });
+
   describe('properties', () => {
     const t = { warning: 90, critical: 95, hysteresis: 5 };
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SystemStreamError } from '../../../src/errors.js';
 import type { Logger } from '../../../src/logger.js';
@@ -57,8 +58,9 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+/** Starts a sentinel for the host `web-1` unless `options` name another `source`. */
 function start(options: SentinelOptions): Sentinel {
-  sentinel = startSentinel(options);
+  sentinel = startSentinel({ source: 'web-1', ...options });
   return sentinel;
 }
 
@@ -72,14 +74,14 @@ describe('startSentinel', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(publisher.batches).toHaveLength(1);
     expect(types(publisher.batches[0]!)).toEqual([
-      'cpu:host',
-      'memory:host',
-      'load:host',
-      'disk:/',
-      'net_rx:eth0',
-      'net_tx:eth0',
-      'net_rx:lo',
-      'net_tx:lo',
+      'cpu:web-1',
+      'memory:web-1',
+      'load:web-1',
+      'disk:web-1:/',
+      'net_rx:web-1:eth0',
+      'net_tx:web-1:eth0',
+      'net_rx:web-1:lo',
+      'net_tx:web-1:lo',
     ]);
     await vi.advanceTimersByTimeAsync(3000);
     expect(publisher.batches).toHaveLength(4);
@@ -113,7 +115,7 @@ describe('startSentinel', () => {
     const alerts = publisher.batches.map((b) => types(b).filter((t) => t.startsWith('alert:')));
     expect(alerts).toEqual([[], ['alert:warning'], [], [], ['alert:resolved']]);
     expect(types(publisher.batches[1]!)[0]).toBe('alert:warning');
-    expect(publisher.batches[1]![0]).toMatchObject({ type: 'alert', data: { metric_type: 'cpu', source: 'host', value: 93, threshold: 90 } });
+    expect(publisher.batches[1]![0]).toMatchObject({ type: 'alert', data: { metric_type: 'cpu', source: 'web-1', value: 93, threshold: 90 } });
   });
 
   it('applies custom thresholds', async () => {
@@ -139,12 +141,88 @@ describe('startSentinel', () => {
     start({ publisher, sampler, intervalMs: 1000, containerReannounceMs: 5000 });
     await vi.advanceTimersByTimeAsync(0);
     const containers = (): string[][] => publisher.batches.map((b) => types(b).filter((t) => t.startsWith('container:')));
-    expect(containers()).toEqual([['container:api', 'container:db']]);
+    expect(containers()).toEqual([['container:web-1/api', 'container:web-1/db']]);
     await vi.advanceTimersByTimeAsync(1000);
     state = 'exited';
     await vi.advanceTimersByTimeAsync(1000);
     await vi.advanceTimersByTimeAsync(3000);
-    expect(containers()).toEqual([['container:api', 'container:db'], [], ['container:api'], [], [], ['container:api', 'container:db']]);
+    expect(containers()).toEqual([
+      ['container:web-1/api', 'container:web-1/db'],
+      [],
+      ['container:web-1/api'],
+      [],
+      [],
+      ['container:web-1/api', 'container:web-1/db'],
+    ]);
+  });
+
+  describe('re-announcing active alerts', () => {
+    const alertsOf = (batch: readonly Envelope[]): Envelope[] => batch.filter((e) => e.type === 'alert');
+
+    it('publishes every alert still active again with the containers, unchanged, every containerReannounceMs', async () => {
+      const publisher = recordingPublisher();
+      // cpu 93 from the second sample on: a warning raised at t = 1 s that stays active.
+      start({ publisher, sampler: scriptedSampler(steady, [50, 93]), intervalMs: 1000, containerReannounceMs: 5000 });
+      await vi.advanceTimersByTimeAsync(1000);
+      const raised = alertsOf(publisher.batches[1]!);
+      expect(raised).toMatchObject([{ data: { level: 'warning', source: 'web-1', value: 93 } }]);
+      await vi.advanceTimersByTimeAsync(9000);
+      // Ticks at 0..10 s; re-announces at 0 (nothing active yet), 5 and 10 s: the alert as first sent,
+      // so its time still says when it was raised.
+      expect(publisher.batches.map((b) => alertsOf(b).length)).toEqual([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+      expect(alertsOf(publisher.batches[5]!)).toEqual(raised);
+      expect(alertsOf(publisher.batches[10]!)).toEqual(raised);
+    });
+
+    it('does not re-announce a resolved alert', async () => {
+      const publisher = recordingPublisher();
+      start({ publisher, sampler: scriptedSampler(steady, [93, 93, 50]), intervalMs: 1000, containerReannounceMs: 3000 });
+      await vi.advanceTimersByTimeAsync(7000);
+      expect(publisher.batches.map((b) => types(b).filter((t) => t.startsWith('alert:')))).toEqual([
+        ['alert:warning'],
+        [],
+        ['alert:resolved'],
+        [], // 3 s: a re-announce, but nothing is active
+        [],
+        [],
+        [],
+        [],
+      ]);
+    });
+
+    it("re-announces the eased level, not the first one, and once per series when the batch already has it", async () => {
+      const publisher = recordingPublisher();
+      // critical at 0 s, eased to warning at 2 s (below 95 − 5); the re-announce at 2 s carries it once.
+      start({ publisher, sampler: scriptedSampler(steady, [97, 96, 89]), intervalMs: 1000, containerReannounceMs: 2000 });
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(publisher.batches.map((b) => types(b).filter((t) => t.startsWith('alert:')))).toEqual([
+        ['alert:critical'],
+        [],
+        ['alert:warning'],
+        [],
+        ['alert:warning'],
+      ]);
+    });
+  });
+
+  describe('option: source', () => {
+    it("defaults to the machine's hostname", async () => {
+      const publisher = recordingPublisher();
+      sentinel = startSentinel({ publisher, sampler: scriptedSampler(steady), intervalMs: 1000 });
+      await vi.advanceTimersByTimeAsync(0);
+      const cpu = publisher.batches[0]!.find((e) => e.type === 'system_metric' && e.data.metric_type === 'cpu');
+      expect(cpu).toMatchObject({ data: { source: hostname(), meta: { host: hostname() } } });
+    });
+
+    it('names every series, alert and container of the host', async () => {
+      const publisher = recordingPublisher();
+      start({ publisher, source: 'db-7', sampler: scriptedSampler(dockerHost, [97]), intervalMs: 1000 });
+      await vi.advanceTimersByTimeAsync(0);
+      const batch = publisher.batches[0]!;
+      const names = batch.map((e) => (e.type === 'container_status' ? e.data.container : e.data.source));
+      expect(names.every((n) => n === 'db-7' || n.startsWith('db-7:') || n.startsWith('db-7/'))).toBe(true);
+      expect(types(batch)).toEqual(expect.arrayContaining(['alert:critical', 'cpu:db-7', 'disk:db-7:/var/lib/docker', 'net_rx:db-7:eth0', 'container:db-7/api']));
+    });
   });
 
   it('without a Docker daemon, warns once and goes on with host metrics', async () => {
@@ -186,11 +264,14 @@ describe('startSentinel', () => {
 
   it('drops an envelope the schema refuses and publishes the rest', async () => {
     const publisher = recordingPublisher();
-    const sample: SystemSample = { ...steady, fsSize: [...steady.fsSize, { ...steady.fsSize[0]!, mount: '/'.repeat(300) }] };
-    start({ publisher, sampler: async () => sample, intervalMs: 1000 });
+    // A filesystem reporting an infinite size: its metric's meta.size_bytes is not a finite number.
+    const sample: SystemSample = { ...steady, fsSize: [...steady.fsSize, { ...steady.fsSize[0]!, mount: '/huge', size: Infinity, use: 50 }] };
+    const logger = spyLogger();
+    start({ publisher, sampler: async () => sample, intervalMs: 1000, logger });
     await vi.advanceTimersByTimeAsync(0);
-    expect(types(publisher.batches[0]!)).toContain('disk:/');
-    expect(publisher.batches[0]!.some((e) => e.type === 'system_metric' && e.data.source.length > 256)).toBe(false);
+    expect(types(publisher.batches[0]!)).toContain('disk:web-1:/');
+    expect(types(publisher.batches[0]!)).not.toContain('disk:web-1:/huge');
+    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ type: 'system_metric' }), 'dropped an envelope the schema refuses');
   });
 
   describe('stop', () => {
@@ -247,6 +328,7 @@ describe('startSentinel', () => {
       ['a misspelt option', { publisher: recordingPublisher(), intervalMS: 500 }, /Unknown option `intervalMS` of startSentinel; did you mean `intervalMs`\?/],
       ['a misspelt redis next to a publisher', { publisher: recordingPublisher(), redsi: 'redis://127.0.0.1:1' }, /did you mean `redis`\?/],
       ['a Redis URL ioredis cannot parse', { redis: 'redis://:hunter2@[::1' }, /^Expected `redis` to be a redis:\/\/ or rediss:\/\/ URL that ioredis can open, but [^]*$/],
+      ['a source with a colon', { publisher: recordingPublisher(), source: 'web:1' }, /`source`.*got "web:1"/],
     ])('throws SST_ERR_INVALID_OPTION for %s, starting nothing', (_what, options, message) => {
       let thrown: unknown;
       try {

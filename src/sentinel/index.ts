@@ -1,0 +1,32 @@
+// Entry of `system-stream/sentinel`: the systeminformation-based sampler that publishes this host's
+// metrics, kept out of the main entry so that `import 'system-stream'` never loads systeminformation.
+// The `system-stream-sentinel` CLI (./cli.ts) runs this entry's `startSentinel`.
+export { DEFAULT_THRESHOLDS, type AlertThresholds, type ThresholdSetting } from './alerts.js';
+export { sampleSystem, type Sampler, type SystemSample } from './sample.js';
+export { startSentinel, type Sentinel, type SentinelOptions } from './sentinel.js';
+// Types the options and the publisher they accept refer to, so that the entry's API is whole by itself.
+export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from '../errors.js';
+export type { Logger } from '../logger.js';
+export type {
+  Alert,
+  AlertLevel,
+  AlertMessage,
+  ContainerState,
+  ContainerStatus,
+  ContainerStatusMessage,
+  Envelope,
+  EnvelopeType,
+  MetricMeta,
+  SystemMetric,
+  SystemMetricMessage,
+} from '../protocol.js';
+// The publisher too, for a sentinel that should publish through a connection the host configures.
+export {
+  createSystemPublisher,
+  type AlertInput,
+  type ContainerStatusInput,
+  type MetricInput,
+  type SystemPublisher,
+  type SystemPublisherOptions,
+} from '../publisher.js';
+export type { RedisLike } from '../redis-connection.js';
