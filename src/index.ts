@@ -25,8 +25,8 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from './protocol.js';
-export type { RedisLike } from './redis-connection.js';
-export type { RedisState } from './redis-health.js';
+export type { RedisLike } from './redis/connection.js';
+export type { RedisState } from './redis/health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
 export type { SystemStreamStats } from './stats.js';
@@ -41,4 +41,4 @@ export {
 export { DEFAULT_THRESHOLDS, type AlertThresholds, type ThresholdSetting } from './sentinel/alerts.js';
 export { sampleSystem, type Sampler, type SystemSample } from './sentinel/sample.js';
 export { startSentinel, type Sentinel, type SentinelOptions } from './sentinel/sentinel.js';
-export { createInProcessBus, type InProcessBus } from './in-process-bus.js';
+export { createInProcessBus, type InProcessBus } from './redis/in-process-bus.js';

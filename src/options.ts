@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from './errors.js';
 import { noopLogger, type Logger } from './logger.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
-import { isRedisLike, type RedisLike } from './redis-connection.js';
+import { isRedisLike, type RedisLike } from './redis/connection.js';
 
 /**
  * What an `authenticate` hook may grant beyond `true`: a narrower view of the stream.

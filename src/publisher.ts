@@ -3,7 +3,7 @@ import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
 import { describeValue, invalidOption, SystemStreamError, SystemStreamValidationError } from './errors.js';
 import { createRateLimitedLog, noopLogger, type Logger } from './logger.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
-import type { RedisLike } from './redis-connection.js';
+import type { RedisLike } from './redis/connection.js';
 import { MAX_BATCH_SIZE } from './schemas.js';
 
 /**

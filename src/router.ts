@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
-import type { RedisState } from './redis-health.js';
+import type { RedisState } from './redis/health.js';
 
 /**
  * A connect/Express-style middleware; `app.use('/api/system', stream.router())` mounts it.

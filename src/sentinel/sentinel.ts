@@ -3,7 +3,7 @@ import { SystemStreamError } from '../errors.js';
 import { createRateLimitedLog, noopLogger, type Logger } from '../logger.js';
 import type { AlertMessage, Envelope } from '../protocol.js';
 import { createSystemPublisher, type SystemPublisher } from '../publisher.js';
-import type { RedisLike } from '../redis-connection.js';
+import type { RedisLike } from '../redis/connection.js';
 import { MAX_BATCH_SIZE } from '../schemas.js';
 import { AlertTracker, resolveThresholds, type AlertThresholds, type ResolvedThreshold } from './alerts.js';
 import { collectContainers, collectMetrics } from './collect.js';
