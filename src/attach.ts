@@ -11,7 +11,7 @@ import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import type { Envelope, ErrorPacket, StatusPacket } from './protocol.js';
-import { openRedisConnection, SUBSCRIBER_OPTIONS } from './redis/connection.js';
+import { openRedisConnection } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
 import { fromRedisChannel } from './redis/channel-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
@@ -94,10 +94,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   };
 
   // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
-  const redis = openRedisConnection(o.redis, SUBSCRIBER_OPTIONS);
-  const logRedisError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis subscriber error', LOG_INTERVAL_MS);
-  // Only message and code: never the connection options, which may hold a password.
-  redis.on('error', (err: Error & { code?: string }) => logRedisError({ err: { message: err.message, code: err.code } }));
+  const redis = openRedisConnection(o.redis, 'subscriber', logger);
 
   let subscribed = false;
   let settleReady: (error?: Error) => void = () => {};

@@ -1,9 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
 import { describeValue, invalidOption, SystemStreamError, SystemStreamValidationError } from './errors.js';
-import { createRateLimitedLog, noopLogger, type Logger } from './logger.js';
+import { noopLogger, type Logger } from './logger.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
-import type { RedisLike } from './redis/connection.js';
+import { openRedisConnection, type RedisLike } from './redis/connection.js';
 import { MAX_BATCH_SIZE } from './schemas.js';
 
 /**
@@ -131,7 +131,6 @@ const DEFAULTS = { channel: 'system:metrics', publishTimeoutMs: 2000 } as const;
 
 /** Calls waiting for Redis at once; more reject at once, so an outage cannot grow memory without bound. */
 const MAX_WAITING = 1000;
-const LOG_INTERVAL_MS = 10_000;
 
 
 /**
@@ -165,12 +164,11 @@ export function createSystemPublisher(options: SystemPublisherOptions = {}): Sys
   }
 
   const isOwned = typeof redisOption === 'string';
-  const client: RedisLike & ConnectionLike = isOwned ? new Redis(redisOption, publisherRedisOptions(publishTimeoutMs)) : redisOption;
-  if (isOwned) {
-    const logError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis publisher error', LOG_INTERVAL_MS);
-    // Only message and code: never the connection options, which may hold a password.
-    (client as Redis).on('error', (err: Error & { code?: string }) => logError({ err: { message: err.message, code: err.code } }));
-  }
+  // A socket timeout past the publish timeout drops a hung server (one that keeps the TCP connection open
+  // but never answers), so that the connection reconnects.
+  const client: RedisLike & ConnectionLike = isOwned
+    ? openRedisConnection(redisOption, 'publisher', logger, { commandTimeout: publishTimeoutMs, socketTimeout: publishTimeoutMs + 1000 })
+    : redisOption;
 
   let closed = false;
   let closing: Promise<void> | undefined;
@@ -291,22 +289,6 @@ export function createSystemPublisher(options: SystemPublisherOptions = {}): Sys
       closing = isOwned ? quit(client as Redis) : Promise.resolve();
       return closing;
     },
-  };
-}
-
-/**
- * Settings of a connection the publisher opens itself: fail fast instead of queueing (no offline queue,
- * one try per command), a bounded reconnect backoff, and a socket timeout so that a hung server (one
- * that keeps the TCP connection open but never answers) is dropped and reconnected.
- */
-function publisherRedisOptions(publishTimeoutMs: number): RedisOptions {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: publishTimeoutMs,
-    socketTimeout: publishTimeoutMs + 1000,
-    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
-    connectionName: 'system-stream:publisher',
   };
 }
 
