@@ -24,7 +24,12 @@ import { createUpgradeHandler } from './upgrade.js';
  * @public
  */
 export interface SystemStream {
-  /** Resolves once Redis has confirmed the subscription; rejects if the stream is closed first or SUBSCRIBE fails. */
+  /**
+   * Resolves once Redis has confirmed the subscription and answered a health check. Rejects with
+   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel), and with
+   * `SST_ERR_CLOSED` if the stream is closed first. A rejection does not stop the stream: it keeps retrying
+   * and recovers by itself, telling clients with a status packet; watch `stats().redis` or `GET …/ready`.
+   */
   readonly ready: Promise<void>;
   /** Every valid envelope from Redis, before throttling, for the host to log or persist. Completes on `close()`. */
   readonly messages$: Observable<Envelope>;
@@ -56,6 +61,11 @@ const attached = new WeakMap<object, Set<string>>();
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
  * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
+ *
+ * Redis permissions: the subscriber needs SUBSCRIBE on the channel (ACL `+subscribe &system:metrics`) and
+ * nothing else. Its health check sends PING, and re-sends SUBSCRIBE instead once Redis refuses PING to the
+ * user; granting `+ping` spares Redis's ACL log that one refusal. Without `+client|setname` the connection
+ * simply has no name. A refused SUBSCRIBE never ends the process: the stream is `down` and retries.
  * @public
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
@@ -96,7 +106,6 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
   const redis = openRedisConnection(o.redis, 'subscriber', logger);
 
-  let subscribed = false;
   let settleReady: (error?: Error) => void = () => {};
   const ready = new Promise<void>((resolve, reject) => {
     settleReady = (error) => (error ? reject(error) : resolve());
@@ -110,7 +119,9 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     } satisfies ErrorPacket);
 
   let everDown = false;
-  const health = watchRedisHealth(redis, o.redisHealthCheckMs, () => subscribed, (state, reason) => {
+  // A user that may SUBSCRIBE but not PING is health-checked by re-sending SUBSCRIBE, which it must be allowed.
+  const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(o.channel), logger };
+  const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
     if (state === 'up') {
       settleReady();
       if (everDown) {
@@ -130,9 +141,15 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
 
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const raw$ = fromRedisChannel(redis, o.channel, () => {
-    subscribed = true;
-    health.probe();
+  const raw$ = fromRedisChannel(redis, o.channel, {
+    onSubscribed: () => health.subscribed(),
+    onRefused(err, attempt) {
+      health.refused();
+      const message = err instanceof Error ? err.message : String(err);
+      // Once per outage: SUBSCRIBE is retried with backoff until Redis allows it.
+      if (attempt === 1) logger.error({ channel: o.channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
+      settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${o.channel}: ${message}`, { cause: err }));
+    },
   }).pipe(tap(() => counters.received++));
   const pipeline = createPipeline(raw$, o, {
     onInvalid(reason, detail) {

@@ -31,10 +31,14 @@ const LOG_INTERVAL_MS = 10_000;
 const ROLE_OPTIONS: Readonly<Record<RedisRole, RedisOptions>> = {
   // Commands wait for a reconnect instead of failing, and reconnects are retried at most 500 ms apart so
   // that live data resumes within a second of Redis coming back (ioredis 6's default backoff grows to 5 s).
+  // The channel source re-sends SUBSCRIBE itself on every 'ready': ioredis's own resubscribe leaves a
+  // refused SUBSCRIBE (an ACL without the channel) as an unhandled rejection, which ends the host process.
+  // No ready check: it runs INFO, which a least-privilege user may lack, and a subscriber needs no loaded dataset.
   subscriber: {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
-    autoResubscribe: true,
+    autoResubscribe: false,
+    enableReadyCheck: false,
     lazyConnect: false,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 500),
     connectionName: 'system-stream:subscriber',

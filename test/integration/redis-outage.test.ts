@@ -1,12 +1,12 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import type { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
 import { metric } from '../helpers/fixtures.js';
+import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
-import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+import { connectOpen } from '../helpers/ws-client.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -18,21 +18,6 @@ function capturingLogger(): { logger: Record<'debug' | 'info' | 'warn' | 'error'
   const errors: string[] = [];
   const noop = (): void => {};
   return { errors, logger: { debug: noop, info: noop, warn: noop, error: (_o, m) => void errors.push(m ?? '') } };
-}
-
-/** Publishes `value` until `client` receives it: after a restart, the first publishes may race the re-SUBSCRIBE. */
-async function deliverEventually(pub: Redis, channel: string, client: TestClient, value: number): Promise<number> {
-  const started = performance.now();
-  for (let attempt = 0; attempt < 100; attempt++) {
-    await pub.publish(channel, JSON.stringify(metric('probe', value))).catch(() => 0);
-    try {
-      await client.waitFor((p) => p.type === 'system_metric' && p.data.value === value, 50);
-      return performance.now() - started;
-    } catch {
-      // not yet subscribed again
-    }
-  }
-  throw new Error('live messages did not resume');
 }
 
 describe('Redis outage', () => {
