@@ -11,8 +11,9 @@ import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import type { Envelope, ErrorPacket, StatusPacket } from './protocol.js';
-import { openRedisConnection } from './redis/connection.js';
+import { describeEndpoint, openRedisConnection } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
+import { createReadyDeadline } from './redis/ready-deadline.js';
 import { fromRedisChannel } from './redis/channel-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
@@ -26,8 +27,8 @@ import { createUpgradeHandler } from './upgrade.js';
 export interface SystemStream {
   /**
    * Resolves once Redis has confirmed the subscription and answered a health check. Rejects with
-   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel), and with
-   * `SST_ERR_CLOSED` if the stream is closed first. A rejection does not stop the stream: it keeps retrying
+   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel) or Redis
+   * is not ready within `readyTimeoutMs`, and with `SST_ERR_CLOSED` if the stream is closed first. A rejection does not stop the stream: it keeps retrying
    * and recovers by itself, telling clients with a status packet; watch `stats().redis` or `GET …/ready`.
    */
   readonly ready: Promise<void>;
@@ -105,12 +106,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
 
   // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
   const redis = openRedisConnection(o.redis, 'subscriber', logger);
-
-  let settleReady: (error?: Error) => void = () => {};
-  const ready = new Promise<void>((resolve, reject) => {
-    settleReady = (error) => (error ? reject(error) : resolve());
-  });
-  ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
+  const { promise: ready, settle: settleReady } = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   const unavailable = (): string =>
     JSON.stringify({

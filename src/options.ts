@@ -103,6 +103,13 @@ export interface SystemStreamOptions {
    */
   readonly redisHealthCheckMs?: number;
   /**
+   * Longest wait for Redis at start: past it `stream.ready` rejects with `SST_ERR_REDIS_UNAVAILABLE`,
+   * while the stream keeps retrying and recovers by itself. `0` waits for as long as it takes. Either way,
+   * a stream still waiting after 2 s logs at `warn` where it waits (host and port, never credentials).
+   * @defaultValue `10000`
+   */
+  readonly readyTimeoutMs?: number;
+  /**
    * Largest Redis message accepted, in bytes; larger ones are dropped as invalid.
    * @defaultValue `65536`
    */
@@ -135,6 +142,7 @@ export interface ResolvedOptions {
   readonly slowClientTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly redisHealthCheckMs: number;
+  readonly readyTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly maxSnapshotKeys: number;
   readonly logger: Logger;
@@ -153,6 +161,7 @@ const DEFAULTS = {
   slowClientTimeoutMs: 10_000,
   heartbeatIntervalMs: 30_000,
   redisHealthCheckMs: 1000,
+  readyTimeoutMs: 10_000,
   maxMessageBytes: 64 * 1024,
   maxSnapshotKeys: 10_000,
 } as const;
@@ -239,6 +248,7 @@ export function resolveOptions(input: SystemStreamOptions = {}): ResolvedOptions
     slowClientTimeoutMs: number(raw, 'slowClientTimeoutMs', 1),
     heartbeatIntervalMs: number(raw, 'heartbeatIntervalMs', 10),
     redisHealthCheckMs: number(raw, 'redisHealthCheckMs', 10),
+    readyTimeoutMs: number(raw, 'readyTimeoutMs', 0),
     maxMessageBytes: number(raw, 'maxMessageBytes', 64),
     maxSnapshotKeys: number(raw, 'maxSnapshotKeys', 0),
     logger: input.logger ?? noopLogger,
