@@ -11,10 +11,10 @@ import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import type { Envelope, ErrorPacket, StatusPacket } from './protocol.js';
+import { fromRedisChannel } from './redis/channel-source.js';
 import { describeEndpoint, openRedisConnection } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
 import { createReadyDeadline } from './redis/ready-deadline.js';
-import { fromRedisChannel } from './redis/channel-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
 import { createCounters, type SystemStreamStats } from './stats.js';
@@ -40,7 +40,10 @@ export interface SystemStream {
   stats(): SystemStreamStats;
   /** The latest envelope of every key: what a new client receives first. */
   snapshot(): Envelope[];
-  /** Middleware serving `GET snapshot`, `GET health`, and 426 for plain HTTP on the WebSocket path. */
+  /**
+   * Middleware serving `GET snapshot`, `GET health` (liveness: 200 even while Redis is down), `GET ready`
+   * (readiness: 503 while Redis is not up), and 426 for plain HTTP on the WebSocket path. See {@link HealthReport}.
+   */
   router(): SystemStreamRouter;
   /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
   close(): Promise<void>;
@@ -241,7 +244,6 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         authenticate,
         snapshotJson: (types) => snapshot.json(types),
         health: () => ({
-          status: health.state === 'up' ? 'ok' : 'unavailable',
           redis: health.state,
           clients: clients.size,
           maxClients: o.maxClients,

@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/logger.js';
 import type { ServerPacket } from '../../src/protocol.js';
@@ -64,6 +65,10 @@ describe('Redis ACLs and the subscriber', () => {
       expect(s.stream.stats().redis).toBe('down');
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
       await c.waitFor(is503, 1000);
+      const liveness = await request(s.server).get('/api/system/health');
+      expect([liveness.status, liveness.body.status, liveness.body.redis]).toEqual([200, 'ok', 'down']);
+      const readiness = await request(s.server).get('/api/system/ready');
+      expect([readiness.status, readiness.body.status, readiness.body.redis]).toEqual([503, 'unavailable', 'down']);
 
       // Retried with backoff, logged once.
       await expect.poll(() => refusals(channel), { timeout: 3000 }).toBeGreaterThanOrEqual(3);
@@ -76,6 +81,7 @@ describe('Redis ACLs and the subscriber', () => {
       const recoveredMs = performance.now() - allowedAt;
       expect(recoveredMs).toBeLessThan(3000);
       expect(s.stream.stats().redis).toBe('up');
+      expect((await request(s.server).get('/api/system/ready')).status).toBe(200);
       expect(logger.count('error', 'refused SUBSCRIBE')).toBe(1);
       await annotate(`data flowing ${Math.round(recoveredMs)} ms after the ACL allowed the channel`);
     });
@@ -96,6 +102,8 @@ describe('Redis ACLs and the subscriber', () => {
       await c.waitFor(is503, 1000, mark);
       await expect.poll(() => refusals(channel), { timeout: 3000 }).toBeGreaterThanOrEqual(3);
       expect(s.stream.stats().redis).toBe('down');
+      expect((await request(s.server).get('/api/system/health')).status).toBe(200);
+      expect((await request(s.server).get('/api/system/ready')).status).toBe(503);
       expect(c.ws.readyState).toBe(c.ws.OPEN);
       expect(logger.count('error', 'refused SUBSCRIBE')).toBe(1);
       expect(logger.count('error', 'redis unavailable')).toBe(1);

@@ -40,7 +40,11 @@ describe('Redis outage', () => {
     await late.waitFor(is503, 1000);
     expect(late.packets.map((p) => p.type)).toEqual(['snapshot', 'error']);
     expect(s.stream.stats().redis).toBe('down');
-    expect((await request(s.server).get('/api/system/health')).body).toMatchObject({ status: 'unavailable', redis: 'down' });
+    // Liveness stays 200, so a probe does not restart the host or pull its API; readiness says 503.
+    const liveness = await request(s.server).get('/api/system/health');
+    expect([liveness.status, liveness.body]).toEqual([200, { status: 'ok', redis: 'down', clients: 3, maxClients: 100 }]);
+    const readiness = await request(s.server).get('/api/system/ready');
+    expect([readiness.status, readiness.body]).toEqual([503, { status: 'unavailable', redis: 'down', clients: 3, maxClients: 100 }]);
 
     await new Promise((r) => setTimeout(r, 1500)); // several reconnect attempts fail meanwhile
     await fx.redis().start();
@@ -50,6 +54,7 @@ describe('Redis outage', () => {
     expect(performance.now() - restartedAt).toBeLessThan(1000);
     expect(s.stream.stats().redis).toBe('up');
     expect((await request(s.server).get('/api/system/health')).status).toBe(200);
+    expect((await request(s.server).get('/api/system/ready')).body).toMatchObject({ status: 'ok', redis: 'up' });
 
     // Logged once, not once per reconnect attempt.
     expect(errors.filter((m) => m.includes('redis unavailable'))).toHaveLength(1);
