@@ -61,6 +61,7 @@ export function watchRedisHealth(
   let isSubscribed = false;
   let probing = false;
   let mayPing = true;
+  let probeTimeout: ReturnType<typeof setTimeout> | undefined;
   // Bumped on every connection loss, so that an answer on an older connection counts for nothing.
   let generation = 0;
 
@@ -74,13 +75,13 @@ export function watchRedisHealth(
     if (probing || state === 'closed' || redis.status !== 'ready' || !isSubscribed) return;
     probing = true;
     const probeGeneration = generation;
-    const timeout = setTimeout(() => {
+    const timeout = (probeTimeout = setTimeout(() => {
       if (probeGeneration !== generation) return;
       generation++;
       probing = false;
       setState('down', 'ping_timeout');
       redis.disconnect(true);
-    }, intervalMs);
+    }, intervalMs));
     timeout.unref?.();
     const answered = (): void => {
       clearTimeout(timeout);
@@ -127,6 +128,7 @@ export function watchRedisHealth(
     },
     stop() {
       clearInterval(timer);
+      clearTimeout(probeTimeout);
       redis.off('close', onClose);
       generation++;
       state = 'closed';
