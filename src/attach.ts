@@ -27,9 +27,10 @@ import { createUpgradeHandler } from './upgrade.js';
 export interface SystemStream {
   /**
    * Resolves once Redis has confirmed the subscription and answered a health check. Rejects with
-   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel) or Redis
-   * is not ready within `readyTimeoutMs`, and with `SST_ERR_CLOSED` if the stream is closed first. A rejection does not stop the stream: it keeps retrying
-   * and recovers by itself, telling clients with a status packet; watch `stats().redis` or `GET …/ready`.
+   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel) or
+   * Redis is not ready within `readyTimeoutMs`, and with `SST_ERR_CLOSED` if the stream is closed first.
+   * A rejection does not stop the stream: it keeps retrying and recovers by itself, telling clients with
+   * a status packet; watch `stats().redis` or `GET …/ready`.
    */
   readonly ready: Promise<void>;
   /** Every valid envelope from Redis, before throttling, for the host to log or persist. Completes on `close()`. */

@@ -1,5 +1,6 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
@@ -67,6 +68,30 @@ describe('Redis outage', () => {
     await late.waitFor((p) => p.type === 'system_metric' && p.data.value === 7, 1000, before);
     await new Promise((r) => setTimeout(r, 100));
     expect(late.packets.slice(before).filter((p) => p.type === 'system_metric')).toHaveLength(1);
+  });
+
+  it('recovers by itself with a RESP2 host client too, whose subscriber is in subscriber mode', async () => {
+    const host = new Redis(fx.redis().url, { protocol: 2 });
+    host.on('error', () => {});
+    fx.defer(() => host.disconnect());
+    const s = await fx.server({ redis: host, throttleMs: 0, redisHealthCheckMs: 100 });
+    const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    await deliverEventually(fx.redis().publisher(), s.channel, c, 1);
+    await fx.redis().kill('SIGKILL');
+    await c.waitFor(is503, 1000);
+    const mark = c.packets.length;
+    await fx.redis().start();
+    await c.waitFor(is200, 2000, mark);
+    await deliverEventually(fx.redis().publisher(), s.channel, c, 2);
+    // Health checks (PING in subscriber mode) keep passing: three more answered, no 503.
+    const admin = fx.redis().publisher();
+    const pings = async (): Promise<number> => Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const before = await pings();
+    await expect.poll(pings, { timeout: 3000 }).toBeGreaterThanOrEqual(before + 3);
+    expect(c.packets.slice(mark).filter(is503)).toEqual([]);
+    expect(s.stream.stats().redis).toBe('up');
+    const clients = String(await admin.call('CLIENT', 'LIST')).split('\n');
+    expect(clients.find((line) => line.includes('name=system-stream:subscriber'))).toMatch(/ resp=2\b/);
   });
 
   it('detects a hung Redis (SIGSTOP) by its health ping within 3 s and recovers at SIGCONT', async () => {
