@@ -15,7 +15,10 @@ export interface ReadinessSource {
 export interface WhenReadyOptions {
   /** Rejects with `SST_ERR_REDIS_UNAVAILABLE` after this long; `0` waits for as long as it takes. Default `0`. */
   readonly timeoutMs?: number;
-  /** Rejects at once when this many calls already wait on the same client, so an outage cannot grow memory without bound. */
+  /**
+   * Rejects at once when this many waits are already pending on the same client (every wait counts, from
+   * any caller), so an outage cannot grow memory without bound.
+   */
   readonly maxWaiting?: number;
   /** Aborting rejects the wait with the signal's reason. */
   readonly signal?: AbortSignal;
