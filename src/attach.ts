@@ -11,9 +11,10 @@ import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { PROTOCOL_V1, type Envelope } from './protocol.js';
-import { openRedisConnection, SUBSCRIBER_OPTIONS } from './redis-connection.js';
-import { watchRedisHealth } from './redis-health.js';
-import { fromRedisChannel } from './redis-source.js';
+import { fromRedisChannel } from './redis/channel-source.js';
+import { describeEndpoint, openRedisConnection } from './redis/connection.js';
+import { watchRedisHealth } from './redis/health.js';
+import { createReadyDeadline } from './redis/ready-deadline.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
 import { createCounters, type SystemStreamStats } from './stats.js';
@@ -25,7 +26,13 @@ import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
  * @public
  */
 export interface SystemStream {
-  /** Resolves once Redis has confirmed the subscription; rejects if the stream is closed first or SUBSCRIBE fails. */
+  /**
+   * Resolves once Redis has confirmed the subscription and answered a health check. Rejects with
+   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel) or
+   * Redis is not ready within `readyTimeoutMs`, and with `SST_ERR_CLOSED` if the stream is closed first.
+   * A rejection does not stop the stream: it keeps retrying and recovers by itself, telling clients with
+   * a status packet; watch `stats().redis` or `GET …/ready`.
+   */
   readonly ready: Promise<void>;
   /** Every valid envelope from Redis, before throttling, for the host to log or persist. Completes on `close()`. */
   readonly messages$: Observable<Envelope>;
@@ -35,7 +42,10 @@ export interface SystemStream {
   stats(): SystemStreamStats;
   /** The latest envelope of every key: what a new client receives first. */
   snapshot(): Envelope[];
-  /** Middleware serving `GET snapshot`, `GET health`, and 426 for plain HTTP on the WebSocket path. */
+  /**
+   * Middleware serving `GET snapshot`, `GET health` (liveness: 200 even while Redis is down), `GET ready`
+   * (readiness: 503 while Redis is not up), and 426 for plain HTTP on the WebSocket path. See {@link HealthReport}.
+   */
   router(): SystemStreamRouter;
   /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
   close(): Promise<void>;
@@ -55,6 +65,11 @@ const LOG_INTERVAL_MS = 10_000;
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
  * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
+ *
+ * Redis permissions: the subscriber needs SUBSCRIBE on the channel (ACL `+subscribe &system:metrics`) and
+ * nothing else. Its health check sends PING, and re-sends SUBSCRIBE instead once Redis refuses PING to the
+ * user; granting `+ping` spares Redis's ACL log that one refusal. Without `+client|setname` the connection
+ * simply has no name. A refused SUBSCRIBE never ends the process: the stream is `down` and retries.
  * @public
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
@@ -88,20 +103,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   };
 
   // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
-  const redis = openRedisConnection(o.redis, SUBSCRIBER_OPTIONS);
-  const logRedisError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis subscriber error', LOG_INTERVAL_MS);
-  // Only message and code: never the connection options, which may hold a password.
-  redis.on('error', (err: Error & { code?: string }) => logRedisError({ err: { message: err.message, code: err.code } }));
-
-  let subscribed = false;
-  let settleReady: (error?: Error) => void = () => {};
-  const ready = new Promise<void>((resolve, reject) => {
-    settleReady = (error) => (error ? reject(error) : resolve());
-  });
-  ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
+  const redis = openRedisConnection(o.redis, 'subscriber', logger);
+  const { promise: ready, settle: settleReady } = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   let everDown = false;
-  const health = watchRedisHealth(redis, o.redisHealthCheckMs, () => subscribed, (state, reason) => {
+  // A user that may SUBSCRIBE but not PING is health-checked by re-sending SUBSCRIBE, which it must be allowed.
+  const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(o.channel), logger };
+  const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
     if (state === 'up') {
       settleReady();
       if (everDown) {
@@ -120,9 +128,15 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
 
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const raw$ = fromRedisChannel(redis, o.channel, () => {
-    subscribed = true;
-    health.probe();
+  const raw$ = fromRedisChannel(redis, o.channel, {
+    onSubscribed: () => health.subscribed(),
+    onRefused(err, attempt) {
+      health.refused();
+      const message = err instanceof Error ? err.message : String(err);
+      // Once per outage: SUBSCRIBE is retried with backoff until Redis allows it.
+      if (attempt === 1) logger.error({ channel: o.channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
+      settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${o.channel}: ${message}`, { cause: err }));
+    },
   }).pipe(tap(() => counters.received++));
   const pipeline = createPipeline(raw$, o, {
     onInvalid(reason, detail) {
@@ -227,7 +241,6 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         authenticate,
         snapshotJson: (types) => snapshot.json(types),
         health: () => ({
-          status: health.state === 'up' ? 'ok' : 'unavailable',
           redis: health.state,
           clients: clients.size,
           maxClients: o.maxClients,

@@ -30,8 +30,8 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from './protocol.js';
-export type { RedisLike } from './redis-connection.js';
-export type { RedisState } from './redis-health.js';
+export type { RedisLike } from './redis/connection.js';
+export type { RedisState } from './redis/health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
 export type { SystemStreamStats } from './stats.js';
@@ -43,4 +43,4 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from './publisher.js';
-export { createInProcessBus, type InProcessBus } from './in-process-bus.js';
+export { createInProcessBus, type InProcessBus } from './redis/in-process-bus.js';

@@ -15,7 +15,7 @@ import {
   type OptionNames,
 } from './options/checks.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
-import type { RedisLike } from './redis-connection.js';
+import type { RedisLike } from './redis/connection.js';
 
 /**
  * What an `authenticate` hook may grant beyond `true`: a narrower view of the stream.
@@ -148,6 +148,13 @@ export interface SystemStreamOptions {
    */
   readonly redisHealthCheckMs?: number | undefined;
   /**
+   * Longest wait for Redis at start: past it `stream.ready` rejects with `SST_ERR_REDIS_UNAVAILABLE`,
+   * while the stream keeps retrying and recovers by itself. `0` waits for as long as it takes. Either way,
+   * a stream still waiting after 2 s logs at `warn` where it waits (host and port, never credentials).
+   * @defaultValue `10000`
+   */
+  readonly readyTimeoutMs?: number | undefined;
+  /**
    * Largest Redis message accepted, in bytes (an integer, at least 64); larger ones are dropped as invalid.
    * @defaultValue `65536`
    */
@@ -183,6 +190,7 @@ export interface ResolvedOptions {
   readonly slowClientTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly redisHealthCheckMs: number;
+  readonly readyTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly maxSnapshotKeys: number;
   readonly logger: Logger;
@@ -209,6 +217,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   slowClientTimeoutMs: true,
   heartbeatIntervalMs: true,
   redisHealthCheckMs: true,
+  readyTimeoutMs: true,
   maxMessageBytes: true,
   maxSnapshotKeys: true,
   logger: true,
@@ -225,6 +234,7 @@ const DEFAULTS = {
   slowClientTimeoutMs: 10_000,
   heartbeatIntervalMs: 30_000,
   redisHealthCheckMs: 1000,
+  readyTimeoutMs: 10_000,
   maxMessageBytes: 64 * 1024,
   maxSnapshotKeys: 10_000,
 } as const;
@@ -275,6 +285,7 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     slowClientTimeoutMs: integerMs('slowClientTimeoutMs', input.slowClientTimeoutMs ?? DEFAULTS.slowClientTimeoutMs, { min: 1 }),
     heartbeatIntervalMs: integerMs('heartbeatIntervalMs', input.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs, { min: 10 }),
     redisHealthCheckMs: integerMs('redisHealthCheckMs', input.redisHealthCheckMs ?? DEFAULTS.redisHealthCheckMs, { min: 10 }),
+    readyTimeoutMs: integerMs('readyTimeoutMs', input.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs, { min: 0 }),
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
     logger: loggerOption(input.logger),

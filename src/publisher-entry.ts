@@ -26,5 +26,5 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from './publisher.js';
-export type { RedisLike } from './redis-connection.js';
+export type { RedisLike } from './redis/connection.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';

@@ -1,7 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { encodeEnvelopes } from './encode-envelopes.js';
 import { SystemStreamError, SystemStreamValidationError } from './errors.js';
-import { createRateLimitedLog, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
 import {
   DEFAULT_CHANNEL,
   defaultRedis,
@@ -14,7 +14,8 @@ import {
   type OptionNames,
 } from './options/checks.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
-import type { RedisLike } from './redis-connection.js';
+import { openRedisConnection, type RedisLike } from './redis/connection.js';
+import { redisUnavailable, whenReady, type ReadinessSource } from './redis/when-ready.js';
 
 /**
  * Options for {@link createSystemPublisher}.
@@ -115,7 +116,10 @@ export interface AlertInput {
 export interface SystemPublisher {
   /** The channel this publisher writes to. */
   readonly channel: string;
-  /** Resolves once Redis is connected; rejects with `SST_ERR_CLOSED` if the publisher is closed first. */
+  /**
+   * Resolves once Redis is connected. Rejects with `SST_ERR_CLOSED` if the publisher is closed first, and
+   * with `SST_ERR_REDIS_UNAVAILABLE` if the client has ended for good (`quit()`, or a retry strategy that gave up).
+   */
   readonly ready: Promise<void>;
   /** Publishes one `system_metric` envelope. */
   publishMetric(metric: MetricInput): Promise<number>;
@@ -135,13 +139,6 @@ export interface SystemPublisher {
   close(): Promise<void>;
 }
 
-/** The ioredis members the publisher reads when they are there. `RedisLike` requires only `publish`. */
-interface ConnectionLike {
-  readonly status?: unknown;
-  on?(event: string, listener: (...args: unknown[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: unknown[]) => void): unknown;
-}
-
 const OPTION_NAMES: OptionNames<SystemPublisherOptions> = { redis: true, channel: true, publishTimeoutMs: true, logger: true };
 const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
 
@@ -156,7 +153,7 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
   return {
     redis: redisOption(input.redis ?? defaultRedis(), 'publisher'),
     channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
-    // An owned connection's socket timeout is publishTimeoutMs + 1000 ms (publisherRedisOptions), which
+    // An owned connection's socket timeout is publishTimeoutMs + 1000 ms, which
     // must stay a valid timer too.
     publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { min: 1, max: MAX_TIMER_MS - 1000 }),
     logger: loggerOption(input.logger),
@@ -165,7 +162,6 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
 
 /** Calls waiting for Redis at once; more reject at once, so an outage cannot grow memory without bound. */
 const MAX_WAITING = 1000;
-const LOG_INTERVAL_MS = 10_000;
 
 
 /**
@@ -173,107 +169,55 @@ const LOG_INTERVAL_MS = 10_000;
  * options (the message never repeats the Redis URL, which may hold a password).
  *
  * A connection opened from a URL fails fast: no offline queue, so a publish while Redis is down rejects
- * within `publishTimeoutMs` instead of piling up in memory. A client you pass keeps its own settings;
- * the publisher waits (bounded) for its `ready` status before sending, so nothing lands in its offline queue.
+ * within `publishTimeoutMs` instead of piling up in memory. A client you pass keeps its own settings and
+ * may be in any state (connected, connecting, reconnecting): the publisher waits (bounded) for its `ready`
+ * status before sending, so nothing lands in its offline queue. A client created with `lazyConnect: true`
+ * is connected by the publisher right away.
  * @public
  */
 export function createSystemPublisher(options?: SystemPublisherOptions): SystemPublisher {
   const { redis: source, channel, publishTimeoutMs, logger } = resolvePublisherOptions(options);
 
-  const isOwned = typeof source === 'string';
-  const client: RedisLike & ConnectionLike = isOwned ? new Redis(source, publisherRedisOptions(publishTimeoutMs)) : source;
-  if (isOwned) {
-    const logError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis publisher error', LOG_INTERVAL_MS);
-    // Only message and code: never the connection options, which may hold a password.
-    (client as Redis).on('error', (err: Error & { code?: string }) => logError({ err: { message: err.message, code: err.code } }));
+  // A socket timeout past the publish timeout drops a hung server (one that keeps the TCP connection open
+  // but never answers), so that the connection reconnects.
+  let owned: Redis | undefined;
+  let client: RedisLike & ReadinessSource;
+  if (typeof source === 'string') {
+    client = owned = openRedisConnection(source, 'publisher', logger, { commandTimeout: publishTimeoutMs, socketTimeout: publishTimeoutMs + 1000 });
+  } else {
+    client = source;
   }
 
-  let closed = false;
+  // Aborted by close(): every call still waiting for Redis rejects with SST_ERR_CLOSED.
+  const shutdown = new AbortController();
   let closing: Promise<void> | undefined;
 
-  const isReady = (): boolean => client.status === undefined || client.status === 'ready';
-  const hasEnded = (): boolean => client.status === 'end';
-  const canListen = typeof client.on === 'function' && typeof client.removeListener === 'function';
-
-  // Everything waiting for the client to become ready: publish calls (each with its own deadline) and
-  // `ready`. One pair of listeners serves them all, so a host's client never collects a listener per call.
-  const waiters = new Set<(err?: Error) => void>();
-  let waitingCalls = 0;
-  const onReady = (): void => settleAll();
-  const onEnd = (): void => settleAll(unavailable('the Redis connection was closed'));
-  const settleAll = (err?: Error): void => {
-    for (const settle of [...waiters]) settle(err);
-  };
-  const addWaiter = (settle: (err?: Error) => void): void => {
-    if (waiters.size === 0) {
-      client.on?.('ready', onReady);
-      client.on?.('end', onEnd);
-    }
-    waiters.add(settle);
-  };
-  const removeWaiter = (settle: (err?: Error) => void): void => {
-    if (!waiters.delete(settle) || waiters.size > 0) return;
-    client.removeListener?.('ready', onReady);
-    client.removeListener?.('end', onEnd);
-  };
-
-  /** Resolves when the client is ready; rejects after `timeoutMs`, on close, or if it will never reconnect. */
-  const whenReady = (timeoutMs: number): Promise<void> => {
-    if (closed) return Promise.reject(closedError());
-    if (isReady() || !canListen) return Promise.resolve();
-    if (hasEnded()) return Promise.reject(unavailable('the Redis connection was closed'));
-    if (waitingCalls >= MAX_WAITING) return Promise.reject(unavailable(`${MAX_WAITING} calls are already waiting for Redis`));
-    return new Promise<void>((resolve, reject) => {
-      waitingCalls++;
-      const settle = (err?: Error): void => {
-        clearTimeout(timer);
-        waitingCalls--;
-        removeWaiter(settle);
-        if (err) reject(err);
-        else resolve();
-      };
-      const timer = setTimeout(() => settle(unavailable(`not connected within ${timeoutMs} ms`)), timeoutMs);
-      addWaiter(settle);
-    });
-  };
-
-  const ready = ((): Promise<void> => {
-    if (isReady() || !canListen) return Promise.resolve();
-    if (hasEnded()) return Promise.reject(unavailable('the Redis connection was closed'));
-    return new Promise<void>((resolve, reject) => {
-      const settle = (err?: Error): void => {
-        removeWaiter(settle);
-        if (err) reject(err);
-        else resolve();
-      };
-      addWaiter(settle);
-    });
-  })();
+  const ready = whenReady(client, { signal: shutdown.signal });
   ready.catch(() => {}); // a host that never awaits `ready` must not get an unhandled rejection
 
   const send = async (json: string): Promise<number> => {
     const started = Date.now();
-    await whenReady(publishTimeoutMs);
+    await whenReady(client, { timeoutMs: publishTimeoutMs, maxWaiting: MAX_WAITING, signal: shutdown.signal });
     const remainingMs = Math.max(1, publishTimeoutMs - (Date.now() - started));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
         client.publish(channel, json),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(unavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
+          timer = setTimeout(() => reject(redisUnavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
         }),
       ]);
     } catch (err) {
       if (err instanceof SystemStreamError) throw err;
-      if (closed) throw closedError();
-      throw unavailable((err as Error)?.message ?? 'publish failed', err);
+      if (shutdown.signal.aborted) throw closedError();
+      throw redisUnavailable((err as Error)?.message ?? 'publish failed', err);
     } finally {
       clearTimeout(timer);
     }
   };
 
   const publish = (envelopes: Envelope | readonly Envelope[]): Promise<number> => {
-    if (closed) return Promise.reject(closedError());
+    if (shutdown.signal.aborted) return Promise.reject(closedError());
     let json: string;
     try {
       json = encodeEnvelopes(envelopes);
@@ -302,27 +246,10 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
     },
     close() {
       if (closing) return closing;
-      closed = true;
-      settleAll(closedError());
-      closing = isOwned ? quit(client as Redis) : Promise.resolve();
+      shutdown.abort(closedError());
+      closing = owned ? quit(owned) : Promise.resolve();
       return closing;
     },
-  };
-}
-
-/**
- * Settings of a connection the publisher opens itself: fail fast instead of queueing (no offline queue,
- * one try per command), a bounded reconnect backoff, and a socket timeout so that a hung server (one
- * that keeps the TCP connection open but never answers) is dropped and reconnected.
- */
-function publisherRedisOptions(publishTimeoutMs: number): RedisOptions {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: publishTimeoutMs,
-    socketTimeout: publishTimeoutMs + 1000,
-    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
-    connectionName: 'system-stream:publisher',
   };
 }
 
@@ -379,8 +306,4 @@ function defaultAlertMessage(a: AlertInput): string {
 
 function closedError(): SystemStreamError {
   return new SystemStreamError('SST_ERR_CLOSED', 'The publisher is closed');
-}
-
-function unavailable(reason: string, cause?: unknown): SystemStreamError {
-  return new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis unavailable: ${reason}`, cause === undefined ? undefined : { cause });
 }

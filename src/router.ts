@@ -1,20 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
-import type { RedisState } from './redis-health.js';
+import type { RedisState } from './redis/health.js';
 
 /**
- * A connect/Express-style middleware; `app.use('/api/system', stream.router())` mounts it.
+ * A connect/Express-style middleware; `app.use('/api/system', stream.router())` mounts it. It also works
+ * as a plain `http.createServer(stream.router())` handler, which has no `next`: other paths then get 404.
  * @public
  */
 export type SystemStreamRouter = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 /**
- * Body of `GET …/health`.
+ * Body of `GET …/health` (liveness) and `GET …/ready` (readiness).
+ *
+ * `/health` answers 200 with `status: "ok"` whenever the process serves HTTP, also during a Redis outage,
+ * so that a liveness probe does not restart the host, or take its whole API out of rotation, because
+ * Redis is down. `/ready` answers 200 while Redis is up and 503 otherwise: probe it to route dashboard
+ * traffic only to hosts whose stream delivers.
  * @public
  */
 export interface HealthReport {
-  /** `ok` while Redis is up, else `unavailable` (HTTP 503). */
+  /** `/health`: always `ok`. `/ready`: `ok` while Redis is up, else `unavailable` (HTTP 503). */
   readonly status: 'ok' | 'unavailable';
   /** The subscriber's state. */
   readonly redis: RedisState;
@@ -29,7 +35,7 @@ export interface RouterContext {
   readonly logger: Logger;
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
   snapshotJson(types: ReadonlySet<string> | null): string;
-  health(): HealthReport;
+  health(): Omit<HealthReport, 'status'>;
 }
 
 function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -44,8 +50,9 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
 
 /**
  * `GET snapshot` (same authentication as the WebSocket; the successor of the polling endpoint),
- * `GET health` (no authentication: for load balancers; it tells only state and counts), and 426 for a
- * plain HTTP request to the WebSocket path. Anything else goes to `next`.
+ * `GET health` and `GET ready` (no authentication: for probes and load balancers; they tell only state
+ * and counts), and 426 for a plain HTTP request to the WebSocket path. Anything else goes to `next`, or,
+ * used as a plain `http.createServer` handler without one, gets 404.
  */
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
   const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
@@ -75,10 +82,16 @@ export function createRouter(ctx: RouterContext): SystemStreamRouter {
       return;
     }
     if ((method === 'GET' || method === 'HEAD') && mounted === '/health') {
-      const report = ctx.health();
-      sendJson(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
+      sendJson(res, 200, JSON.stringify({ status: 'ok', ...ctx.health() } satisfies HealthReport));
       return;
     }
-    next?.();
+    if ((method === 'GET' || method === 'HEAD') && mounted === '/ready') {
+      const state = ctx.health();
+      const isUp = state.redis === 'up';
+      sendJson(res, isUp ? 200 : 503, JSON.stringify({ status: isUp ? 'ok' : 'unavailable', ...state } satisfies HealthReport));
+      return;
+    }
+    if (next) next();
+    else sendJson(res, 404, JSON.stringify({ error: 'not found' }));
   };
 }

@@ -1,4 +1,4 @@
-import type { RedisState } from './redis-health.js';
+import type { RedisState } from './redis/health.js';
 
 /**
  * A point-in-time view of a stream's counters. Counters only grow, from `attachSystemStream` on.

@@ -8,7 +8,7 @@
 // dependency (ioredis, ajv, systeminformation): only types and the dependency-free errors and logger.
 import { describeValue, invalidOption } from '../errors.js';
 import { noopLogger, type Logger } from '../logger.js';
-import type { RedisLike } from '../redis-connection.js';
+import type { RedisLike } from '../redis/connection.js';
 
 /** The Redis Pub/Sub channel every producer and stream uses unless told otherwise. */
 export const DEFAULT_CHANNEL = 'system:metrics';

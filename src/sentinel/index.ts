@@ -29,4 +29,4 @@ export {
   type SystemPublisher,
   type SystemPublisherOptions,
 } from '../publisher.js';
-export type { RedisLike } from '../redis-connection.js';
+export type { RedisLike } from '../redis/connection.js';

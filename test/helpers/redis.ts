@@ -15,31 +15,55 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** One entry of `ACL LOG`: a refused command or channel, with how often it was refused. */
+export interface AclLogEntry {
+  readonly count: number;
+  /** `command` or `channel`. */
+  readonly reason: string;
+  /** The command (e.g. `ping`) or the channel refused. */
+  readonly object: string;
+  readonly username: string;
+}
+
 /** A private redis-server on a free port, which a test may kill, pause and restart. */
 export interface TestRedis {
   readonly port: number;
   readonly url: string;
   /** A unique channel name for one test. */
   channel(): string;
-  /** A publisher connection, closed by `stop()`. */
+  /** A publisher connection (the `default` user, allowed everything), closed by `stop()`. */
   publisher(): Redis;
+  /** `redis://name:password@127.0.0.1:PORT`. */
+  userUrl(name: string, password: string): string;
+  /** `ACL SETUSER name ...rules`, e.g. `setUser('sub', 'on', '>pw', 'resetchannels', '&ch', '-@all', '+subscribe')`. */
+  setUser(name: string, ...rules: string[]): Promise<void>;
+  /** `ACL LOG`: what Redis refused, newest first. */
+  aclLog(): Promise<AclLogEntry[]>;
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts the server again on the same port. */
-  start(): Promise<void>;
+  /** Starts the server again on the same port, with `args` (default: those of `startRedis`), e.g. `--user` lines. */
+  start(args?: readonly string[]): Promise<void>;
   pause(): void;
   resume(): void;
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export interface StartRedisOptions {
+  /** Extra redis-server arguments, e.g. `['--user', 'sub', 'on', '>pw', '&ch', '+subscribe']`. */
+  readonly args?: readonly string[];
+  /** `false` picks the port but starts nothing until `start()`: a Redis that is not there yet. */
+  readonly started?: boolean;
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   let child: ChildProcess | null = null;
+  let admin: Redis | undefined;
   const clients: Redis[] = [];
 
-  const start = async (): Promise<void> => {
+  const start = async (args: readonly string[] = options.args ?? []): Promise<void> => {
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;
@@ -73,16 +97,32 @@ export async function startRedis(): Promise<TestRedis> {
     child = null;
   };
 
-  await start();
+  const publisher = (): Redis => {
+    const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 });
+    client.on('error', () => {});
+    clients.push(client);
+    return client;
+  };
+
+  if (options.started !== false) await start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     channel: () => `test:${randomUUID()}:metrics`,
-    publisher() {
-      const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 });
-      client.on('error', () => {});
-      clients.push(client);
-      return client;
+    publisher,
+    userUrl: (name, password) => `redis://${name}:${password}@127.0.0.1:${port}`,
+    async setUser(name, ...rules) {
+      admin ??= publisher();
+      await admin.call('ACL', 'SETUSER', name, ...rules);
+    },
+    async aclLog() {
+      admin ??= publisher();
+      const entries = (await admin.call('ACL', 'LOG')) as unknown[][];
+      return entries.map((flat) => {
+        const entry: Record<string, unknown> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) entry[String(flat[i])] = flat[i + 1];
+        return { count: Number(entry['count']), reason: String(entry['reason']), object: String(entry['object']), username: String(entry['username']) };
+      });
     },
     kill,
     start,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createInProcessBus } from '../../src/in-process-bus.js';
+import { createInProcessBus } from '../../src/redis/in-process-bus.js';
 import { createSystemPublisher } from '../../src/publisher.js';
 import { metric } from '../helpers/fixtures.js';
 import { startServer } from '../helpers/server.js';

@@ -195,6 +195,29 @@ describe('lifecycle', () => {
       expect(res.body).toEqual({ status: 'ok', redis: 'up', clients: 1, maxClients: 7 });
     });
 
+    it('reports readiness: 200 while Redis is up, with the same body as health', async () => {
+      const s = await fx.server({ maxClients: 7 });
+      const res = await request(s.server).get('/api/system/ready');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ status: 'ok', redis: 'up', clients: 0, maxClients: 7 });
+    });
+
+    it('works as a plain http.createServer handler: unknown paths get 404 instead of hanging', async () => {
+      const server = http.createServer();
+      const stream = attachSystemStream(server, { redis: fx.redis().url, channel: fx.redis().channel(), auth: false });
+      fx.defer(() => stream.close());
+      server.on('request', stream.router());
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      fx.defer(() => new Promise((r) => server.close(r)));
+      await stream.ready;
+      const unknown = await request(server).get('/nope').timeout(2000);
+      expect([unknown.status, unknown.body]).toEqual([404, { error: 'not found' }]);
+      expect((await request(server).post('/health').timeout(2000)).status).toBe(404);
+      expect((await request(server).get('/health').timeout(2000)).body).toMatchObject({ status: 'ok', redis: 'up' });
+      expect((await request(server).get('/ready').timeout(2000)).status).toBe(200);
+    });
+
     it("leaves the host's own routes alone", async () => {
       const s = await fx.server();
       expect((await request(s.server).get('/api/health')).body).toEqual({ ok: true });

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { attachSystemStream, type SystemStream } from '../../src/attach.js';
 import { envelopeValidator } from '../../src/envelope-validator.js';
@@ -125,6 +125,72 @@ describe('createSystemPublisher against a real Redis', () => {
     expect(client.status).toBe('ready');
     await expect(client.ping()).resolves.toBe('PONG');
     expect(client.listenerCount('ready') + client.listenerCount('end')).toBe(0);
+  });
+
+  describe("a host's client in any state", () => {
+    /** A host-owned client, disconnected after the test. */
+    function hostClient(options: RedisOptions = {}): Redis {
+      const client = new Redis({ port: redis.port, host: '127.0.0.1', ...options });
+      client.on('error', () => {});
+      cleanup.push(() => client.disconnect());
+      return client;
+    }
+
+    it('connects a client created with lazyConnect: true and publishes through it', async () => {
+      const channel = redis.channel();
+      const sub = await subscribe(channel);
+      const client = hostClient({ lazyConnect: true });
+      expect(client.status).toBe('wait');
+      const publisher = publisherFor({ redis: client, channel, publishTimeoutMs: 2000 });
+      await publisher.ready;
+      await expect(publisher.publish(metric('cpu', 1))).resolves.toBe(1);
+      expect(await sub.next()).toMatchObject({ data: { value: 1 } });
+    });
+
+    it('publishes through a lazyConnect client without awaiting ready first', async () => {
+      const channel = redis.channel();
+      const sub = await subscribe(channel);
+      const publisher = publisherFor({ redis: hostClient({ lazyConnect: true }), channel, publishTimeoutMs: 2000 });
+      await expect(publisher.publish(metric('cpu', 2))).resolves.toBe(1);
+      expect(await sub.next()).toMatchObject({ data: { value: 2 } });
+    });
+
+    it('waits for a client that is still connecting', async () => {
+      const channel = redis.channel();
+      const sub = await subscribe(channel);
+      const client = hostClient();
+      expect(client.status).toBe('connecting');
+      const publisher = publisherFor({ redis: client, channel });
+      await expect(publisher.publish(metric('cpu', 3))).resolves.toBe(1);
+      expect(await sub.next()).toMatchObject({ data: { value: 3 } });
+    });
+
+    it('publishes through a client that is already connected', async () => {
+      const channel = redis.channel();
+      const sub = await subscribe(channel);
+      const client = hostClient();
+      await client.ping();
+      const publisher = publisherFor({ redis: client, channel });
+      await publisher.ready;
+      await expect(publisher.publish(metric('cpu', 4))).resolves.toBe(1);
+      expect(await sub.next()).toMatchObject({ data: { value: 4 } });
+    });
+
+    it('waits for a client that is reconnecting, and publishes once Redis is back', async () => {
+      const channel = redis.channel();
+      const client = hostClient({ retryStrategy: () => 50 });
+      await client.ping();
+      await redis.kill();
+      await expect.poll(() => client.status, { timeout: 2000 }).toBe('reconnecting');
+      const publisher = publisherFor({ redis: client, channel, publishTimeoutMs: 10_000 });
+      const sent = publisher.publish(metric('cpu', 5));
+      await redis.start();
+      await expect(sent).resolves.toBeTypeOf('number');
+      const sub = await subscribe(channel);
+      await expect(publisher.publish(metric('cpu', 6))).resolves.toBe(1);
+      expect(await sub.next()).toMatchObject({ data: { value: 6 } });
+      expect(client.listenerCount('ready') + client.listenerCount('end')).toBe(0);
+    });
   });
 
   it('closes the connection it opened; close() is idempotent and later calls reject', async () => {

@@ -1,12 +1,13 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
 import { metric } from '../helpers/fixtures.js';
+import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
-import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+import { connectOpen } from '../helpers/ws-client.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -18,21 +19,6 @@ function capturingLogger(): { logger: Record<'debug' | 'info' | 'warn' | 'error'
   const errors: string[] = [];
   const noop = (): void => {};
   return { errors, logger: { debug: noop, info: noop, warn: noop, error: (_o, m) => void errors.push(m ?? '') } };
-}
-
-/** Publishes `value` until `client` receives it: after a restart, the first publishes may race the re-SUBSCRIBE. */
-async function deliverEventually(pub: Redis, channel: string, client: TestClient, value: number): Promise<number> {
-  const started = performance.now();
-  for (let attempt = 0; attempt < 100; attempt++) {
-    await pub.publish(channel, JSON.stringify(metric('probe', value))).catch(() => 0);
-    try {
-      await client.waitFor((p) => p.type === 'system_metric' && p.data.value === value, 50);
-      return performance.now() - started;
-    } catch {
-      // not yet subscribed again
-    }
-  }
-  throw new Error('live messages did not resume');
 }
 
 describe('Redis outage', () => {
@@ -55,7 +41,11 @@ describe('Redis outage', () => {
     await late.waitFor(is503, 1000);
     expect(late.packets.map((p) => p.type)).toEqual(['snapshot_end', 'error']);
     expect(s.stream.stats().redis).toBe('down');
-    expect((await request(s.server).get('/api/system/health')).body).toMatchObject({ status: 'unavailable', redis: 'down' });
+    // Liveness stays 200, so a probe does not restart the host or pull its API; readiness says 503.
+    const liveness = await request(s.server).get('/api/system/health');
+    expect([liveness.status, liveness.body]).toEqual([200, { status: 'ok', redis: 'down', clients: 3, maxClients: 100 }]);
+    const readiness = await request(s.server).get('/api/system/ready');
+    expect([readiness.status, readiness.body]).toEqual([503, { status: 'unavailable', redis: 'down', clients: 3, maxClients: 100 }]);
 
     await new Promise((r) => setTimeout(r, 1500)); // several reconnect attempts fail meanwhile
     await fx.redis().start();
@@ -65,6 +55,7 @@ describe('Redis outage', () => {
     expect(performance.now() - restartedAt).toBeLessThan(1000);
     expect(s.stream.stats().redis).toBe('up');
     expect((await request(s.server).get('/api/system/health')).status).toBe(200);
+    expect((await request(s.server).get('/api/system/ready')).body).toMatchObject({ status: 'ok', redis: 'up' });
 
     // Logged once, not once per reconnect attempt.
     expect(errors.filter((m) => m.includes('redis unavailable'))).toHaveLength(1);
@@ -77,6 +68,30 @@ describe('Redis outage', () => {
     await late.waitFor((p) => p.type === 'system_metric' && p.data.value === 7, 1000, before);
     await new Promise((r) => setTimeout(r, 100));
     expect(late.packets.slice(before).filter((p) => p.type === 'system_metric')).toHaveLength(1);
+  });
+
+  it('recovers by itself with a RESP2 host client too, whose subscriber is in subscriber mode', async () => {
+    const host = new Redis(fx.redis().url, { protocol: 2 });
+    host.on('error', () => {});
+    fx.defer(() => host.disconnect());
+    const s = await fx.server({ redis: host, throttleMs: 0, redisHealthCheckMs: 100 });
+    const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    await deliverEventually(fx.redis().publisher(), s.channel, c, 1);
+    await fx.redis().kill('SIGKILL');
+    await c.waitFor(is503, 1000);
+    const mark = c.packets.length;
+    await fx.redis().start();
+    await c.waitFor(is200, 2000, mark);
+    await deliverEventually(fx.redis().publisher(), s.channel, c, 2);
+    // Health checks (PING in subscriber mode) keep passing: three more answered, no 503.
+    const admin = fx.redis().publisher();
+    const pings = async (): Promise<number> => Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const before = await pings();
+    await expect.poll(pings, { timeout: 3000 }).toBeGreaterThanOrEqual(before + 3);
+    expect(c.packets.slice(mark).filter(is503)).toEqual([]);
+    expect(s.stream.stats().redis).toBe('up');
+    const clients = String(await admin.call('CLIENT', 'LIST')).split('\n');
+    expect(clients.find((line) => line.includes('name=system-stream:subscriber'))).toMatch(/ resp=2\b/);
   });
 
   it('detects a hung Redis (SIGSTOP) by its health ping within 3 s and recovers at SIGCONT', async () => {
