@@ -13,16 +13,6 @@ export interface RedisLike {
   publish(channel: string, message: string): Promise<number>;
 }
 
-/** @internal */
-export function isRedisLike(value: unknown): value is RedisLike {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as RedisLike).duplicate === 'function' &&
-    typeof (value as RedisLike).publish === 'function'
-  );
-}
-
 /** What a connection the package opens is for. Each role has its own settings and connection name. */
 export type RedisRole = 'subscriber' | 'publisher';
 
