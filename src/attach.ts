@@ -1,64 +1,25 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { interval, type Observable, share, Subject, tap } from 'rxjs';
-import { WebSocketServer } from 'ws';
+import { Subject, tap } from 'rxjs';
 import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
-import { ClientConnection, type ConnectionContext } from './connection.js';
-import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
+import { redisDownDelivery, redisUpDelivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
+import { Fanout } from './fanout.js';
 import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
-import { PROTOCOL_V1, type Envelope } from './protocol.js';
-import { fromRedisChannel } from './redis/channel-source.js';
-import { describeEndpoint, openRedisConnection } from './redis/connection.js';
-import { watchRedisHealth } from './redis/health.js';
-import { createReadyDeadline } from './redis/ready-deadline.js';
-import { createRouter, type SystemStreamRouter } from './router.js';
+import type { Envelope } from './protocol.js';
+import { openSubscription } from './redis/subscription.js';
+import { createRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
-import { createCounters, type SystemStreamStats } from './stats.js';
-import { createUpgradeHandler } from './upgrade.js';
+import { createCounters } from './stats.js';
+import type { SystemStream } from './stream.js';
+import { createUpgradeHandler, createWebSocketServer } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
 
-/**
- * A stream attached to a server, returned by {@link attachSystemStream}.
- * @public
- */
-export interface SystemStream {
-  /**
-   * Resolves once Redis has confirmed the subscription and answered a health check. Rejects with
-   * `SST_ERR_REDIS_UNAVAILABLE` if the first SUBSCRIBE is refused (e.g. an ACL without the channel) or
-   * Redis is not ready within `readyTimeoutMs`, and with `SST_ERR_CLOSED` if the stream is closed first.
-   * A rejection does not stop the stream: it keeps retrying and recovers by itself, telling clients with
-   * a status packet; watch `stats().redis` or `GET …/ready`.
-   */
-  readonly ready: Promise<void>;
-  /** Every valid envelope from Redis, before throttling, for the host to log or persist. Completes on `close()`. */
-  readonly messages$: Observable<Envelope>;
-  /** The WebSocket path served. */
-  readonly path: string;
-  /** Counters and current state. */
-  stats(): SystemStreamStats;
-  /** The latest envelope of every key: what a new client receives first. */
-  snapshot(): Envelope[];
-  /**
-   * Middleware serving `GET snapshot`, `GET health` (liveness: 200 even while Redis is down), `GET ready`
-   * (readiness: 503 while Redis is not up), and 426 for plain HTTP on the WebSocket path. See {@link HealthReport}.
-   */
-  router(): SystemStreamRouter;
-  /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** How often a client that is behind is retried (one shared timer, running only while someone is behind). */
-const DRAIN_INTERVAL_MS = 25;
 /** How long `close()` waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
-/** Most packets held for one slow client: a dashboard's keys, with room to spare. */
-const MAX_HELD_PER_CLIENT = 5000;
-/** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
-const MAX_CLIENT_FRAME_BYTES = 1024;
 const LOG_INTERVAL_MS = 10_000;
 
 /**
@@ -83,62 +44,18 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const counters = createCounters();
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
   const messages = new Subject<Envelope>();
-  const batches = new Subject<readonly Delivery[]>();
-  const clients = new Set<ClientConnection>();
-  let nextClientId = 0;
+  const fanout = new Fanout({ ...o, counters });
 
-  const ctx: ConnectionContext = {
-    batches$: batches,
-    drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
-    counters,
-    logger,
-    maxBufferedBytes: o.maxBufferedBytes,
-    slowClientTimeoutMs: o.slowClientTimeoutMs,
-    maxMessagesPerSecond: o.maxMessagesPerSecond,
-    maxHeldPerClient: MAX_HELD_PER_CLIENT,
-    onClosed(client, code) {
-      clients.delete(client);
-      logger.debug({ clientId: client.id, code }, 'client disconnected');
-    },
-  };
-
-  // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
-  const redis = openRedisConnection(o.redis, 'subscriber', logger);
-  const { promise: ready, settle: settleReady } = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
-
-  let everDown = false;
-  // A user that may SUBSCRIBE but not PING is health-checked by re-sending SUBSCRIBE, which it must be allowed.
-  const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(o.channel), logger };
-  const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
-    if (state === 'up') {
-      settleReady();
-      if (everDown) {
-        logger.info({ channel: o.channel }, 'redis subscription restored');
-        batches.next([redisUpDelivery()]);
-      } else {
-        logger.info({ channel: o.channel, path: o.path }, 'system stream subscribed');
-      }
-      everDown = false;
-    } else if (state === 'down') {
-      everDown = true;
-      // Once per outage, not once per reconnect attempt.
-      logger.error({ channel: o.channel, reason }, 'redis unavailable; clients notified with 503');
-      batches.next([redisDownDelivery()]);
-    }
+  // Redis: the stream's own subscriber; each outage and recovery is told to every client once.
+  const subscription = openSubscription({
+    ...o,
+    onLost: () => fanout.broadcast([redisDownDelivery()]),
+    onRestored: () => fanout.broadcast([redisUpDelivery()]),
   });
 
+  // The shared path, run once per message whatever the number of clients.
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const raw$ = fromRedisChannel(redis, o.channel, {
-    onSubscribed: () => health.subscribed(),
-    onRefused(err, attempt) {
-      health.refused();
-      const message = err instanceof Error ? err.message : String(err);
-      // Once per outage: SUBSCRIBE is retried with backoff until Redis allows it.
-      if (attempt === 1) logger.error({ channel: o.channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
-      settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${o.channel}: ${message}`, { cause: err }));
-    },
-  }).pipe(tap(() => counters.received++));
-  const pipeline = createPipeline(raw$, o, {
+  const pipeline = createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, {
     onInvalid(reason, detail) {
       counters.invalid++;
       const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
@@ -153,23 +70,14 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       counters.throttled++;
     },
   }).subscribe({
-    next: (batch) => batches.next(batch),
+    next: (batch) => fanout.broadcast(batch),
     error: (err: unknown) => {
       logger.error({ err, channel: o.channel }, 'redis subscription failed');
-      settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
+      subscription.fail(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
     },
   });
 
-  // WebSockets: upgrade on our path only; no compression (it would compress each broadcast once per client).
-  // The upgrade handler has refused every list of subprotocols without v1, so v1 is selected whenever any
-  // is offered (and never the key subprotocol).
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: MAX_CLIENT_FRAME_BYTES,
-    handleProtocols: () => PROTOCOL_V1,
-  });
+  const wss = createWebSocketServer();
   const authenticate = createAuthenticator(o);
   const onUpgrade = createUpgradeHandler({
     path: o.path,
@@ -177,62 +85,36 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     logger,
     allowedOrigins: o.allowedOrigins,
     authenticate,
-    hasCapacity: () => clients.size < o.maxClients,
+    hasCapacity: () => fanout.size < o.maxClients,
     onRejected(status) {
       counters.rejected++;
       logger.debug({ path: o.path, status }, 'handshake refused');
     },
     accept(ws, _req, types) {
-      const id = `c${++nextClientId}`;
-      const client = new ClientConnection(id, ws, types, ctx);
-      clients.add(client);
-      client.sendNow(snapshot.deliveries(types));
-      if (health.state === 'down') client.sendNow([redisDownDelivery()]);
-      logger.debug({ clientId: id, path: o.path }, 'client connected');
+      const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
+      fanout.accept(ws, types, [snapshot.deliveries(types), ...stateNow]);
     },
   });
-  // Claim the path only now, together with the listener: an attach that threw above leaves the path free
-  // for a corrected retry.
+  // Claim the path only now, together with the listener: an attach that threw above leaves it free for a retry.
   const unroute = routeUpgrades(server as HttpServer, o.path, onUpgrade);
-
-  // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.
-  const heartbeat = setInterval(() => {
-    for (const client of clients) {
-      if (client.isAlive) {
-        client.ping();
-      } else {
-        counters.deadClientsTerminated++;
-        logger.debug({ clientId: client.id }, 'no pong; terminating client');
-        client.terminate();
-      }
-    }
-  }, o.heartbeatIntervalMs);
-  heartbeat.unref();
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     unroute();
     onUpgrade.closePending();
-    clearInterval(heartbeat);
-    health.stop();
-    settleReady(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
+    subscription.close();
     pipeline.unsubscribe();
-    batches.complete();
     messages.complete();
-    for (const client of clients) client.close(CloseCode.GoingAway, 'server shutting down');
-    if (clients.size > 0) await waitUntil(() => clients.size === 0, CLOSE_GRACE_MS);
-    for (const client of clients) client.terminate();
-    clients.clear();
-    redis.disconnect();
+    await fanout.closeAll(CloseCode.GoingAway, 'server shutting down', CLOSE_GRACE_MS);
     wss.close();
     logger.info({ path: o.path }, 'system stream closed');
   };
 
   return {
-    ready,
+    ready: subscription.ready,
     messages$: messages.asObservable(),
     path: o.path,
-    stats: () => ({ ...counters, clients: clients.size, redis: health.state }),
+    stats: () => ({ ...counters, clients: fanout.size, redis: subscription.state }),
     snapshot: () => snapshot.envelopes(),
     router: () =>
       createRouter({
@@ -240,24 +122,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         logger,
         authenticate,
         snapshotJson: (types) => snapshot.json(types),
-        health: () => ({
-          redis: health.state,
-          clients: clients.size,
-          maxClients: o.maxClients,
-        }),
+        health: () => ({ redis: subscription.state, clients: fanout.size, maxClients: o.maxClients }),
       }),
     close: () => (closed ??= close()),
   };
-}
-
-/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
-function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const deadline = Date.now() + timeoutMs;
-    const check = (): void => {
-      if (condition() || Date.now() >= deadline) resolve();
-      else setTimeout(check, 10);
-    };
-    check();
-  });
 }

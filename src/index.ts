@@ -1,6 +1,7 @@
 // Node entry point of system-stream: the public API, nothing else. The sentinel has its own entry
 // (`system-stream/sentinel`, src/sentinel/index.ts), so that importing this one never loads systeminformation.
-export { attachSystemStream, type SystemStream } from './attach.js';
+export { attachSystemStream } from './attach.js';
+export type { SystemStream } from './stream.js';
 export { CloseCode, isTerminalCloseCode } from './close-codes.js';
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
 export { noopLogger, type Logger } from './logger.js';

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { offeredProtocols, type AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
 import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
@@ -22,6 +22,24 @@ export interface UpgradeHandler {
   (req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Destroys every handshake still waiting on `authenticate`, so that `server.close()` can complete. */
   closePending(): void;
+}
+
+/** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
+const MAX_CLIENT_FRAME_BYTES = 1024;
+
+/**
+ * The ws server that completes the stream's handshakes: no compression (it would compress each broadcast
+ * once per client), no tracking (the hub tracks clients). The upgrade handler has refused every list of
+ * subprotocols without v1, so v1 is selected whenever any is offered, and never the key subprotocol.
+ */
+export function createWebSocketServer(): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: MAX_CLIENT_FRAME_BYTES,
+    handleProtocols: () => PROTOCOL_V1,
+  });
 }
 
 /** Seconds a client refused for capacity (or a slow `authenticate`) is told to wait. */

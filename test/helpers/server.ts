@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import express from 'express';
-import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import { attachSystemStream } from '../../src/attach.js';
+import type { SystemStream } from '../../src/stream.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 
 export interface TestServer {

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import { attachSystemStream } from '../../src/attach.js';
+import type { SystemStream } from '../../src/stream.js';
 import { envelopeValidator } from '../../src/envelope-validator.js';
 import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import { attachSystemStream } from '../../src/attach.js';
+import type { SystemStream } from '../../src/stream.js';
 import type { Logger } from '../../src/logger.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';

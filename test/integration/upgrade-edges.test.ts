@@ -4,7 +4,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attachSystemStream, type SystemStream } from '../../src/attach.js';
+import { attachSystemStream } from '../../src/attach.js';
+import type { SystemStream } from '../../src/stream.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen, expectRefused, rawUpgradeStatus } from '../helpers/ws-client.js';
 

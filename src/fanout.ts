@@ -1,0 +1,104 @@
+import { interval, share, Subject } from 'rxjs';
+import type { WebSocket } from 'ws';
+import { ClientConnection, type ConnectionContext } from './connection.js';
+import type { Delivery } from './delivery.js';
+import type { Logger } from './logger.js';
+import type { EnvelopeType } from './protocol.js';
+import type { StreamCounters } from './stats.js';
+
+/** How often a client that is behind is retried (one shared timer, running only while someone is behind). */
+const DRAIN_INTERVAL_MS = 25;
+/** Most packets held for one slow client: a dashboard's keys, with room to spare. */
+const MAX_HELD_PER_CLIENT = 5000;
+
+export interface FanoutOptions {
+  readonly counters: StreamCounters;
+  readonly logger: Logger;
+  readonly maxBufferedBytes: number;
+  readonly slowClientTimeoutMs: number;
+  readonly maxMessagesPerSecond: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/**
+ * The hub: every connected client, the shared batches they subscribe to, the drain ticker for clients
+ * that are behind, and the heartbeat. One timer serves all clients; a client that missed the previous
+ * ping is terminated.
+ */
+export class Fanout {
+  readonly #clients = new Set<ClientConnection>();
+  readonly #batches = new Subject<readonly Delivery[]>();
+  readonly #ctx: ConnectionContext;
+  readonly #heartbeat: ReturnType<typeof setInterval>;
+  #nextClientId = 0;
+  /** Resolves `closeAll()` once the last client has closed. */
+  #whenEmpty: (() => void) | null = null;
+
+  constructor(o: FanoutOptions) {
+    const { counters, logger } = o;
+    this.#ctx = {
+      batches$: this.#batches,
+      drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
+      counters,
+      logger,
+      maxBufferedBytes: o.maxBufferedBytes,
+      slowClientTimeoutMs: o.slowClientTimeoutMs,
+      maxMessagesPerSecond: o.maxMessagesPerSecond,
+      maxHeldPerClient: MAX_HELD_PER_CLIENT,
+      onClosed: (client, code) => {
+        this.#clients.delete(client);
+        logger.debug({ clientId: client.id, code }, 'client disconnected');
+        if (this.#clients.size === 0) this.#whenEmpty?.();
+      },
+    };
+    this.#heartbeat = setInterval(() => {
+      for (const client of this.#clients) {
+        if (client.isAlive) {
+          client.ping();
+        } else {
+          counters.deadClientsTerminated++;
+          logger.debug({ clientId: client.id }, 'no pong; terminating client');
+          client.terminate();
+        }
+      }
+    }, o.heartbeatIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Clients connected now. */
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /** Sends a batch to every client (through each one's authorize and backpressure operators). */
+  broadcast(batch: readonly Delivery[]): void {
+    this.#batches.next(batch);
+  }
+
+  /** Serves a new WebSocket: first the `initial` batches (the snapshot, a state packet), then the shared stream. */
+  accept(ws: WebSocket, types: ReadonlySet<EnvelopeType> | null, initial: readonly (readonly Delivery[])[]): ClientConnection {
+    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, types, this.#ctx);
+    this.#clients.add(client);
+    for (const batch of initial) client.sendNow(batch);
+    this.#ctx.logger.debug({ clientId: client.id }, 'client connected');
+    return client;
+  }
+
+  /**
+   * Stops the heartbeat and the shared stream, closes every client with `code`, and resolves when all
+   * have closed, terminating those still open after `graceMs`.
+   */
+  async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#batches.complete();
+    if (this.#clients.size > 0) {
+      const empty = new Promise<void>((resolve) => (this.#whenEmpty = resolve));
+      for (const client of this.#clients) client.close(code, reason);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([empty, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
+    for (const client of this.#clients) client.terminate();
+    this.#clients.clear();
+  }
+}

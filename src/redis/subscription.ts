@@ -1,0 +1,85 @@
+import type { Observable } from 'rxjs';
+import { SystemStreamError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { fromRedisChannel } from './channel-source.js';
+import { describeEndpoint, openRedisConnection, type RedisLike } from './connection.js';
+import { watchRedisHealth, type RedisState } from './health.js';
+import { createReadyDeadline } from './ready-deadline.js';
+
+export interface SubscriptionOptions {
+  readonly redis: string | RedisLike;
+  readonly channel: string;
+  readonly redisHealthCheckMs: number;
+  readonly readyTimeoutMs: number;
+  readonly logger: Logger;
+  /** Redis can deliver again after an outage (not called for the first subscription). */
+  onRestored(): void;
+  /** Redis cannot deliver: called once per outage. */
+  onLost(): void;
+}
+
+/** The stream's Redis side: its own subscriber connection, the channel's messages, health and `ready`. */
+export interface Subscription {
+  readonly messages$: Observable<Buffer>;
+  readonly ready: Promise<void>;
+  readonly state: RedisState;
+  /** Settles `ready` with `error` if it is still pending; reported by a failing message stream. */
+  fail(error: Error): void;
+  /** Stops health checks and closes the connection (always the stream's own). */
+  close(): void;
+}
+
+/**
+ * Opens the subscriber (a URL, or a duplicate of the host's client: always a connection of its own) and
+ * watches it. The subscriber needs SUBSCRIBE on the channel and nothing else: its health check sends PING
+ * and, once Redis refuses PING to the user, re-sends SUBSCRIBE instead. A refused SUBSCRIBE never ends the
+ * process: the state is `down` and it is retried with backoff. Logged once per outage.
+ */
+export function openSubscription(o: SubscriptionOptions): Subscription {
+  const { channel, logger } = o;
+  const redis = openRedisConnection(o.redis, 'subscriber', logger);
+  const deadline = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
+
+  let everDown = false;
+  const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(channel), logger };
+  const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
+    if (state === 'up') {
+      deadline.settle();
+      if (everDown) {
+        logger.info({ channel }, 'redis subscription restored');
+        o.onRestored();
+      } else {
+        logger.info({ channel }, 'system stream subscribed');
+      }
+      everDown = false;
+    } else if (state === 'down') {
+      everDown = true;
+      logger.error({ channel, reason }, 'redis unavailable; clients notified with 503');
+      o.onLost();
+    }
+  });
+
+  const messages$ = fromRedisChannel(redis, channel, {
+    onSubscribed: () => health.subscribed(),
+    onRefused(err, attempt) {
+      health.refused();
+      const message = err instanceof Error ? err.message : String(err);
+      if (attempt === 1) logger.error({ channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
+      deadline.settle(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${channel}: ${message}`, { cause: err }));
+    },
+  });
+
+  return {
+    messages$,
+    ready: deadline.promise,
+    get state() {
+      return health.state;
+    },
+    fail: (error) => deadline.settle(error),
+    close() {
+      health.stop();
+      deadline.settle(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
+      redis.disconnect();
+    },
+  };
+}
