@@ -1,23 +1,13 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
+import { upgradeThenReset } from '../helpers/raw-socket.js';
 import { connectOpen, expectRefused, rawUpgradeStatus } from '../helpers/ws-client.js';
-
-/** Sends an upgrade request for `path`, then resets the connection (SO_LINGER 0: RST, not FIN). */
-async function upgradeThenReset(port: number, path: string): Promise<void> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
-  await new Promise((resolve) => setTimeout(resolve, 1));
-  socket.resetAndDestroy();
-}
 
 describe('upgrade edges', () => {
   const fx = useStreamFixtures();
