@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Memory tests measure the heap after a full collection (test/helpers/heap.ts).
+    execArgv: ['--expose-gc'],
     // Integration tests start their own redis-server processes and sockets; two cores can run two files at once.
     maxWorkers: 2,
   },

@@ -7,6 +7,7 @@ import { attachSystemStream } from '../../src/attach.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { metric } from '../helpers/fixtures.js';
 import { connect, connectOpen, expectRefused } from '../helpers/ws-client.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 describe('handshake', () => {
   const fx = useStreamFixtures();
@@ -129,9 +130,7 @@ describe('handshake', () => {
   });
 
   it('never logs the key', async () => {
-    const lines: string[] = [];
-    const capture = (obj: object, msg?: string): void => void lines.push(JSON.stringify([obj, msg]));
-    const logger = { debug: capture, info: capture, warn: capture, error: capture };
+    const logger = recordingLogger();
     const s = await fx.server({ apiKeys: ['TOPSECRET-1'], logger });
     fx.track(await connectOpen(s.wsUrl('api_key=TOPSECRET-1')));
     await expectRefused(s.wsUrl('api_key=TOPSECRET-2'));
@@ -141,7 +140,7 @@ describe('handshake', () => {
     await c.waitFor((p) => p.type === 'snapshot_end');
     c.ws.send('hello'); // a protocol error, logged with the client id
     await c.waitForClose();
-    expect(lines.length).toBeGreaterThan(3);
-    expect(lines.join('\n')).not.toMatch(/TOPSECRET/);
+    expect(logger.lines.length).toBeGreaterThan(3);
+    expect(logger.dump()).not.toMatch(/TOPSECRET/);
   });
 });

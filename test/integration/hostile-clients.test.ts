@@ -1,21 +1,13 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CloseCode } from '../../src/close-codes.js';
 import { metric } from '../helpers/fixtures.js';
+import { heapAfterGc } from '../helpers/heap.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connect, connectOpen, type TestClient } from '../helpers/ws-client.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-const heapAfterGc = (): number => {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-};
 
 /** A raw HTTP upgrade request; resolves with the status line's code. */
 function rawHandshake(port: number, target: string, extraHeaders = ''): Promise<number> {

@@ -3,6 +3,7 @@ import { keyProtocol } from '../../src/protocol.js';
 import { metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen, expectRefused, rawUpgradeStatus } from '../helpers/ws-client.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 describe('protocol', () => {
   const fx = useStreamFixtures();
@@ -49,13 +50,12 @@ describe('protocol', () => {
     });
 
     it('never logs the key subprotocol', async () => {
-      const lines: string[] = [];
-      const capture = (obj: object, msg?: string): void => void lines.push(JSON.stringify([obj, msg]));
-      const s = await fx.server({ apiKeys: ['TOPSECRET'], logger: { debug: capture, info: capture, warn: capture, error: capture } });
+      const logger = recordingLogger();
+      const s = await fx.server({ apiKeys: ['TOPSECRET'], logger });
       fx.track(await connectOpen(s.wsUrl(), { protocols: ['system-stream.v1', keyProtocol('TOPSECRET')] }));
       await expectRefused(s.wsUrl(), { protocols: ['system-stream.v1', keyProtocol('TOPSECRET-wrong')] });
-      expect(lines.length).toBeGreaterThan(1);
-      const all = lines.join('\n');
+      expect(logger.lines.length).toBeGreaterThan(1);
+      const all = logger.dump();
       expect(all).not.toMatch(/TOPSECRET/);
       expect(all).not.toContain(keyProtocol('TOPSECRET').slice('system-stream.key.'.length));
     });

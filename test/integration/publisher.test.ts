@@ -4,12 +4,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
 import { envelopeValidator } from '../../src/envelope-validator.js';
-import type { Logger } from '../../src/logger.js';
 import type { Envelope } from '../../src/protocol.js';
 import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { rejection } from '../helpers/rejection.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 let redis: TestRedis;
 const cleanup: (() => unknown)[] = [];
@@ -49,12 +49,6 @@ async function subscribe(channel: string): Promise<{ next(): Promise<unknown> }>
   };
 }
 
-
-function recordingLogger(): Logger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const log = (obj: object, msg?: string): void => void lines.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
-  return { lines, debug: log, info: log, warn: log, error: log };
-}
 
 // Timing bounds below allow 1 s of slack over publishTimeoutMs for a loaded 2-core machine: they prove
 // that a call ends on its own (an unbounded wait would run into the 30 s test timeout), not its precision,
@@ -316,7 +310,7 @@ describe('createSystemPublisher against a real Redis', () => {
       const publisher = publisherFor({ redis: `redis://default:s3cret-pw@127.0.0.1:${port}`, channel: 'x', publishTimeoutMs: 200, logger });
       const err = await rejection(publisher.publish(metric()));
       expect(logger.lines.length).toBeGreaterThan(0); // the connection error was logged...
-      for (const text of [...logger.lines, err.message, String(err.cause)]) expect(text).not.toContain('s3cret-pw');
+      for (const text of [...logger.lines.map((l) => l.text), err.message, String(err.cause)]) expect(text).not.toContain('s3cret-pw');
     });
   });
 });

@@ -2,20 +2,14 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
-import type { Logger } from '../../src/logger.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { rejection } from '../helpers/rejection.js';
 import { startServer } from '../helpers/server.js';
 import { connectOpen } from '../helpers/ws-client.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 // `ready` never hangs silently: each test has its own redis-server, which is not there yet, or hung.
-
-function recordingLogger(): Logger & { readonly lines: { level: string; msg: string; text: string; at: number }[] } {
-  const lines: { level: string; msg: string; text: string; at: number }[] = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, msg: msg ?? '', text: JSON.stringify(obj), at: performance.now() });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 const disposers: (() => unknown)[] = [];
 afterEach(async () => {

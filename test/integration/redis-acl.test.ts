@@ -9,6 +9,7 @@ import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { rejection } from '../helpers/rejection.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen } from '../helpers/ws-client.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 // Redis ACLs against the subscriber's own user: a real redis-server, users changed with ACL SETUSER while
 // the stream runs. Redis itself disconnects a client whose subscription an ACL change no longer allows;
@@ -16,19 +17,6 @@ import { connectOpen } from '../helpers/ws-client.js';
 
 const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
 const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
-
-type Level = 'debug' | 'info' | 'warn' | 'error';
-function recordingLogger(): Logger & { count(level: Level, text: string): number } {
-  const lines: { level: Level; msg: string }[] = [];
-  const at = (level: Level) => (_obj: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    count: (level, text) => lines.filter((l) => l.level === level && l.msg.includes(text)).length,
-  };
-}
 
 describe('Redis ACLs and the subscriber', () => {
   const fx = useStreamFixtures();

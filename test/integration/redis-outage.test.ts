@@ -1,5 +1,3 @@
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -7,25 +5,18 @@ import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
 import { metric } from '../helpers/fixtures.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
+import { heapAfterGc } from '../helpers/heap.js';
+import { recordingLogger } from '../helpers/logger.js';
 import { connectOpen } from '../helpers/ws-client.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
 const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
-
-function capturingLogger(): { logger: Record<'debug' | 'info' | 'warn' | 'error', (o: object, m?: string) => void>; errors: string[] } {
-  const errors: string[] = [];
-  const noop = (): void => {};
-  return { errors, logger: { debug: noop, info: noop, warn: noop, error: (_o, m) => void errors.push(m ?? '') } };
-}
 
 describe('Redis outage', () => {
   const fx = useStreamFixtures();
 
   it('sends 503 to every client within 1 s of a SIGKILL, keeps them open, and recovers with a 200 by itself', async () => {
-    const { logger, errors } = capturingLogger();
+    const logger = recordingLogger();
     const s = await fx.server({ logger, throttleMs: 0 });
     const clients = [fx.track(await connectOpen(s.wsUrl('api_key=k'))), fx.track(await connectOpen(s.wsUrl('api_key=k')))];
 
@@ -58,7 +49,7 @@ describe('Redis outage', () => {
     expect((await request(s.server).get('/api/system/ready')).body).toMatchObject({ status: 'ok', redis: 'up' });
 
     // Logged once, not once per reconnect attempt.
-    expect(errors.filter((m) => m.includes('redis unavailable'))).toHaveLength(1);
+    expect(logger.count('error', 'redis unavailable')).toBe(1);
 
     // No duplicate subscription, no duplicate delivery.
     const [, subscribers] = (await fx.redis().publisher().call('PUBSUB', 'NUMSUB', s.channel)) as [string, number];
@@ -116,11 +107,7 @@ describe('Redis outage', () => {
     const pub = fx.redis().publisher();
     await deliverEventually(pub, s.channel, c, 0);
     const resources = (): number => process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'TTYWrap').length;
-    const heap = (): number => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
+    const heap = heapAfterGc;
     const baselineResources = resources();
     const heaps: number[] = [];
     for (let cycle = 1; cycle <= 10; cycle++) {

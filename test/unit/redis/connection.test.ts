@@ -1,19 +1,13 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../../../src/logger.js';
 import { describeEndpoint, openRedisConnection } from '../../../src/redis/connection.js';
+import { recordingLogger } from '../../helpers/logger.js';
 
 // Every connection here is lazy (`lazyConnect: true` as an override), so nothing touches the network.
 const opened: (Redis | Cluster)[] = [];
 afterEach(() => {
   for (const c of opened.splice(0)) c.disconnect();
 });
-
-function recordingLogger(): Logger & { warnings: { obj: object; msg?: string }[] } {
-  const warnings: { obj: object; msg?: string }[] = [];
-  const noop = (): void => {};
-  return { warnings, debug: noop, info: noop, error: noop, warn: (obj, msg) => void warnings.push({ obj, msg }) };
-}
 
 function open(...args: Parameters<typeof openRedisConnection>): Redis {
   const connection = openRedisConnection(...args);
@@ -59,7 +53,7 @@ describe('openRedisConnection', () => {
     const err = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', options: { password: 's3cret' } });
     sub.emit('error', err);
     sub.emit('error', err);
-    expect(logger.warnings).toEqual([{ obj: { err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' }]);
+    expect(logger.warnings()).toEqual([{ obj: { err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' }]);
   });
 });
 

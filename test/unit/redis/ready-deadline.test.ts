@@ -1,13 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Logger } from '../../../src/logger.js';
 import { createReadyDeadline, STILL_WAITING_LOG_MS } from '../../../src/redis/ready-deadline.js';
 import { rejection } from '../../helpers/rejection.js';
-
-function recordingLogger(): Logger & { warnings: { obj: object; msg?: string }[] } {
-  const warnings: { obj: object; msg?: string }[] = [];
-  const noop = (): void => {};
-  return { warnings, debug: noop, info: noop, error: noop, warn: (obj, msg) => void warnings.push({ obj, msg }) };
-}
+import { recordingLogger } from '../../helpers/logger.js';
 
 async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
@@ -32,11 +26,11 @@ describe('createReadyDeadline', () => {
   it('logs at warn where it is still waiting after 2 s, once', async () => {
     const { promise } = createReadyDeadline({ timeoutMs: 0, endpoint: '127.0.0.1:6379', logger });
     await vi.advanceTimersByTimeAsync(STILL_WAITING_LOG_MS - 1);
-    expect(logger.warnings).toEqual([]);
+    expect(logger.warnings()).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(logger.warnings).toEqual([{ obj: { endpoint: '127.0.0.1:6379', waitedMs: 2000 }, msg: 'still waiting for redis; stream.ready is pending' }]);
+    expect(logger.warnings()).toEqual([{ obj: { endpoint: '127.0.0.1:6379', waitedMs: 2000 }, msg: 'still waiting for redis; stream.ready is pending' }]);
     await vi.advanceTimersByTimeAsync(3_600_000);
-    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings()).toHaveLength(1);
     expect(await isSettled(promise)).toBe(false); // timeoutMs 0: never rejects by itself
   });
 
@@ -48,7 +42,7 @@ describe('createReadyDeadline', () => {
     const err = await rejection(promise);
     expect(err.code).toBe('SST_ERR_REDIS_UNAVAILABLE');
     expect(err.message).toBe('Redis at 127.0.0.1:6379 was not ready within 10000 ms; the stream keeps retrying');
-    expect(logger.warnings.map((w) => w.msg)).toEqual([
+    expect(logger.warnings().map((w) => w.msg)).toEqual([
       'still waiting for redis; stream.ready is pending',
       'redis not ready within readyTimeoutMs; stream.ready rejected, still retrying',
     ]);
@@ -61,7 +55,7 @@ describe('createReadyDeadline', () => {
     await expect(promise).resolves.toBeUndefined();
     expect(vi.getTimerCount()).toBe(0);
     await vi.advanceTimersByTimeAsync(5000);
-    expect(logger.warnings).toEqual([]);
+    expect(logger.warnings()).toEqual([]);
   });
 
   it('rejects with the error it is settled with, before its deadline', async () => {
