@@ -61,7 +61,7 @@ function createThrottleRule(): (value: Keyed) => Throttled {
  */
 export function createPipeline(
   raw$: Observable<Buffer | string>,
-  options: { readonly maxMessageBytes: number; readonly throttleMs: number },
+  options: { readonly maxMessageBytes: number; readonly throttleMs: number; readonly writeDelayMs: number },
   hooks: PipelineHooks,
 ): Observable<Delivery[]> {
   return raw$.pipe(
@@ -78,6 +78,6 @@ export function createPipeline(
       (v) => v.isChange,
     ),
     map(({ envelope, key }) => envelopeDelivery(envelope, key)),
-    batchPerTick(),
+    batchPerTick(options.writeDelayMs),
   );
 }

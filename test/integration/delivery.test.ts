@@ -41,11 +41,28 @@ describe('delivery', () => {
       const chunks: number[] = [];
       (c.ws as unknown as { _socket: Socket })._socket.on('data', (chunk: Buffer) => chunks.push(chunk.length));
       const pub = fx.redis().publisher();
-      // One pipeline: Redis answers in one socket read, which ioredis parses in one go.
-      await Promise.all(['cpu', 'memory', 'disk'].map((m) => pub.publish(s.channel, JSON.stringify(metric(m)))));
+      // Three PUBLISHes in one script: Redis writes the three messages to the subscriber in one go, and
+      // ioredis parses them in one read, so they reach the pipeline in one event-loop turn.
+      const script = "for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end";
+      await pub.eval(script, 1, s.channel, ...['cpu', 'memory', 'disk'].map((m) => JSON.stringify(metric(m))));
       await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'disk');
       expect(c.frames.map((f) => (JSON.parse(f) as SystemMetricMessage).data.metric_type)).toEqual([undefined, 'cpu', 'memory', 'disk']);
       expect(chunks).toHaveLength(1); // one write of three frames reaches the client as one read on loopback
+    });
+
+    it('with writeDelayMs, writes what arrives within the delay to each client in one socket write', async () => {
+      const s = await fx.server({ writeDelayMs: 150 });
+      const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+      const chunks: number[] = [];
+      (c.ws as unknown as { _socket: Socket })._socket.on('data', (chunk: Buffer) => chunks.push(chunk.length));
+      const pub = fx.redis().publisher();
+      for (const m of ['cpu', 'memory', 'disk']) {
+        await pub.publish(s.channel, JSON.stringify(metric(m)));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // spread out: without the delay, three writes
+      }
+      await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'disk');
+      expect(c.frames.slice(1).map((f) => (JSON.parse(f) as SystemMetricMessage).data.metric_type)).toEqual(['cpu', 'memory', 'disk']);
+      expect(chunks).toHaveLength(1);
     });
 
     it('sends a batch published to Redis as one envelope per frame', async () => {

@@ -17,6 +17,14 @@ describe('batchPerTick', () => {
     });
   });
 
+  it('with a delay, collects for that long after the first value, on one timer', () => {
+    scheduler.run(({ hot, expectObservable }) => {
+      const source = hot('a-b---c-----d', { a: 1, b: 2, c: 3, d: 4 });
+      // a opens a 5-frame window (flush at 5) holding a and b; c at 6 opens the next (flush at 11), d at 12 a third.
+      expectObservable(source.pipe(batchPerTick(5))).toBe('-----x-----y-----z', { x: [1, 2], y: [3], z: [4] });
+    });
+  });
+
   it('emits pending values before completing', () => {
     scheduler.run(({ hot, expectObservable }) => {
       const source = hot('(ab|)', { a: 1, b: 2 });
