@@ -16,7 +16,7 @@ import { watchRedisHealth } from './redis-health.js';
 import { fromRedisChannel } from './redis-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
-import { createCounters, type SystemStreamStats } from './stats.js';
+import { createCounters, createLabelledCounters, type SystemStreamStats } from './stats.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
 
@@ -66,6 +66,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
 
   const { logger } = o;
   const counters = createCounters();
+  const labelled = createLabelledCounters();
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
   const messages = new Subject<Envelope>();
   const batches = new Subject<readonly Delivery[]>();
@@ -105,6 +106,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     if (state === 'up') {
       settleReady();
       if (everDown) {
+        labelled.redisReconnects++;
         logger.info({ channel: o.channel }, 'redis subscription restored');
         batches.next([redisUpDelivery()]);
       } else {
@@ -127,11 +129,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const pipeline = createPipeline(raw$, o, {
     onInvalid(reason, detail) {
       counters.invalid++;
+      labelled.invalid[reason]++;
       const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
       logInvalid({ channel: o.channel, reason, byteLength: detail.byteLength, fields });
     },
     onValid(envelope, key) {
       counters.valid++;
+      labelled.envelopes[envelope.type]++;
       snapshot.update(envelope, key);
       messages.next(envelope);
     },
@@ -164,11 +168,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     allowedOrigins: o.allowedOrigins,
     authenticate,
     hasCapacity: () => clients.size < o.maxClients,
-    onRejected(status) {
+    onRejected(outcome, status) {
       counters.rejected++;
-      logger.debug({ path: o.path, status }, 'handshake refused');
+      labelled.handshakes[outcome]++;
+      logger.debug({ path: o.path, status, outcome }, 'handshake refused');
     },
     accept(ws, _req, types) {
+      labelled.handshakes.accepted++;
       const id = `c${++nextClientId}`;
       const client = new ClientConnection(id, ws, types, ctx);
       clients.add(client);
