@@ -16,6 +16,7 @@ import { watchRedisHealth } from './redis-health.js';
 import { fromRedisChannel } from './redis-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
+import { createRefusalSummary } from './refusal-summary.js';
 import { createCounters, createLabelledCounters, type SystemStreamStats } from './stats.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
@@ -84,7 +85,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     maxHeldPerClient: MAX_HELD_PER_CLIENT,
     onClosed(client, code) {
       clients.delete(client);
-      logger.debug({ clientId: client.id, code }, 'client disconnected');
+      logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
     },
   };
 
@@ -92,7 +93,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const redis = openRedisConnection(o.redis, SUBSCRIBER_OPTIONS);
   const logRedisError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'redis subscriber error', LOG_INTERVAL_MS);
   // Only message and code: never the connection options, which may hold a password.
-  redis.on('error', (err: Error & { code?: string }) => logRedisError({ err: { message: err.message, code: err.code } }));
+  redis.on('error', (err: Error & { code?: string }) => logRedisError({ event: 'redis_error', err: { message: err.message, code: err.code } }));
 
   let subscribed = false;
   let settleReady: (error?: Error) => void = () => {};
@@ -107,16 +108,16 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       settleReady();
       if (everDown) {
         labelled.redisReconnects++;
-        logger.info({ channel: o.channel }, 'redis subscription restored');
+        logger.info({ event: 'redis_up', channel: o.channel }, 'redis subscription restored');
         batches.next([redisUpDelivery()]);
       } else {
-        logger.info({ channel: o.channel, path: o.path }, 'system stream subscribed');
+        logger.info({ event: 'subscribed', channel: o.channel, path: o.path }, 'system stream subscribed');
       }
       everDown = false;
     } else if (state === 'down') {
       everDown = true;
       // Once per outage, not once per reconnect attempt.
-      logger.error({ channel: o.channel, reason }, 'redis unavailable; clients notified with 503');
+      logger.error({ event: 'redis_down', channel: o.channel, reason }, 'redis unavailable; clients notified with 503');
       batches.next([redisDownDelivery()]);
     }
   });
@@ -131,7 +132,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       counters.invalid++;
       labelled.invalid[reason]++;
       const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
-      logInvalid({ channel: o.channel, reason, byteLength: detail.byteLength, fields });
+      logInvalid({ event: 'invalid_messages', channel: o.channel, reason, byteLength: detail.byteLength, fields });
     },
     onValid(envelope, key) {
       counters.valid++;
@@ -145,7 +146,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   }).subscribe({
     next: (batch) => batches.next(batch),
     error: (err: unknown) => {
-      logger.error({ err, channel: o.channel }, 'redis subscription failed');
+      logger.error({ event: 'subscribe_failed', err, channel: o.channel }, 'redis subscription failed');
       settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
     },
   });
@@ -161,6 +162,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     handleProtocols: () => PROTOCOL_V1,
   });
   const authenticate = createAuthenticator(o);
+  const refusals = createRefusalSummary((obj, msg) => logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
     path: o.path,
     wss,
@@ -171,7 +173,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     onRejected(outcome, status) {
       counters.rejected++;
       labelled.handshakes[outcome]++;
-      logger.debug({ path: o.path, status, outcome }, 'handshake refused');
+      refusals.refused(outcome);
+      logger.debug({ event: 'handshake_refused', path: o.path, status, outcome }, 'handshake refused');
     },
     accept(ws, _req, types) {
       labelled.handshakes.accepted++;
@@ -180,7 +183,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       clients.add(client);
       client.sendNow(snapshot.deliveries(types));
       if (health.state === 'down') client.sendNow([redisDownDelivery()]);
-      logger.debug({ clientId: id, path: o.path }, 'client connected');
+      logger.debug({ event: 'client_connected', clientId: id, path: o.path }, 'client connected');
     },
   });
   // Claim the path only now, together with the listener: an attach that threw above leaves the path free
@@ -190,11 +193,12 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   // Heartbeat: one timer for all clients; a client that missed the previous ping is cut off.
   const heartbeat = setInterval(() => {
     for (const client of clients) {
+      if (client.isClosing) continue; // its own close ends it; counting it as dead too would count it twice
       if (client.isAlive) {
         client.ping();
       } else {
         counters.deadClientsTerminated++;
-        logger.debug({ clientId: client.id }, 'no pong; terminating client');
+        logger.info({ event: 'dead_client_terminated', clientId: client.id }, 'no pong; terminating client');
         client.terminate();
       }
     }
@@ -217,7 +221,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     clients.clear();
     redis.disconnect();
     wss.close();
-    logger.info({ path: o.path }, 'system stream closed');
+    refusals.close();
+    logger.info({ event: 'closed', path: o.path }, 'system stream closed');
   };
 
   return {

@@ -50,7 +50,7 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
   const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
     if (!decision.ok) {
-      if (decision.status === 500) ctx.logger.error({ err: decision.error }, 'authenticate() failed');
+      if (decision.status === 500) ctx.logger.error({ event: 'authenticate_failed', err: decision.error }, 'authenticate() failed');
       sendJson(res, decision.status, JSON.stringify({ error: decision.status === 401 ? 'unauthorized' : 'error' }));
       return;
     }
