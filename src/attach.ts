@@ -8,6 +8,8 @@ import { ClientConnection, type ConnectionContext } from './connection.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
 import { createRateLimitedLog } from './logger.js';
+import { createStreamMetrics, type MetricsRegistry } from './metrics.js';
+import { createMetricsRoute } from './metrics-route.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { PROTOCOL_V1, type Envelope } from './protocol.js';
@@ -36,7 +38,9 @@ export interface SystemStream {
   stats(): SystemStreamStats;
   /** The latest envelope of every key: what a new client receives first. */
   snapshot(): Envelope[];
-  /** Middleware serving `GET snapshot`, `GET health`, and 426 for plain HTTP on the WebSocket path. */
+  /** The Prometheus registry holding the stream's metrics when the `metrics` option is set, else `undefined`. */
+  readonly metrics: MetricsRegistry | undefined;
+  /** Middleware serving `GET snapshot`, `GET health`, `GET metrics` (with the `metrics` option), and 426 for plain HTTP on the WebSocket path. */
   router(): SystemStreamRouter;
   /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
   close(): Promise<void>;
@@ -73,6 +77,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const batches = new Subject<readonly Delivery[]>();
   const clients = new Set<ClientConnection>();
   let nextClientId = 0;
+  // Before anything is opened or registered: a missing prom-client or a registry that already holds our names throws here.
+  const metrics = o.metrics && createStreamMetrics(o.metrics, { counters, labelled, clients: () => clients.size, isRedisUp: () => health.state === 'up' });
 
   const ctx: ConnectionContext = {
     batches$: batches,
@@ -83,6 +89,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     slowClientTimeoutMs: o.slowClientTimeoutMs,
     maxMessagesPerSecond: o.maxMessagesPerSecond,
     maxHeldPerClient: MAX_HELD_PER_CLIENT,
+    onWritten: metrics?.written,
     onClosed(client, code) {
       clients.delete(client);
       logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
@@ -122,6 +129,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     }
   });
 
+  const fanOut = (batch: readonly Delivery[]): void => batches.next(batch);
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
   const raw$ = fromRedisChannel(redis, o.channel, () => {
     subscribed = true;
@@ -144,7 +152,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       counters.throttled++;
     },
   }).subscribe({
-    next: (batch) => batches.next(batch),
+    next: metrics?.timeFanOut(fanOut) ?? fanOut,
     error: (err: unknown) => {
       logger.error({ event: 'subscribe_failed', err, channel: o.channel }, 'redis subscription failed');
       settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
@@ -222,6 +230,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     redis.disconnect();
     wss.close();
     refusals.close();
+    metrics?.close();
     logger.info({ event: 'closed', path: o.path }, 'system stream closed');
   };
 
@@ -231,6 +240,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     path: o.path,
     stats: () => ({ ...counters, clients: clients.size, redis: health.state }),
     snapshot: () => snapshot.envelopes(),
+    metrics: metrics?.registry,
     router: () =>
       createRouter({
         wsPath: o.path,
@@ -243,6 +253,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
           clients: clients.size,
           maxClients: o.maxClients,
         }),
+        metrics: metrics && createMetricsRoute(metrics.registry, o.metricsAuth === 'same' ? authenticate : undefined, logger),
       }),
     close: () => (closed ??= close()),
   };

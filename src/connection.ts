@@ -20,6 +20,8 @@ export interface ConnectionContext {
   readonly maxMessagesPerSecond: number;
   /** Most packets held for one client that is behind. */
   readonly maxHeldPerClient: number;
+  /** Called after each socket write of a live batch (the snapshot and heartbeats are not live): the metrics' hook. */
+  readonly onWritten: ((batch: readonly Delivery[]) => void) | undefined;
   /** Called once when the client's socket has closed, after the connection has torn itself down. */
   onClosed(connection: ClientConnection, code: number): void;
 }
@@ -133,6 +135,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
     this.#write(batch);
+    this.#ctx.onWritten?.(batch);
   }
 
   error(): void {}

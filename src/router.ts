@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
+import type { MetricsRoute } from './metrics-route.js';
 import type { RedisState } from './redis-health.js';
 
 /**
@@ -30,6 +31,8 @@ export interface RouterContext {
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
   snapshotJson(types: ReadonlySet<string> | null): string;
   health(): HealthReport;
+  /** `GET metrics`, when the stream has metrics. */
+  readonly metrics: MetricsRoute | undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -45,7 +48,8 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
 /**
  * `GET snapshot` (same authentication as the WebSocket; the successor of the polling endpoint),
  * `GET health` (no authentication: for load balancers; it tells only state and counts), and 426 for a
- * plain HTTP request to the WebSocket path. Anything else goes to `next`.
+ * plain HTTP request to the WebSocket path, and `GET metrics` when the stream has metrics (see
+ * createMetricsRoute). Anything else goes to `next`.
  */
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
   const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
@@ -66,6 +70,10 @@ export function createRouter(ctx: RouterContext): SystemStreamRouter {
         Upgrade: 'websocket',
         Connection: 'Upgrade',
       });
+      return;
+    }
+    if (ctx.metrics !== undefined && (method === 'GET' || method === 'HEAD') && mounted === '/metrics') {
+      ctx.metrics(req, res, next);
       return;
     }
     if ((method === 'GET' || method === 'HEAD') && mounted === '/snapshot') {
