@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import type { Delivery } from './delivery.js';
-import { invalidOption } from './errors.js';
+import { invalidOption, SystemStreamError } from './errors.js';
 import type { LabelledCounters, StreamCounters } from './stats.js';
 
 /**
@@ -64,8 +64,9 @@ export function loadPromClient(load: (id: string) => unknown = createRequire(imp
   try {
     loaded = load('prom-client') as Partial<PromClientModule>;
   } catch (err) {
-    throw Object.assign(
-      invalidOption('The `metrics` option needs prom-client, an optional peer dependency that is not installed: run `npm install prom-client@^15.1.0`'),
+    throw new SystemStreamError(
+      'SST_ERR_INVALID_OPTION',
+      'The `metrics` option needs prom-client, an optional peer dependency that is not installed: run `npm install prom-client@^15.1.0`',
       { cause: err },
     );
   }
