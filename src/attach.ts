@@ -3,17 +3,20 @@ import type { Server as HttpsServer } from 'node:https';
 import { Subject, tap } from 'rxjs';
 import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
-import { redisDownDelivery, redisUpDelivery } from './delivery.js';
+import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
 import { Fanout } from './fanout.js';
 import { createRateLimitedLog } from './logger.js';
+import { createStreamMetrics } from './metrics.js';
+import { createMetricsRoute } from './metrics-route.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import type { Envelope } from './protocol.js';
 import { openSubscription } from './redis/subscription.js';
 import { createRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
-import { createCounters } from './stats.js';
+import { createRefusalSummary } from './refusal-summary.js';
+import { createCounters, createLabelledCounters } from './stats.js';
 import type { SystemStream } from './stream.js';
 import { createUpgradeHandler, createWebSocketServer } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
@@ -42,27 +45,37 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
 
   const { logger } = o;
   const counters = createCounters();
+  const labelled = createLabelledCounters();
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
   const messages = new Subject<Envelope>();
-  const fanout = new Fanout({ ...o, counters });
+  // Before anything is opened or registered: a missing prom-client or a registry that already holds our names throws here.
+  const metrics =
+    o.metrics && createStreamMetrics(o.metrics, { counters, labelled, clients: (): number => fanout.size, isRedisUp: (): boolean => subscription.state === 'up' });
+  const fanout: Fanout = new Fanout({ ...o, counters, onWritten: metrics?.written });
 
   // Redis: the stream's own subscriber; each outage and recovery is told to every client once.
   const subscription = openSubscription({
     ...o,
     onLost: () => fanout.broadcast([redisDownDelivery()]),
-    onRestored: () => fanout.broadcast([redisUpDelivery()]),
+    onRestored() {
+      labelled.redisReconnects++;
+      fanout.broadcast([redisUpDelivery()]);
+    },
   });
 
   // The shared path, run once per message whatever the number of clients.
+  const fanOut = (batch: readonly Delivery[]): void => fanout.broadcast(batch);
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
   const pipeline = createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, {
     onInvalid(reason, detail) {
       counters.invalid++;
+      labelled.invalid[reason]++;
       const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
-      logInvalid({ channel: o.channel, reason, byteLength: detail.byteLength, fields });
+      logInvalid({ event: 'invalid_messages', channel: o.channel, reason, byteLength: detail.byteLength, fields });
     },
     onValid(envelope, key) {
       counters.valid++;
+      labelled.envelopes[envelope.type]++;
       snapshot.update(envelope, key);
       messages.next(envelope);
     },
@@ -70,15 +83,16 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       counters.throttled++;
     },
   }).subscribe({
-    next: (batch) => fanout.broadcast(batch),
+    next: metrics?.timeFanOut(fanOut) ?? fanOut,
     error: (err: unknown) => {
-      logger.error({ err, channel: o.channel }, 'redis subscription failed');
+      logger.error({ event: 'subscribe_failed', err, channel: o.channel }, 'redis subscription failed');
       subscription.fail(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
     },
   });
 
   const wss = createWebSocketServer();
   const authenticate = createAuthenticator(o);
+  const refusals = createRefusalSummary((obj, msg) => logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
     path: o.path,
     wss,
@@ -86,11 +100,14 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     allowedOrigins: o.allowedOrigins,
     authenticate,
     hasCapacity: () => fanout.size < o.maxClients,
-    onRejected(status) {
+    onRejected(outcome, status) {
       counters.rejected++;
-      logger.debug({ path: o.path, status }, 'handshake refused');
+      labelled.handshakes[outcome]++;
+      refusals.refused(outcome);
+      logger.debug({ event: 'handshake_refused', path: o.path, status, outcome }, 'handshake refused');
     },
     accept(ws, _req, types) {
+      labelled.handshakes.accepted++;
       const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
       fanout.accept(ws, types, [snapshot.deliveries(types), ...stateNow]);
     },
@@ -107,7 +124,9 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     messages.complete();
     await fanout.closeAll(CloseCode.GoingAway, 'server shutting down', CLOSE_GRACE_MS);
     wss.close();
-    logger.info({ path: o.path }, 'system stream closed');
+    refusals.close();
+    metrics?.close();
+    logger.info({ event: 'closed', path: o.path }, 'system stream closed');
   };
 
   return {
@@ -116,6 +135,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     path: o.path,
     stats: () => ({ ...counters, clients: fanout.size, redis: subscription.state }),
     snapshot: () => snapshot.envelopes(),
+    metrics: metrics?.registry,
     router: () =>
       createRouter({
         wsPath: o.path,
@@ -123,6 +143,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         authenticate,
         snapshotJson: (types) => snapshot.json(types),
         health: () => ({ redis: subscription.state, clients: fanout.size, maxClients: o.maxClients }),
+        metrics: metrics && createMetricsRoute(metrics.registry, o.metricsAuth === 'same' ? authenticate : undefined, logger),
       }),
     close: () => (closed ??= close()),
   };

@@ -3,15 +3,19 @@ import type { IncomingMessage } from 'node:http';
 import { isEnvelopeType, MAX_API_KEY_BYTES, type ResolvedOptions } from './options.js';
 import { KEY_PROTOCOL_PREFIX, type EnvelopeType } from './protocol.js';
 
-/** The outcome of authenticating one request. `types: null` means every type. */
+/**
+ * The outcome of authenticating one request. `types: null` means every type. A 503 says why in
+ * `reason`: `timeout` when the hook did not settle in time, `busy` when too many requests waited on it.
+ */
 export type AuthDecision =
   | { readonly ok: true; readonly types: ReadonlySet<EnvelopeType> | null }
-  | { readonly ok: false; readonly status: 400 | 401 | 500 | 503; readonly error?: unknown };
+  | { readonly ok: false; readonly status: 400 | 401 | 500 | 503; readonly error?: unknown; readonly reason?: 'timeout' | 'busy' };
 
 const ALL: AuthDecision = Object.freeze({ ok: true, types: null });
 const UNAUTHORIZED: AuthDecision = Object.freeze({ ok: false, status: 401 });
 const BAD_REQUEST: AuthDecision = Object.freeze({ ok: false, status: 400 });
-const BUSY: AuthDecision = Object.freeze({ ok: false, status: 503 });
+const BUSY: AuthDecision = Object.freeze({ ok: false, status: 503, reason: 'busy' });
+const TIMED_OUT: AuthDecision = Object.freeze({ ok: false, status: 503, reason: 'timeout' });
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -96,7 +100,7 @@ export function createAuthenticator(options: ResolvedOptions): (req: IncomingMes
         clearTimeout(timer);
         resolve(decision);
       };
-      const timer = setTimeout(() => settle(BUSY), options.authenticateTimeoutMs);
+      const timer = setTimeout(() => settle(TIMED_OUT), options.authenticateTimeoutMs);
       timer.unref();
       try {
         verdict.then(

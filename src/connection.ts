@@ -20,6 +20,8 @@ export interface ConnectionContext {
   readonly maxMessagesPerSecond: number;
   /** Most packets held for one client that is behind. */
   readonly maxHeldPerClient: number;
+  /** Called after each socket write of a live batch (the snapshot and heartbeats are not live): the metrics' hook. */
+  readonly onWritten: ((batch: readonly Delivery[]) => void) | undefined;
   /** Called once when the client's socket has closed, after the connection has torn itself down. */
   onClosed(connection: ClientConnection, code: number): void;
 }
@@ -41,7 +43,7 @@ function onData(this: WebSocket): void {
 }
 function onSocketError(this: WebSocket, err: Error): void {
   const connection = connections.get(this);
-  connection?.logger.debug({ clientId: connection.id, err }, 'client socket error');
+  connection?.logger.debug({ event: 'client_socket_error', clientId: connection.id, err }, 'client socket error');
 }
 function onClose(this: WebSocket, code: number): void {
   connections.get(this)?.closed(code);
@@ -133,6 +135,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
     this.#write(batch);
+    this.#ctx.onWritten?.(batch);
   }
 
   error(): void {}
@@ -153,6 +156,11 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     if (this.#ws.readyState === 1) this.#write(HEARTBEAT);
   }
 
+  /** Whether the server has begun to close it (slow, sent data, shutting down): the heartbeat leaves it to that close. */
+  get isClosing(): boolean {
+    return this.#closing;
+  }
+
   terminate(): void {
     this.#ws.terminate();
   }
@@ -166,7 +174,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   rejectData(): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.#ctx.logger.debug({ clientId: this.id }, 'client sent a data frame; closing');
+    this.#ctx.logger.info({ event: 'client_sent_data', clientId: this.id }, 'client sent a data frame; closing');
     this.#ws.close(CloseCode.BadRequest, 'clients must not send data');
   }
 
@@ -194,7 +202,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     if (this.#closing) return;
     this.#closing = true;
     this.#ctx.counters.slowClientsClosed++;
-    this.#ctx.logger.warn({ clientId: this.id, why }, 'closing slow client');
+    this.#ctx.logger.warn({ event: 'slow_client_closed', clientId: this.id, why }, 'closing slow client');
     this.#ws.close(CloseCode.SlowConsumer, 'slow consumer');
     // Its buffer is full, so the close frame may never get through: cut it off after a grace period.
     setTimeout(() => this.#ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();

@@ -10,6 +10,11 @@ export interface Delivery {
   readonly type: ServerPacket['type'];
   readonly json: string;
   readonly conflationKey: string | null;
+  /**
+   * The envelope's `time`, read by the delivery-lag histogram; `null` for packets that are not
+   * envelopes. Set on every packet built here, so that all of them share one object shape.
+   */
+  readonly time?: string | null;
 }
 
 export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
@@ -19,6 +24,7 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
     // A dashboard behind on metrics needs only each series' latest value; alerts and container
     // transitions are events, and each one must arrive.
     conflationKey: envelope.type === 'system_metric' ? key : null,
+    time: envelope.data.time,
   };
 }
 
@@ -26,7 +32,7 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
 const REDIS_STATE_KEY = 'control:redis';
 
 export function controlDelivery(packet: ServerPacket): Delivery {
-  return { type: packet.type, json: JSON.stringify(packet), conflationKey: REDIS_STATE_KEY };
+  return { type: packet.type, json: JSON.stringify(packet), conflationKey: REDIS_STATE_KEY, time: null };
 }
 
 /** The 503 packet: Redis cannot deliver live data. */
@@ -43,10 +49,10 @@ export function redisUpDelivery(): Delivery {
 }
 
 export function snapshotEndDelivery(count: number): Delivery {
-  return { type: 'snapshot_end', json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket), conflationKey: null };
+  return { type: 'snapshot_end', json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket), conflationKey: null, time: null };
 }
 
-export const HEARTBEAT: readonly Delivery[] = [{ type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: null }];
+export const HEARTBEAT: readonly Delivery[] = [{ type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: null, time: null }];
 
 const frames = new WeakMap<readonly Delivery[], Buffer>();
 

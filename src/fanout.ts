@@ -18,6 +18,8 @@ export interface FanoutOptions {
   readonly slowClientTimeoutMs: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
+  /** Called after each live batch is written to a client (for the delivery-lag metric). */
+  readonly onWritten?: ((batch: readonly Delivery[]) => void) | undefined;
 }
 
 /**
@@ -45,19 +47,21 @@ export class Fanout {
       slowClientTimeoutMs: o.slowClientTimeoutMs,
       maxMessagesPerSecond: o.maxMessagesPerSecond,
       maxHeldPerClient: MAX_HELD_PER_CLIENT,
+      onWritten: o.onWritten,
       onClosed: (client, code) => {
         this.#clients.delete(client);
-        logger.debug({ clientId: client.id, code }, 'client disconnected');
+        logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
         if (this.#clients.size === 0) this.#whenEmpty?.();
       },
     };
     this.#heartbeat = setInterval(() => {
       for (const client of this.#clients) {
+        if (client.isClosing) continue; // its own close ends it; counting it as dead too would count it twice
         if (client.isAlive) {
           client.ping();
         } else {
           counters.deadClientsTerminated++;
-          logger.debug({ clientId: client.id }, 'no pong; terminating client');
+          logger.info({ event: 'dead_client_terminated', clientId: client.id }, 'no pong; terminating client');
           client.terminate();
         }
       }
@@ -80,7 +84,7 @@ export class Fanout {
     const client = new ClientConnection(`c${++this.#nextClientId}`, ws, types, this.#ctx);
     this.#clients.add(client);
     for (const batch of initial) client.sendNow(batch);
-    this.#ctx.logger.debug({ clientId: client.id }, 'client connected');
+    this.#ctx.logger.debug({ event: 'client_connected', clientId: client.id }, 'client connected');
     return client;
   }
 

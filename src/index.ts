@@ -5,6 +5,7 @@ export type { SystemStream } from './stream.js';
 export { CloseCode, isTerminalCloseCode } from './close-codes.js';
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
 export { noopLogger, type Logger } from './logger.js';
+export type { MetricsRegistry } from './metrics.js';
 export type { Authenticate, AuthGrant, SystemStreamOptions } from './options.js';
 export {
   ENVELOPE_TYPES,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from './errors.js';
 import type { Logger } from './logger.js';
+import type { MetricsRegistry } from './metrics.js';
 import {
   DEFAULT_CHANNEL,
   defaultRedis,
@@ -9,6 +10,7 @@ import {
   integerOption,
   loggerOption,
   nonEmptyString,
+  oneOf,
   optionsObject,
   redisOption,
   stringList,
@@ -179,6 +181,25 @@ export interface SystemStreamOptions {
    * @defaultValue silent ({@link noopLogger})
    */
   readonly logger?: Logger | undefined;
+  /**
+   * Prometheus metrics of the stream (`system_stream_*`; the README lists them). `true` creates a
+   * prom-client `Registry` for this stream; a host's prom-client 15 `Registry` gets the stream's metrics
+   * registered into it, beside the host's own (one stream per registry: a second one's names would
+   * clash and its attach throws). Either way the registry is `stream.metrics`, and `stream.router()`
+   * serves it at `GET …/metrics`. prom-client is an optional peer dependency, loaded only when this is
+   * set; if it is not installed, attaching throws `SST_ERR_INVALID_OPTION`.
+   * @defaultValue `false`: no metrics, and prom-client is never loaded
+   */
+  readonly metrics?: boolean | MetricsRegistry | undefined;
+  /**
+   * Who may read `GET …/metrics`. `same`: whoever may read the snapshot (an API key, which Prometheus
+   * sends with `authorization: { credentials: <key> }` in its scrape config, or a grant of
+   * `authenticate`). `none`: anyone who can reach the route; choose it only where the router is
+   * reachable from an internal network alone, e.g. mounted on a second server that listens on an
+   * internal port. Ignored unless `metrics` is set.
+   * @defaultValue `same`
+   */
+  readonly metricsAuth?: 'same' | 'none' | undefined;
 }
 
 /** {@link SystemStreamOptions} after defaults and checks. @internal */
@@ -204,6 +225,9 @@ export interface ResolvedOptions {
   readonly maxMessageBytes: number;
   readonly maxSnapshotKeys: number;
   readonly logger: Logger;
+  /** `undefined` when metrics are off. */
+  readonly metrics: true | MetricsRegistry | undefined;
+  readonly metricsAuth: 'same' | 'none';
 }
 
 /** The largest API key accepted, in bytes. Longer presented keys are refused before hashing. */
@@ -232,6 +256,8 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   maxMessageBytes: true,
   maxSnapshotKeys: true,
   logger: true,
+  metrics: true,
+  metricsAuth: true,
 };
 
 const DEFAULTS = {
@@ -302,7 +328,23 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
     logger: loggerOption(input.logger),
+    metrics: metricsOption(input.metrics),
+    metricsAuth: oneOf('metricsAuth', input.metricsAuth ?? 'same', ['same', 'none']),
   });
+}
+
+/** `true`, or a registry to register into; `false` and `undefined` turn metrics off. prom-client is not loaded here. */
+function metricsOption(value: unknown): true | MetricsRegistry | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return true;
+  const registry = value as Partial<Record<keyof MetricsRegistry, unknown>> | null;
+  const methods = ['metrics', 'registerMetric', 'getSingleMetric', 'removeSingleMetric'] as const;
+  if (typeof value !== 'object' || registry === null || !methods.every((m) => typeof registry[m] === 'function') || typeof registry.contentType !== 'string') {
+    throw invalidOption(
+      `Expected \`metrics\` to be true, false or a prom-client Registry (with metrics(), registerMetric(), getSingleMetric(), removeSingleMetric() and contentType), got ${describeValue(value)}`,
+    );
+  }
+  return value as MetricsRegistry;
 }
 
 /** Checks the `types` an {@link AuthGrant} or a `?types=` query names. @internal */

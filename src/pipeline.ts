@@ -10,8 +10,9 @@ import { validateMessage } from './operators/validate-message.js';
 import { envelopeKey, type Envelope } from './protocol.js';
 import { MAX_BATCH_SIZE } from './schemas.js';
 
-/** Why a Redis message (or batch member) was dropped. */
-export type InvalidReason = ParseFailure | 'bad_batch' | 'schema';
+/** Why a Redis message (or batch member) was dropped: each value the `reason` label of the invalid-messages metric takes. */
+export const INVALID_REASONS = ['too_large', 'not_json', 'bad_batch', 'schema'] as const satisfies readonly (ParseFailure | 'bad_batch' | 'schema')[];
+export type InvalidReason = (typeof INVALID_REASONS)[number];
 
 export interface PipelineHooks {
   onInvalid(reason: InvalidReason, detail: { byteLength?: number; errors?: readonly ErrorObject[] }): void;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthDecision } from './auth.js';
 import type { Logger } from './logger.js';
+import type { MetricsRoute } from './metrics-route.js';
 import type { RedisState } from './redis/health.js';
 
 /**
@@ -36,6 +37,8 @@ export interface RouterContext {
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
   snapshotJson(types: ReadonlySet<string> | null): string;
   health(): Omit<HealthReport, 'status'>;
+  /** `GET metrics`, when the stream has metrics. */
+  readonly metrics: MetricsRoute | undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -51,13 +54,14 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
 /**
  * `GET snapshot` (same authentication as the WebSocket; the successor of the polling endpoint),
  * `GET health` and `GET ready` (no authentication: for probes and load balancers; they tell only state
- * and counts), and 426 for a plain HTTP request to the WebSocket path. Anything else goes to `next`, or,
- * used as a plain `http.createServer` handler without one, gets 404.
+ * and counts), `GET metrics` when the stream has metrics (see createMetricsRoute), and 426 for a plain
+ * HTTP request to the WebSocket path. Anything else goes to `next`, or, used as a plain
+ * `http.createServer` handler without one, gets 404.
  */
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
   const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
     if (!decision.ok) {
-      if (decision.status === 500) ctx.logger.error({ err: decision.error }, 'authenticate() failed');
+      if (decision.status === 500) ctx.logger.error({ event: 'authenticate_failed', err: decision.error }, 'authenticate() failed');
       sendJson(res, decision.status, JSON.stringify({ error: decision.status === 401 ? 'unauthorized' : 'error' }));
       return;
     }
@@ -73,6 +77,10 @@ export function createRouter(ctx: RouterContext): SystemStreamRouter {
         Upgrade: 'websocket',
         Connection: 'Upgrade',
       });
+      return;
+    }
+    if (ctx.metrics !== undefined && (method === 'GET' || method === 'HEAD') && mounted === '/metrics') {
+      ctx.metrics(req, res, next);
       return;
     }
     if ((method === 'GET' || method === 'HEAD') && mounted === '/snapshot') {

@@ -1,3 +1,6 @@
+import { HANDSHAKE_OUTCOMES, type HandshakeOutcome } from './handshake-outcomes.js';
+import { INVALID_REASONS, type InvalidReason } from './pipeline.js';
+import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
 import type { RedisState } from './redis/health.js';
 
 /**
@@ -19,7 +22,7 @@ export interface SystemStreamStats {
   readonly conflated: number;
   /** Packets written to clients, counted per client. */
   readonly delivered: number;
-  /** Handshakes refused (401, 403, 400, 503). */
+  /** Handshakes refused (400, 401, 403, 500, 503). */
   readonly rejected: number;
   /** Clients closed for not reading (`CloseCode.SlowConsumer`). */
   readonly slowClientsClosed: number;
@@ -43,5 +46,32 @@ export function createCounters(): StreamCounters {
     rejected: 0,
     slowClientsClosed: 0,
     deadClientsTerminated: 0,
+  };
+}
+
+/**
+ * Counts by label that {@link SystemStreamStats} does not show, for the Prometheus metrics. Plain
+ * numbers, kept whether metrics are on or not: an increment per message or handshake costs nothing
+ * next to the work around it, and the metrics read them at scrape time.
+ */
+export interface LabelledCounters {
+  /** Handshakes on the stream's path by outcome. */
+  readonly handshakes: Record<HandshakeOutcome, number>;
+  /** Valid envelopes by type (a batch counts each member); they add up to `valid`. */
+  readonly envelopes: Record<EnvelopeType, number>;
+  /** Invalid messages or batch members by reason; they add up to `invalid`. */
+  readonly invalid: Record<InvalidReason, number>;
+  /** Times the subscriber came back up after an outage. */
+  redisReconnects: number;
+}
+
+const zeros = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
+export function createLabelledCounters(): LabelledCounters {
+  return {
+    handshakes: zeros(HANDSHAKE_OUTCOMES),
+    envelopes: zeros(ENVELOPE_TYPES),
+    invalid: zeros(INVALID_REASONS),
+    redisReconnects: 0,
   };
 }

@@ -1,5 +1,6 @@
 // The handle attachSystemStream returns. (Not system-stream.ts: tsc would emit dist/system-stream.d.ts, the rollup's name.)
 import type { Observable } from 'rxjs';
+import type { MetricsRegistry } from './metrics.js';
 import type { Envelope } from './protocol.js';
 import type { SystemStreamRouter } from './router.js';
 import type { SystemStreamStats } from './stats.js';
@@ -25,9 +26,12 @@ export interface SystemStream {
   stats(): SystemStreamStats;
   /** The latest envelope of every key: what a new client receives first. */
   snapshot(): Envelope[];
+  /** The Prometheus registry holding the stream's metrics when the `metrics` option is set, else `undefined`. */
+  readonly metrics: MetricsRegistry | undefined;
   /**
    * Middleware serving `GET snapshot`, `GET health` (liveness: 200 even while Redis is down), `GET ready`
-   * (readiness: 503 while Redis is not up), and 426 for plain HTTP on the WebSocket path. See {@link HealthReport}.
+   * (readiness: 503 while Redis is not up), `GET metrics` (with the `metrics` option), and 426 for plain
+   * HTTP on the WebSocket path. See {@link HealthReport}.
    */
   router(): SystemStreamRouter;
   /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */

@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { offeredProtocols, type AuthDecision } from './auth.js';
+import { refusalOf, type HandshakeRefusal } from './handshake-outcomes.js';
 import type { Logger } from './logger.js';
 import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
 
@@ -14,7 +15,7 @@ export interface UpgradeHandlerOptions {
   /** Whether one more client may be served now. */
   hasCapacity(): boolean;
   accept(ws: WebSocket, req: IncomingMessage, types: ReadonlySet<EnvelopeType> | null): void;
-  onRejected(status: number): void;
+  onRejected(outcome: HandshakeRefusal, status: number): void;
 }
 
 export interface UpgradeHandler {
@@ -81,8 +82,8 @@ export function acceptsProtocols(offered: readonly string[]): boolean {
  */
 export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
   const pending = new Set<Duplex>();
-  const refuse = (socket: Duplex, status: number, headers?: Record<string, string>): void => {
-    o.onRejected(status);
+  const refuse = (socket: Duplex, outcome: HandshakeRefusal, status: number, headers?: Record<string, string>): void => {
+    o.onRejected(outcome, status);
     rejectHandshake(socket, status, headers);
   };
 
@@ -90,12 +91,12 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     pending.delete(socket);
     if (socket.destroyed) return;
     if (!decision.ok) {
-      if (decision.status === 500) o.logger.error({ err: decision.error, path: o.path }, 'authenticate() failed');
-      refuse(socket, decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
+      if (decision.status === 500) o.logger.error({ event: 'authenticate_failed', err: decision.error, path: o.path }, 'authenticate() failed');
+      refuse(socket, refusalOf(decision), decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
       return;
     }
     if (!o.hasCapacity()) {
-      refuse(socket, 503, { 'Retry-After': String(RETRY_AFTER_S) });
+      refuse(socket, 'full', 503, { 'Retry-After': String(RETRY_AFTER_S) });
       return;
     }
     // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
@@ -106,11 +107,11 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const origin = req.headers.origin;
     if (o.allowedOrigins !== undefined && origin !== undefined && !o.allowedOrigins.has(origin)) {
-      refuse(socket, 403);
+      refuse(socket, 'forbidden', 403);
       return;
     }
     if (!acceptsProtocols(offeredProtocols(req))) {
-      refuse(socket, 400);
+      refuse(socket, 'bad_request', 400);
       return;
     }
     const decision = o.authenticate(req);

@@ -46,15 +46,15 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     if (state === 'up') {
       deadline.settle();
       if (everDown) {
-        logger.info({ channel }, 'redis subscription restored');
+        logger.info({ event: 'redis_up', channel }, 'redis subscription restored');
         o.onRestored();
       } else {
-        logger.info({ channel }, 'system stream subscribed');
+        logger.info({ event: 'subscribed', channel }, 'system stream subscribed');
       }
       everDown = false;
     } else if (state === 'down') {
       everDown = true;
-      logger.error({ channel, reason }, 'redis unavailable; clients notified with 503');
+      logger.error({ event: 'redis_down', channel, reason }, 'redis unavailable; clients notified with 503');
       o.onLost();
     }
   });
@@ -64,7 +64,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     onRefused(err, attempt) {
       health.refused();
       const message = err instanceof Error ? err.message : String(err);
-      if (attempt === 1) logger.error({ channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
+      if (attempt === 1) logger.error({ event: 'subscribe_refused', channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
       deadline.settle(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${channel}: ${message}`, { cause: err }));
     },
   });

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from '../logger.js';
 import { DEFAULT_CHANNEL, DEFAULT_REDIS_URL, integerMs, oneOf, redisOption } from '../options/checks.js';
 import type { AlertThresholds, ThresholdSetting } from './alerts.js';
+import { createJsonLogger } from './json-logger.js';
 // The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that
 // --help and usage errors answer at once. The option kit imports none of them.
 import type { SentinelOptions } from './sentinel.js';
@@ -34,6 +35,8 @@ Options (each also read from the environment variable shown; a flag wins over th
                                                             SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS (default 30000)
   --log-level <level>      debug, info, warn, error or silent (logs go to stderr)
                                                             SYSTEM_STREAM_LOG_LEVEL (default info)
+  --log-format <format>    text, or json: one JSON object per line (level, time, msg, event, ...)
+                                                            SYSTEM_STREAM_LOG_FORMAT (default text)
   --once                   sample twice, <interval> apart, print the batch as JSON to stdout and exit;
                            does not connect to Redis
   -h, --help               show this help
@@ -58,6 +61,7 @@ interface CliConfig {
   readonly thresholds: AlertThresholds;
   readonly containerReannounceMs: number;
   readonly logLevel: Level;
+  readonly logFormat: 'text' | 'json';
   readonly isOnce: boolean;
   readonly isHelp: boolean;
 }
@@ -78,6 +82,7 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
         threshold: { type: 'string', multiple: true },
         'container-reannounce': { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -104,6 +109,7 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
     1,
   );
   const logLevel = oneOf('--log-level / SYSTEM_STREAM_LOG_LEVEL', str('log-level', 'SYSTEM_STREAM_LOG_LEVEL') ?? 'info', LEVELS);
+  const logFormat = oneOf('--log-format / SYSTEM_STREAM_LOG_FORMAT', str('log-format', 'SYSTEM_STREAM_LOG_FORMAT') ?? 'text', ['text', 'json']);
 
   const thresholds: Record<string, ThresholdSetting | number | false> = {};
   const fromEnv = nonEmpty(env['SYSTEM_STREAM_THRESHOLDS'])?.split(',') ?? [];
@@ -120,6 +126,7 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
     thresholds,
     containerReannounceMs,
     logLevel,
+    logFormat,
     isOnce: values['once'] === true,
     isHelp: values['help'] === true,
   };
@@ -194,7 +201,10 @@ async function run(): Promise<number> {
     await write(process.stdout, HELP);
     return 0;
   }
-  const logger = stderrLogger(config.logLevel);
+  const logger =
+    config.logFormat === 'json'
+      ? createJsonLogger((level) => LEVELS.indexOf(level) >= LEVELS.indexOf(config.logLevel), (line) => process.stderr.write(line))
+      : stderrLogger(config.logLevel);
   const common: SentinelOptions = {
     source: config.source,
     intervalMs: config.intervalMs,
@@ -209,7 +219,7 @@ async function run(): Promise<number> {
     return 0;
   }
   const sentinel = startSentinel({ ...common, redis: config.redis, channel: config.channel });
-  logger.info({ channel: config.channel }, 'publishing; stop with Ctrl+C');
+  logger.info({ event: 'sentinel_publishing', channel: config.channel }, 'publishing; stop with Ctrl+C');
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -218,7 +228,7 @@ async function run(): Promise<number> {
   const force = (): never => process.exit(1);
   process.once('SIGINT', force);
   process.once('SIGTERM', force);
-  logger.info({ signal }, 'stopping');
+  logger.info({ event: 'sentinel_stopping', signal }, 'stopping');
   await sentinel.stop();
   return 0;
 }

@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick] [-- --only NAME]`: runs each scenario against the library and the bare
-// `ws` baseline, alternating, with the server, the load generator and the publisher as separate processes
+// `npm run bench [-- --quick] [-- --only NAME] [-- --metrics-compare]`: runs each scenario against the library and the bare
+// `ws` baseline (with --metrics-compare: the library with `metrics: true` instead of the baseline), alternating, with the server, the load generator and the publisher as separate processes
 // on this machine, and prints a markdown table. Starts its own redis-server on a free port.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,7 +7,12 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, repeat: { type: 'string', default: '1' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
+    'metrics-compare': { type: 'boolean', default: false },
+  },
 });
 const here = new URL('.', import.meta.url).pathname;
 
@@ -63,7 +68,8 @@ async function startRedis() {
 async function startServer(impl, redisUrl, channel, maxClients) {
   // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (see the README's performance section).
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, '--impl', impl, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
+  const implArgs = impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : ['--impl', impl];
+  const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, ...implArgs, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise((resolve, reject) => {
@@ -202,7 +208,8 @@ const results = [];
 try {
   for (const scenario of scenarios) {
     for (let round = 0; round < Number(args.repeat); round++) {
-      for (const impl of round % 2 === 0 ? ['lib', 'bare'] : ['bare', 'lib']) {
+      const [first, second] = args['metrics-compare'] ? ['lib', 'lib+metrics'] : ['lib', 'bare'];
+      for (const impl of round % 2 === 0 ? [first, second] : [second, first]) {
         const r = await runOnce(scenario, impl, redis.url, round);
         results.push(r);
         process.stderr.write(`${JSON.stringify(r)}\n`);
@@ -213,7 +220,7 @@ try {
   redis.proc.kill('SIGKILL');
 }
 
-console.log(`\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), bare = ws broadcast of one Buffer per message\n`);
+console.log(`\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), ${args['metrics-compare'] ? 'lib+metrics = the same with `metrics: true` (prom-client)' : 'bare = ws broadcast of one Buffer per message'}\n`);
 console.log('| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | peak RSS MB | notes |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {

@@ -13,6 +13,7 @@ const { values: args } = parseArgs({
     channel: { type: 'string' },
     'max-clients': { type: 'string', default: '100' },
     'throttle-ms': { type: 'string' },
+    metrics: { type: 'boolean', default: false },
   },
 });
 
@@ -55,8 +56,10 @@ if (args.impl === 'lib') {
     apiKeys: ['bench-key'],
     maxClients: Number(args['max-clients']),
     ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
+    ...(args.metrics ? { metrics: true } : {}),
   });
   await stream.ready;
+  if (args.metrics && stream.metrics === undefined) throw new Error('--metrics given but the stream has no metrics');
   stream.messages$.subscribe(sawMessage);
 } else if (args.impl === 'bare') {
   const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });

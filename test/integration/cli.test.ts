@@ -83,6 +83,13 @@ describe('system-stream-sentinel', () => {
     expect(run.stderr()).toBe('');
   });
 
+  it('--help documents --log-format and SYSTEM_STREAM_LOG_FORMAT', async () => {
+    const run = runCli(['--help']);
+    expect(await run.exit).toEqual({ code: 0, signal: null });
+    expect(run.stdout()).toMatch(/--log-format <format> +text, or json: one JSON object per line/);
+    expect(run.stdout()).toContain('SYSTEM_STREAM_LOG_FORMAT (default text)');
+  });
+
   it.each([
     ['an unknown flag', ['--bogus'], {}, /Unknown option '--bogus'/],
     ['a positional argument', ['now'], {}, /Unexpected argument 'now'/],
@@ -90,6 +97,8 @@ describe('system-stream-sentinel', () => {
     ['an interval below 100 ms', ['--interval', '5'], {}, /--interval.*got 5\b/],
     ['an interval past the longest timer', ['--interval', '2147483648'], {}, /--interval.*from 100 to 2147483647.*got 2147483648/],
     ['a log level that is not one', ['--log-level', 'loud'], {}, /--log-level.*one of debug, info, warn, error, silent, got "loud"/],
+    ['a log format that is not one', ['--log-format', 'xml'], {}, /`--log-format \/ SYSTEM_STREAM_LOG_FORMAT` to be one of text, json, got "xml"/],
+    ['a bad SYSTEM_STREAM_LOG_FORMAT', [], { SYSTEM_STREAM_LOG_FORMAT: 'JSON' }, /SYSTEM_STREAM_LOG_FORMAT.*got "JSON"/],
     ['a malformed threshold', ['--threshold', 'cpu'], {}, /--threshold.*"cpu"/],
     ['a critical line below the warning line', ['--threshold', 'cpu=90:80'], {}, /critical 80 is below warning 90/],
     ['a bad environment variable', [], { SYSTEM_STREAM_INTERVAL_MS: 'soon' }, /SYSTEM_STREAM_INTERVAL_MS.*"soon"/],
@@ -168,6 +177,40 @@ describe('system-stream-sentinel', () => {
         expect(await run.exit).toEqual({ code: 0, signal: null });
         expect(run.stderr()).toMatch(/stopping/);
         expect(run.stderr()).toMatch(/sentinel stopped/);
+        expect(run.stderr()).not.toContain('s3cret-token');
+        expect(run.stdout()).toBe('');
+      } finally {
+        sub.close();
+      }
+    });
+
+    it.each([
+      ['--log-format json', (url: string, channel: string) => runCli(['--redis', url, '--channel', channel, '--interval', '200', '--log-format', 'json', '--log-level', 'debug'])],
+      [
+        'SYSTEM_STREAM_LOG_FORMAT=json',
+        (url: string, channel: string) =>
+          runCli([], { REDIS_URL: url, SYSTEM_STREAM_CHANNEL: channel, SYSTEM_STREAM_INTERVAL_MS: '200', SYSTEM_STREAM_LOG_FORMAT: 'json', SYSTEM_STREAM_LOG_LEVEL: 'debug' }),
+      ],
+    ])('%s: one JSON object per line on stderr with level, time, msg and event, never the password', async (_how, start) => {
+      const channel = redis.channel();
+      const sub = await firstMessage(channel);
+      try {
+        const run = start(`redis://default:s3cret-token@127.0.0.1:${redis.port}`, channel);
+        await sub.message;
+        run.child.kill('SIGTERM');
+        expect(await run.exit).toEqual({ code: 0, signal: null });
+        const lines = run.stderr().split('\n').filter(Boolean);
+        expect(lines.length).toBeGreaterThanOrEqual(4);
+        const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+        for (const entry of entries) {
+          expect(Object.keys(entry).slice(0, 3)).toEqual(['level', 'time', 'msg']);
+          expect(['debug', 'info', 'warn', 'error']).toContain(entry['level']);
+          expect(new Date(entry['time'] as string).toISOString()).toBe(entry['time']);
+          expect(typeof entry['msg']).toBe('string');
+        }
+        expect(entries.find((e) => e['event'] === 'sentinel_publishing')).toMatchObject({ level: 'info', channel });
+        expect(entries.find((e) => e['event'] === 'sentinel_stopping')).toMatchObject({ level: 'info', signal: 'SIGTERM' });
+        expect(entries.some((e) => e['level'] === 'debug')).toBe(true); // the level applies to JSON lines too
         expect(run.stderr()).not.toContain('s3cret-token');
         expect(run.stdout()).toBe('');
       } finally {

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/options.js';
 
@@ -101,6 +102,30 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ auth: false, redis: 'http://x' })).toThrow(/`redis`/);
     expect(() => resolveOptions({ auth: false, redis: {} as never })).toThrow(/`redis`/);
     expect(() => resolveOptions({ auth: false, logger: { info() {} } as never })).toThrow(/`logger`/);
+  });
+
+  describe('options: metrics and metricsAuth', () => {
+    it('are off and "same" by default, and off for false', () => {
+      expect(resolveOptions({ auth: false })).toMatchObject({ metrics: undefined, metricsAuth: 'same' });
+      expect(resolveOptions({ auth: false, metrics: false }).metrics).toBeUndefined();
+    });
+    it('accept true or a prom-client Registry, kept as it is', () => {
+      const registry = new Registry();
+      expect(resolveOptions({ auth: false, metrics: true }).metrics).toBe(true);
+      expect(resolveOptions({ auth: false, metrics: registry }).metrics).toBe(registry);
+      expect(resolveOptions({ auth: false, metrics: true, metricsAuth: 'none' }).metricsAuth).toBe('none');
+    });
+    it.each([['a string', 'yes'], ['a number', 1], ['an object that is not a registry', { metrics: () => '' }], ['null', null]])(
+      'refuse %s for metrics, saying what a registry has',
+      (_what, value) => {
+        expect(() => resolveOptions({ auth: false, metrics: value as never })).toThrow(
+          /^Expected `metrics` to be true, false or a prom-client Registry \(with metrics\(\), registerMetric\(\), getSingleMetric\(\), removeSingleMetric\(\) and contentType\), got /,
+        );
+      },
+    );
+    it('refuse a metricsAuth that is neither same nor none', () => {
+      expect(() => resolveOptions({ auth: false, metrics: true, metricsAuth: 'open' as never })).toThrow('Expected `metricsAuth` to be one of same, none, got "open"');
+    });
   });
 
   it('never puts the Redis URL (which may hold a password) in an error', () => {

@@ -53,7 +53,7 @@ describe('openRedisConnection', () => {
     const err = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', options: { password: 's3cret' } });
     sub.emit('error', err);
     sub.emit('error', err);
-    expect(logger.warnings()).toEqual([{ obj: { err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' }]);
+    expect(logger.warnings()).toEqual([{ obj: { event: 'redis_error', err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' }]);
   });
 });
 
