@@ -16,6 +16,7 @@ import { watchRedisHealth } from './redis-health.js';
 import { fromRedisChannel } from './redis-source.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
+import { startStalenessTracker } from './source-staleness.js';
 import { createCounters, type SystemStreamStats } from './stats.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
@@ -119,6 +120,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     }
   });
 
+  // Producers that went silent: one tracker and one timer for all sources and clients, fed by every valid envelope.
+  const staleness = startStalenessTracker(o, (batch) => batches.next(batch));
+  messages.subscribe((envelope) => staleness.observe(envelope));
+
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
   const raw$ = fromRedisChannel(redis, o.channel, () => {
     subscribed = true;
@@ -172,7 +177,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       const id = `c${++nextClientId}`;
       const client = new ClientConnection(id, ws, types, ctx);
       clients.add(client);
-      client.sendNow(snapshot.deliveries(types));
+      client.sendNow(snapshot.deliveries(types, staleness.staleDeliveries()));
       if (health.state === 'down') client.sendNow([redisDownDelivery()]);
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
@@ -201,6 +206,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     onUpgrade.closePending();
     clearInterval(heartbeat);
     health.stop();
+    staleness.stop();
     settleReady(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
     pipeline.unsubscribe();
     batches.complete();
