@@ -31,6 +31,7 @@ export { backoffDelay } from './backoff.js';
 export { StreamManager } from './stream-manager.js';
 export type {
   FetchLike,
+  NetworkSource,
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,
@@ -38,6 +39,7 @@ export type {
   StreamState,
   StreamStatus,
   StreamSubscription,
+  VisibilitySource,
   WebSocketConstructor,
   WebSocketLike,
 } from './types.js';
