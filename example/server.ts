@@ -23,6 +23,7 @@ import {
   type Sentinel,
   type SentinelOptions,
   type SystemPublisher,
+  type SystemStreamOptions,
 } from 'system-stream';
 
 /** Options for {@link startExample}. */
@@ -58,6 +59,11 @@ export interface ExampleOptions {
    * @defaultValue silent
    */
   readonly logger?: Logger;
+  /**
+   * More options for the stream, e.g. `staleFloorMs` (the example sets Redis, the API key and the logger).
+   * @defaultValue `{}`
+   */
+  readonly stream?: Omit<SystemStreamOptions, 'redis' | 'apiKeys' | 'logger'>;
 }
 
 /** A running example, returned by {@link startExample}. */
@@ -114,7 +120,7 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
   // One bus for everything in this process when there is no Redis: the stream subscribes on it, the
   // sentinel and `publisher` publish on it.
   const bus = redisUrl === undefined ? createInProcessBus() : undefined;
-  const stream = attachSystemStream(server, { redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
+  const stream = attachSystemStream(server, { ...options.stream, redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
   app.use('/api/system', stream.router());
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -191,9 +197,12 @@ function clientModules(distDir: string): Set<string> {
       throw err;
     }
     found.add(file);
-    for (const [, specifier] of source.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]/gm)) {
-      pending.push(posix.join(posix.dirname(file), specifier as string));
-    }
+    // Static imports and re-exports, and dynamic import()s (the tab sharing is loaded that way).
+    const imports = [
+      ...source.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]/gm),
+      ...source.matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g),
+    ];
+    for (const [, specifier] of imports) pending.push(posix.join(posix.dirname(file), specifier as string));
   }
   return found;
 }
