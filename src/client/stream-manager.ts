@@ -826,6 +826,8 @@ export class StreamManager {
     switch (event.t) {
       case 'state':
         this.#setStatus(event.status);
+        // Shown while the leader was deciding that no page is visible: wake it, or no visible tab would.
+        if (this.#isPaused() && this.#isVisible()) share.ask('visible');
         return;
       case 'snapshot':
         this.#applySnapshot(event.envelopes, event.stale, () => share === this.#share);

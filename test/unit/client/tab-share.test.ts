@@ -278,6 +278,21 @@ describe('StreamManager with shareAcrossTabs', () => {
       expect(b.manager.state).toBe('open');
     });
 
+    it('wakes the leader when a page is shown while the connection is being closed for hidden pages', async () => {
+      const pages = [new FakeVisibility(), new FakeVisibility()];
+      const a = await openTab({ hiddenTimeoutMs: 1000 }, pages[0]);
+      await openTab({ hiddenTimeoutMs: 1000 }, pages[1]);
+      last().open();
+      pages[1]!.hide();
+      pages[0]!.hide();
+      vi.advanceTimersByTime(1000);
+      await settle();
+      vi.advanceTimersByTime(250); // no answer: the leader closes, and tells the other tab on its way
+      pages[1]!.show(); // before that message arrives: this tab does not know yet that it must wake anyone
+      await settle();
+      expect(a.manager.status).toMatchObject({ state: 'reconnecting', reason: 'visible again' });
+    });
+
     it('a hidden tab taking over a connection closed for hidden pages stays closed until a page is shown', async () => {
       const pages = [new FakeVisibility(), new FakeVisibility()];
       const a = await openTab({ hiddenTimeoutMs: 1000 }, pages[0]);
