@@ -13,7 +13,15 @@ import { hostname } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type RequestHandler } from 'express';
-import { attachSystemStream, createInProcessBus, createSystemPublisher, noopLogger, type Logger, type SystemPublisher } from 'system-stream';
+import {
+  attachSystemStream,
+  createInProcessBus,
+  createSystemPublisher,
+  noopLogger,
+  type Logger,
+  type SystemPublisher,
+  type SystemStreamOptions,
+} from 'system-stream';
 import { startSentinel, type Sentinel, type SentinelOptions } from 'system-stream/sentinel';
 
 /** Options for {@link startExample}. */
@@ -49,6 +57,11 @@ export interface ExampleOptions {
    * @defaultValue silent
    */
   readonly logger?: Logger;
+  /**
+   * More options for the stream, e.g. `staleFloorMs` (the example sets Redis, the API key and the logger).
+   * @defaultValue `{}`
+   */
+  readonly stream?: Omit<SystemStreamOptions, 'redis' | 'apiKeys' | 'logger'>;
 }
 
 /** A running example, returned by {@link startExample}. */
@@ -105,7 +118,7 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
   // One bus for everything in this process when there is no Redis: the stream subscribes on it, the
   // sentinel and `publisher` publish on it.
   const bus = redisUrl === undefined ? createInProcessBus() : undefined;
-  const stream = attachSystemStream(server, { redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
+  const stream = attachSystemStream(server, { ...options.stream, redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
   app.use('/api/system', stream.router());
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -182,9 +195,12 @@ function clientModules(distDir: string): Set<string> {
       throw err;
     }
     found.add(file);
-    for (const [, specifier] of source.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]/gm)) {
-      pending.push(posix.join(posix.dirname(file), specifier as string));
-    }
+    // Static imports and re-exports, and dynamic import()s (the tab sharing is loaded that way).
+    const imports = [
+      ...source.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]/gm),
+      ...source.matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g),
+    ];
+    for (const [, specifier] of imports) pending.push(posix.join(posix.dirname(file), specifier as string));
   }
   return found;
 }

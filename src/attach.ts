@@ -16,6 +16,7 @@ import { openSubscription } from './redis/subscription.js';
 import { createRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
 import { createRefusalSummary } from './refusal-summary.js';
+import { startStalenessTracker } from './source-staleness.js';
 import { createCounters, createLabelledCounters } from './stats.js';
 import type { SystemStream } from './stream.js';
 import { createUpgradeHandler, createWebSocketServer } from './upgrade.js';
@@ -63,6 +64,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     },
   });
 
+  // Producers that went silent: one tracker and one timer for all sources and clients, fed by every valid envelope.
+  const staleness = startStalenessTracker(o, (batch) => fanout.broadcast(batch));
+  messages.subscribe((envelope) => staleness.observe(envelope));
+
   // The shared path, run once per message whatever the number of clients.
   const fanOut = (batch: readonly Delivery[]): void => fanout.broadcast(batch);
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
@@ -109,7 +114,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     accept(ws, _req, types) {
       labelled.handshakes.accepted++;
       const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
-      fanout.accept(ws, types, [snapshot.deliveries(types), ...stateNow]);
+      fanout.accept(ws, types, [snapshot.deliveries(types, staleness.staleDeliveries()), ...stateNow]);
     },
   });
   // Claim the path only now, together with the listener: an attach that threw above leaves it free for a retry.
@@ -120,6 +125,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     unroute();
     onUpgrade.closePending();
     subscription.close();
+    staleness.stop();
     pipeline.unsubscribe();
     messages.complete();
     await fanout.closeAll(CloseCode.GoingAway, 'server shutting down', CLOSE_GRACE_MS);

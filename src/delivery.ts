@@ -1,4 +1,4 @@
-import type { Envelope, ServerPacket, SnapshotEndPacket } from './protocol.js';
+import type { Envelope, ServerPacket, SnapshotEndPacket, SourceStatus, SourceStatusPacket } from './protocol.js';
 import { frameHeaderLength, writeFrameHeader } from './raw-frame.js';
 
 /**
@@ -50,6 +50,16 @@ export function redisUpDelivery(): Delivery {
 
 export function snapshotEndDelivery(count: number): Delivery {
   return { type: 'snapshot_end', json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket), conflationKey: null, time: null };
+}
+
+/** A source went stale or live again. Per source, only its latest state matters to a client that is behind. */
+export function sourceStatusDelivery(status: SourceStatus): Delivery {
+  return {
+    type: 'source_status',
+    json: JSON.stringify({ type: 'source_status', data: status } satisfies SourceStatusPacket),
+    conflationKey: `source_status:${status.source}`,
+    time: null,
+  };
 }
 
 export const HEARTBEAT: readonly Delivery[] = [{ type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: null, time: null }];

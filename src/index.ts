@@ -28,6 +28,8 @@ export {
   type ServerPacket,
   type SnapshotEndPacket,
   type SnapshotPacket,
+  type SourceStatus,
+  type SourceStatusPacket,
   type StatusPacket,
   type SystemMetric,
   type SystemMetricMessage,

@@ -11,6 +11,7 @@ import {
   loggerOption,
   nonEmptyString,
   oneOf,
+  numberOption,
   optionsObject,
   redisOption,
   stringList,
@@ -200,6 +201,21 @@ export interface SystemStreamOptions {
    * @defaultValue `same`
    */
   readonly metricsAuth?: 'same' | 'none' | undefined;
+  /**
+   * A `source` whose `system_metric` envelopes stop for this many of its usual publishing intervals (but
+   * at least `staleFloorMs`) is reported stale to every client with a `source_status` packet, and live
+   * again with its next metric. The interval is learnt per source from the gaps between its metrics,
+   * so producers on any fixed interval need no configuration. `0` turns the tracking off; otherwise a
+   * number from 1 to 1000.
+   * @defaultValue `3`
+   */
+  readonly staleAfterIntervals?: number | undefined;
+  /**
+   * The shortest silence after which a source is reported stale, whatever its interval (and the limit
+   * for a source seen only once). Whole milliseconds from 100 to 2147483647.
+   * @defaultValue `5000`
+   */
+  readonly staleFloorMs?: number | undefined;
 }
 
 /** {@link SystemStreamOptions} after defaults and checks. @internal */
@@ -228,6 +244,8 @@ export interface ResolvedOptions {
   /** `undefined` when metrics are off. */
   readonly metrics: true | MetricsRegistry | undefined;
   readonly metricsAuth: 'same' | 'none';
+  readonly staleAfterIntervals: number;
+  readonly staleFloorMs: number;
 }
 
 /** The largest API key accepted, in bytes. Longer presented keys are refused before hashing. */
@@ -258,6 +276,8 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   logger: true,
   metrics: true,
   metricsAuth: true,
+  staleAfterIntervals: true,
+  staleFloorMs: true,
 };
 
 const DEFAULTS = {
@@ -275,6 +295,8 @@ const DEFAULTS = {
   readyTimeoutMs: 10_000,
   maxMessageBytes: 64 * 1024,
   maxSnapshotKeys: 10_000,
+  staleAfterIntervals: 3,
+  staleFloorMs: 5000,
 } as const;
 
 /**
@@ -305,6 +327,10 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
   }
   const origins = stringList('allowedOrigins', input.allowedOrigins);
+  const staleAfterIntervals = numberOption('staleAfterIntervals', input.staleAfterIntervals ?? DEFAULTS.staleAfterIntervals, { min: 0, max: 1000 });
+  if (staleAfterIntervals > 0 && staleAfterIntervals < 1) {
+    throw invalidOption(`Expected \`staleAfterIntervals\` to be 0 (off) or a number from 1 to 1000, got ${staleAfterIntervals}: below 1, a source would be stale before its next metric is due`);
+  }
 
   return Object.freeze({
     redis: redisOption(input.redis ?? defaultRedis(), 'subscriber'),
@@ -330,6 +356,8 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     logger: loggerOption(input.logger),
     metrics: metricsOption(input.metrics),
     metricsAuth: oneOf('metricsAuth', input.metricsAuth ?? 'same', ['same', 'none']),
+    staleAfterIntervals,
+    staleFloorMs: integerMs('staleFloorMs', input.staleFloorMs ?? DEFAULTS.staleFloorMs, { min: 100 }),
   });
 }
 

@@ -152,7 +152,7 @@ export interface SnapshotEndPacket {
   readonly type: 'snapshot_end';
   /** How many envelopes the snapshot held. */
   readonly data: {
-    /** The number of envelope frames sent before this packet on this connection. */
+    /** The number of envelope frames sent before this packet on this connection (`source_status` packets are not counted). */
     readonly count: number;
   };
 }
@@ -206,10 +206,39 @@ export interface HeartbeatPacket {
 }
 
 /**
+ * Whether a producer's `source` still publishes `system_metric` envelopes, as the server sees it.
+ * @public
+ */
+export interface SourceStatus {
+  /** The `source` exactly as its metrics carry it, e.g. `web-1`, `web-1:/var` or `host`. */
+  readonly source: string;
+  /**
+   * `stale`: nothing from it for `staleAfterIntervals` times its usual publishing interval (at least
+   * `staleFloorMs`); `live`: it publishes again.
+   */
+  readonly status: 'stale' | 'live';
+  /** When the server last received a metric from it (the server's clock), ISO-8601. */
+  readonly last_seen: string;
+}
+
+/**
+ * Sent to every client when a source goes silent (`stale`) and when it publishes again (`live`).
+ * A new connection receives one `stale` packet per source that is stale at that moment, after the
+ * snapshot's envelopes and before `snapshot_end`; sources not named there are live.
+ * @public
+ */
+export interface SourceStatusPacket {
+  /** Discriminator. */
+  readonly type: 'source_status';
+  /** The source and its state. */
+  readonly data: SourceStatus;
+}
+
+/**
  * Every packet the server sends on the WebSocket. Each text frame holds exactly one packet, a JSON object.
  * @public
  */
-export type ServerPacket = Envelope | SnapshotEndPacket | ErrorPacket | StatusPacket | HeartbeatPacket;
+export type ServerPacket = Envelope | SnapshotEndPacket | ErrorPacket | StatusPacket | HeartbeatPacket | SourceStatusPacket;
 
 /**
  * The WebSocket subprotocol of this wire format. A client may offer it (the server then selects it) or

@@ -144,10 +144,10 @@ const integer = { type: 'integer', minimum: 0 } as const;
 
 /**
  * JSON Schemas of the server's own packets on the WebSocket (beside the envelopes), by `type`:
- * the snapshot marker, the Redis state packets and the heartbeat. The wire contract (`asyncapi.yaml`)
+ * the snapshot marker, the Redis state packets, the heartbeat and the producers' staleness. The wire contract (`asyncapi.yaml`)
  * embeds them. @internal
  */
-export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' | 'heartbeat', Readonly<Record<string, unknown>>>> = {
+export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' | 'heartbeat' | 'source_status', Readonly<Record<string, unknown>>>> = {
   snapshot_end: packetSchema('snapshot-end', 'snapshot_end', {
     type: 'object',
     required: ['count'],
@@ -167,4 +167,10 @@ export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' 
     properties: { code: { const: 200 }, message: { type: 'string' }, time: isoTime },
   }),
   heartbeat: packetSchema('heartbeat', 'heartbeat'),
+  source_status: packetSchema('source-status', 'source_status', {
+    type: 'object',
+    required: ['source', 'status', 'last_seen'],
+    additionalProperties: false,
+    properties: { source: name, status: { enum: ['stale', 'live'] }, last_seen: isoTime },
+  }),
 };

@@ -12,6 +12,7 @@ export class SnapshotStore {
   readonly #maxKeys: number;
   #json: string | null = null;
   #deliveries: readonly Delivery[] | null = null;
+  #withExtra: { base: readonly Delivery[]; extra: readonly Delivery[]; deliveries: readonly Delivery[] } | null = null;
 
   constructor(maxKeys: number) {
     this.#maxKeys = maxKeys;
@@ -40,11 +41,21 @@ export class SnapshotStore {
     return this.#json;
   }
 
-  /** The snapshot's envelopes, one packet each, then the `snapshot_end` marker; limited to `types` if given. */
-  deliveries(types: ReadonlySet<string> | null = null): readonly Delivery[] {
-    if (types !== null) return toDeliveries([...this.#latest].filter(([, e]) => types.has(e.type)));
-    this.#deliveries ??= toDeliveries([...this.#latest]);
-    return this.#deliveries;
+  /**
+   * The snapshot's envelopes, one packet each, then `extra` (control packets that describe the current
+   * state, such as stale sources), then the `snapshot_end` marker; limited to `types` if given.
+   * Without types and extras it is the same array until the next change, so its frames are built once.
+   */
+  deliveries(types: ReadonlySet<string> | null = null, extra: readonly Delivery[] = []): readonly Delivery[] {
+    if (types !== null) return toDeliveries([...this.#latest].filter(([, e]) => types.has(e.type)), extra);
+    this.#deliveries ??= toDeliveries([...this.#latest], []);
+    if (extra.length === 0) return this.#deliveries;
+    // Cached per `extra` array too (the staleness tracker hands out the same one until it changes).
+    if (this.#withExtra?.extra !== extra || this.#withExtra.base !== this.#deliveries) {
+      const base = this.#deliveries;
+      this.#withExtra = { base, extra, deliveries: [...base.slice(0, -1), ...extra, base.at(-1) as Delivery] };
+    }
+    return this.#withExtra.deliveries;
   }
 
   get size(): number {
@@ -52,6 +63,6 @@ export class SnapshotStore {
   }
 }
 
-function toDeliveries(entries: readonly (readonly [string, Envelope])[]): readonly Delivery[] {
-  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), snapshotEndDelivery(entries.length)];
+function toDeliveries(entries: readonly (readonly [string, Envelope])[], extra: readonly Delivery[]): readonly Delivery[] {
+  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), ...extra, snapshotEndDelivery(entries.length)];
 }

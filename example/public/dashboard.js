@@ -9,6 +9,7 @@ import uPlot from 'uplot';
 /** @typedef {import('system-stream/client').Alert} Alert */
 /** @typedef {import('system-stream/client').ContainerStatus} ContainerStatus */
 /** @typedef {import('system-stream/client').StreamStatus} StreamStatus */
+/** @typedef {import('system-stream/client').SourceStatus} SourceStatus */
 
 /** Seconds of history the charts keep. */
 const WINDOW_S = 300;
@@ -341,6 +342,8 @@ const els = {
   containerTable: byTestId('container-table'),
   containerBody: /** @type {HTMLTableSectionElement} */ (byTestId('container-table').querySelector('tbody')),
   containerCount: byTestId('container-count'),
+  dashboard: byTestId('dashboard'),
+  staleNote: byTestId('stale-note'),
   keyForm: /** @type {HTMLFormElement} */ (byTestId('key-form')),
   keyError: byTestId('key-error'),
 };
@@ -639,6 +642,33 @@ function cell(text, className) {
   return td;
 }
 
+// ---------------------------------------------------------------- stale producers
+
+/** The sources the server reports stale (their producer stopped publishing), with when each was last seen. @type {Map<string, string>} */
+const staleSources = new Map();
+/** The host the cards show: the `source` of its host-wide metrics (CPU, memory). */
+let shownHost = /** @type {string | undefined} */ (undefined);
+
+/** @param {SourceStatus} s */
+function onSourceStatus(s) {
+  if (s.status === 'stale') staleSources.set(s.source, s.last_seen);
+  else staleSources.delete(s.source);
+  renderStale();
+}
+
+/** Greys out the host's cards while its producer is silent, and says since when. */
+function renderStale() {
+  const lastSeen = shownHost === undefined ? undefined : staleSources.get(shownHost);
+  if (lastSeen === undefined) {
+    delete els.dashboard.dataset['staleHost'];
+    els.staleNote.hidden = true;
+    return;
+  }
+  els.dashboard.dataset['staleHost'] = /** @type {string} */ (shownHost);
+  els.staleNote.textContent = `No data from ${shownHost} since ${clockTime(Date.parse(lastSeen))}: its producer has stopped publishing.`;
+  els.staleNote.hidden = false;
+}
+
 // ---------------------------------------------------------------- connection state
 
 let countdown = /** @type {ReturnType<typeof setInterval> | undefined} */ (undefined);
@@ -661,6 +691,10 @@ function onState(s) {
       els.connectionText.textContent = s.reason === 'redis_unavailable' ? 'Degraded: Redis down' : `Degraded: ${s.reason ?? 'no live data'}`;
       break;
     case 'reconnecting': {
+      if (s.reason === 'offline') {
+        els.connectionText.textContent = 'Offline: waiting for the network';
+        break;
+      }
       const next = s.nextAttemptAt ?? Date.now();
       const render = () => {
         const seconds = Math.max(0, Math.ceil((next - Date.now()) / 1000));
@@ -674,7 +708,7 @@ function onState(s) {
     }
     case 'closed':
       if (s.code === 4401 || s.code === 4403) askForKey('The server refused this key.');
-      else els.connectionText.textContent = 'Disconnected';
+      else els.connectionText.textContent = s.reason === 'hidden' ? 'Paused while hidden' : 'Disconnected';
       break;
   }
 }
@@ -714,11 +748,18 @@ async function showHost() {
   }
 }
 
-/** @param {string} key */
-async function start(key) {
+/** @param {string} key @param {URLSearchParams} settings */
+async function start(key, settings) {
   // A refused key ends the manager in `closed` with 4401 (onState then asks for another key); a server
-  // that is down or full is retried with backoff.
-  const manager = new StreamManager({ url: 'api/system/ws', apiKey: key });
+  // that is down or full is retried with backoff. All tabs of this dashboard share one connection; a
+  // tab hidden for 5 minutes (or `#…&hiddenTimeoutMs=…`) lets it go until it is shown again.
+  const hiddenTimeoutMs = Number(settings.get('hiddenTimeoutMs') ?? NaN);
+  const manager = new StreamManager({
+    url: 'api/system/ws',
+    apiKey: key,
+    shareAcrossTabs: true,
+    ...(Number.isFinite(hiddenTimeoutMs) ? { hiddenTimeoutMs } : {}),
+  });
   // Envelopes of the snapshot (the first packet of every connection) are not live: no latency for them.
   /** @type {WeakSet<object>} */
   let replayed = new WeakSet();
@@ -726,14 +767,22 @@ async function start(key) {
     replayed = new WeakSet(envelopes);
   });
   manager.on('state', onState);
-  manager.on('system_metric', (e) => onMetric(e.data, !replayed.has(e)));
+  manager.on('system_metric', (e) => {
+    onMetric(e.data, !replayed.has(e));
+    if ((e.data.metric_type === 'cpu' || e.data.metric_type === 'memory') && shownHost !== e.data.source) {
+      shownHost = e.data.source;
+      renderStale();
+    }
+  });
+  manager.on('source_status', onSourceStatus);
   manager.on('container_status', (e) => onContainer(e.data));
   manager.on('alert', (e) => onAlert(e.data));
   manager.connect();
   addEventListener('pagehide', () => void manager.close());
 }
 
-const key = new URLSearchParams(location.hash.slice(1)).get('key') ?? new URLSearchParams(location.search).get('key') ?? '';
+const settings = new URLSearchParams(location.hash.slice(1));
+const key = settings.get('key') ?? new URLSearchParams(location.search).get('key') ?? '';
 void showHost();
-if (key) void start(key);
+if (key) void start(key, settings);
 else askForKey();

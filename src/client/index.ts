@@ -21,6 +21,8 @@ export {
   type ServerPacket,
   type SnapshotEndPacket,
   type SnapshotPacket,
+  type SourceStatus,
+  type SourceStatusPacket,
   type StatusPacket,
   type SystemMetric,
   type SystemMetricMessage,
@@ -29,6 +31,7 @@ export { backoffDelay } from './backoff.js';
 export { StreamManager } from './stream-manager.js';
 export type {
   FetchLike,
+  NetworkSource,
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,
@@ -36,6 +39,7 @@ export type {
   StreamState,
   StreamStatus,
   StreamSubscription,
+  VisibilitySource,
   WebSocketConstructor,
   WebSocketLike,
 } from './types.js';

@@ -12,11 +12,14 @@ import {
   type Envelope,
   type EnvelopeType,
   type ServerPacket,
+  type SourceStatus,
   type SystemMetricMessage,
 } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type {
   FetchLike,
+  NetworkSource,
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,
@@ -24,6 +27,7 @@ import type {
   StreamState,
   StreamStatus,
   StreamSubscription,
+  VisibilitySource,
   WebSocketConstructor,
   WebSocketLike,
 } from './types.js';
@@ -38,6 +42,20 @@ interface Socket extends WebSocketLike {
 
 const CLOSED = 3;
 const ENVELOPE = '';
+/** The `reason` of `closed` while the page is hidden, and of `reconnecting` while the browser is offline. */
+const HIDDEN = 'hidden';
+const OFFLINE = 'offline';
+/** How long a hidden leader waits for another tab to say that its page is visible. */
+const VISIBLE_ANSWER_MS = 250;
+
+/**
+ * Who holds the connection: this tab alone (`solo`, also without `shareAcrossTabs`), this tab for all
+ * (`leader`), or another tab (`follower`; also while joining, before the lock is granted).
+ */
+type Role = 'solo' | 'joining' | 'leader' | 'follower';
+
+const sameStatus = (a: StreamStatus, b: StreamStatus): boolean =>
+  a.state === b.state && a.attempt === b.attempt && a.nextAttemptAt === b.nextAttemptAt && a.reason === b.reason && a.code === b.code;
 
 const defaultTimers: StreamManagerTimers = {
   // Looked up at call time and called unbound: browsers throw "Illegal invocation" for a setTimeout
@@ -56,6 +74,26 @@ const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
 
 /** The longest wait timers accept: past it, setTimeout fires after 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;
+
+/** The page's visibility in a browser; none elsewhere. */
+function defaultVisibility(): VisibilitySource | undefined {
+  const doc = (globalThis as { document?: Partial<VisibilitySource> }).document;
+  return typeof doc?.addEventListener === 'function' && typeof doc.visibilityState === 'string' ? (doc as VisibilitySource) : undefined;
+}
+
+/** `navigator.onLine` and the window's `online`/`offline` events in a browser; none elsewhere (Node has no window). */
+function defaultNetwork(): NetworkSource | undefined {
+  const g = globalThis as { navigator?: { onLine?: boolean }; addEventListener?: unknown };
+  if (typeof g.addEventListener !== 'function' || typeof g.navigator?.onLine !== 'boolean') return undefined;
+  const events = globalThis as unknown as Pick<NetworkSource, 'addEventListener' | 'removeEventListener'>;
+  return {
+    get onLine() {
+      return g.navigator?.onLine !== false;
+    },
+    addEventListener: (type, listener) => events.addEventListener(type, listener),
+    removeEventListener: (type, listener) => events.removeEventListener(type, listener),
+  };
+}
 
 /** `input` resolved against the WebSocket URL, as an http: or https: URL without the WebSocket's query but its `types`. */
 function toHttpUrl(input: string, wsUrl: URL): string {
@@ -95,6 +133,15 @@ function toWebSocketUrl(input: string): URL {
  * `ws` reports the handshake's status itself. Close codes 4400, 4401 and 4403 stop the manager; every
  * other close is retried.
  *
+ * In a browser it also follows the page and the network: a page hidden for `hiddenTimeoutMs` (5 minutes)
+ * closes its connection (`closed`, reason `hidden`) and reconnects when shown again, after a random wait of
+ * up to `resumeJitterMs`; on the browser's `offline` event it closes its socket and waits (`reconnecting`,
+ * reason `offline`, no countdown, nothing counted as a failure), and on `online` it reconnects at once.
+ * With `shareAcrossTabs`, the tabs of a browser share one connection (see the option).
+ *
+ * The server's `source_status` packets say which producers went silent: see {@link StreamManager.staleSources}
+ * and the `source_status` event.
+ *
  * It is observable-compatible: `subscribe()` and `'@@observable'` (plus `[Symbol.observable]` where a
  * polyfill defines it) let RxJS users write `from(manager)` to get every envelope received; it is also
  * async-iterable (`for await (const envelope of manager)`).
@@ -114,15 +161,30 @@ export class StreamManager {
   readonly #WebSocket: WebSocketConstructor;
   readonly #random: () => number;
   readonly #timers: StreamManagerTimers;
+  readonly #shareAcrossTabs: boolean;
+  readonly #hiddenTimeoutMs: number;
+  readonly #resumeJitterMs: number;
+  readonly #visibility: VisibilitySource | undefined;
+  readonly #network: NetworkSource | undefined;
   readonly #listeners = new Map<string, Set<(value: never) => void>>();
   readonly #latest = new Map<string, Envelope>();
+  /** The sources the server reports stale, by source. */
+  #stale = new Map<string, SourceStatus>();
   #status: StreamStatus = { state: 'closed' };
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
   #idleCheck: { readonly handle: unknown } | null = null;
   #connectTimer: { readonly handle: unknown } | null = null;
-  /** Envelopes of the snapshot being received; `null` once its `snapshot_end` has arrived. */
-  #snapshot: Envelope[] | null = null;
+  #hiddenTimer: { readonly handle: unknown } | null = null;
+  #isListening = false;
+  #role: Role = 'solo';
+  #share: TabShare | null = null;
+  /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
+  #joins = 0;
+  /** Whether a snapshot was ever applied (from the server, or from the leader tab): what a joining tab may be given. */
+  #hasSnapshot = false;
+  /** What the snapshot being received holds so far; `null` once its `snapshot_end` has arrived. */
+  #snapshot: { envelopes: Envelope[]; stale: SourceStatus[] } | null = null;
   #lastFrameAt = 0;
   #closing: Promise<void> = Promise.resolve();
   #attempt = 0;
@@ -139,6 +201,9 @@ export class StreamManager {
       stableAfterMs = 5000,
       idleTimeoutMs = 75_000,
       connectTimeoutMs = 10_000,
+      shareAcrossTabs = false,
+      hiddenTimeoutMs = 300_000,
+      resumeJitterMs = 1000,
     } = options;
     const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
@@ -152,6 +217,9 @@ export class StreamManager {
     check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
     check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
     check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
+    check(isNumberIn(hiddenTimeoutMs, 0, MAX_TIMER_MS), 'hiddenTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, hiddenTimeoutMs);
+    check(isNumberIn(resumeJitterMs, 0, MAX_TIMER_MS), 'resumeJitterMs', `a number from 0 to ${MAX_TIMER_MS}`, resumeJitterMs);
+    check(typeof shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', shareAcrossTabs);
     check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
     check(
       types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
@@ -176,6 +244,11 @@ export class StreamManager {
     this.#WebSocket = WebSocket as WebSocketConstructor;
     this.#random = options.random ?? Math.random;
     this.#timers = options.timers ?? defaultTimers;
+    this.#shareAcrossTabs = shareAcrossTabs;
+    this.#hiddenTimeoutMs = hiddenTimeoutMs;
+    this.#resumeJitterMs = resumeJitterMs;
+    this.#visibility = options.visibility ?? defaultVisibility();
+    this.#network = options.network ?? defaultNetwork();
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -193,31 +266,44 @@ export class StreamManager {
 
   /**
    * Opens the connection when `closed`. While `reconnecting`, attempts at once instead of waiting.
-   * Does nothing while `connecting`, `open` or `degraded`.
+   * Does nothing while `connecting`, `open` or `degraded`. With `shareAcrossTabs`, joins the other tabs
+   * (which may already hold the connection), or asks the tab that holds it to do the above.
    */
   connect(): void {
+    this.#listen();
+    if (this.#role === 'follower') {
+      this.#share?.ask('connect');
+      return;
+    }
     const { state } = this.#status;
     if (state === 'reconnecting') {
       this.#cancelRetry();
       this.#open();
     } else if (state === 'closed') {
       this.#attempt = 0;
-      this.#open();
+      if (this.#role === 'solo' && this.#canShare()) this.#joinTabs();
+      else this.#open();
     }
+    if (!this.#isVisible()) this.#startHiddenTimer();
   }
 
   /**
    * Stops everything: cancels a pending reconnect and closes the socket with 1000. The state becomes
    * `closed` at once; the promise resolves once the socket has closed. Safe to call more than once;
-   * `connect()` starts again.
+   * `connect()` starts again. With `shareAcrossTabs` it leaves the other tabs, which keep their shared
+   * connection (if this tab held it, another one takes over).
    */
   close(): Promise<void> {
+    this.#leaveTabs();
+    this.#unlisten();
+    this.#stopHiddenTimer();
     this.#cancelRetry();
     this.#stopIdleCheck();
     this.#stopConnectTimer();
     const socket = this.#socket;
     this.#socket = null;
-    if (this.#status.state !== 'closed') this.#setStatus({ state: 'closed', reason: 'closed by the client' });
+    this.#snapshot = null;
+    if (this.#status.state !== 'closed' || this.#status.reason === HIDDEN) this.#setStatus({ state: 'closed', reason: 'closed by the client' });
     if (socket && socket.readyState !== CLOSED) {
       this.#closing = new Promise((resolve) => {
         socket.onclose = () => resolve();
@@ -234,6 +320,15 @@ export class StreamManager {
    */
   latest(): Map<string, Envelope> {
     return new Map(this.#latest);
+  }
+
+  /**
+   * The producers' sources the server reports stale now (no metric for several of their usual intervals),
+   * by `source`, as a new map: from each snapshot's `source_status` packets, then live ones. A source
+   * leaves the map when the server reports it `live` again.
+   */
+  staleSources(): Map<string, SourceStatus> {
+    return new Map(this.#stale);
   }
 
   /**
@@ -311,7 +406,7 @@ export class StreamManager {
     this.#socket = socket;
     this.#openedAt = undefined;
     this.#error = undefined;
-    this.#snapshot = [];
+    this.#snapshot = { envelopes: [], stale: [] };
     this.#startConnectTimer(socket);
     socket.onopen = () => {
       if (socket !== this.#socket) return;
@@ -348,6 +443,11 @@ export class StreamManager {
     const reason = `closed with ${code}${detail ? `: ${detail}` : ''}`;
     if (isTerminalCloseCode(code)) {
       this.#setStatus({ state: 'closed', code, reason });
+      return;
+    }
+    if (this.#network?.onLine === false) {
+      // Not the server's fault, and retrying cannot help: wait for the `online` event, counting nothing.
+      this.#setStatus({ state: 'reconnecting', code, reason: OFFLINE });
       return;
     }
     const now = this.#timers.now();
@@ -413,30 +513,61 @@ export class StreamManager {
     } catch {
       return; // not one JSON object: nothing to use
     }
+    const snapshot = this.#snapshot;
     if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
       const envelope = packet as Envelope;
-      if (this.#snapshot !== null) {
-        this.#snapshot.push(envelope); // held until snapshot_end, then applied at once
-      } else {
-        this.#store(envelope);
-        this.#deliver(envelope);
-      }
+      if (snapshot !== null) snapshot.envelopes.push(envelope); // held until snapshot_end, then applied at once
+      else this.#applyEnvelope(envelope);
+    } else if (packet.type === 'source_status') {
+      if (snapshot !== null) snapshot.stale.push(packet.data);
+      else this.#applySourceStatus(packet.data);
     } else if (packet.type === 'snapshot_end') {
-      const envelopes = this.#snapshot ?? [];
       this.#snapshot = null;
-      this.#latest.clear();
-      for (const envelope of envelopes) this.#store(envelope);
-      this.#emit('snapshot', envelopes);
-      for (const envelope of envelopes) {
-        if (socket !== this.#socket) return; // closed by a listener
-        this.#deliver(envelope);
-      }
+      this.#applySnapshot(snapshot?.envelopes ?? [], snapshot?.stale ?? [], () => socket === this.#socket);
     } else if (packet.type === 'error') {
       if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
     } else if (packet.type === 'status') {
       if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
     }
     // `heartbeat` is only proof of life (#lastFrameAt is already updated); unknown types are ignored.
+  }
+
+  /**
+   * A snapshot replaces `latest()` and the stale sources at once, then is passed on; `isCurrent` stops the
+   * passing when a listener closed the manager (or, in a follower, left the tabs).
+   */
+  #applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean): void {
+    this.#broadcast({ t: 'snapshot', envelopes, stale });
+    this.#hasSnapshot = true;
+    this.#latest.clear();
+    for (const envelope of envelopes) this.#store(envelope);
+    const before = this.#stale;
+    this.#stale = new Map(stale.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
+    this.#emit('snapshot', envelopes);
+    for (const envelope of envelopes) {
+      if (!isCurrent()) return;
+      this.#deliver(envelope);
+    }
+    const changes = [...this.#stale.values()];
+    const now = new Date(this.#timers.now()).toISOString();
+    for (const source of before.keys()) if (!this.#stale.has(source)) changes.push({ source, status: 'live', last_seen: now });
+    for (const change of changes) {
+      if (!isCurrent()) return;
+      this.#emit('source_status', change);
+    }
+  }
+
+  #applyEnvelope(envelope: Envelope): void {
+    this.#broadcast({ t: 'envelope', envelope });
+    this.#store(envelope);
+    this.#deliver(envelope);
+  }
+
+  #applySourceStatus(status: SourceStatus): void {
+    this.#broadcast({ t: 'source', status });
+    if (status.status === 'stale') this.#stale.set(status.source, status);
+    else this.#stale.delete(status.source);
+    this.#emit('source_status', status);
   }
 
   #store(envelope: Envelope): void {
@@ -451,7 +582,9 @@ export class StreamManager {
   }
 
   #setStatus(status: StreamStatus): void {
+    if (sameStatus(status, this.#status)) return;
     this.#status = status;
+    this.#broadcast({ t: 'state', status });
     this.#emit('state', status);
   }
 
@@ -501,5 +634,225 @@ export class StreamManager {
   #cancelRetry(): void {
     if (this.#retry) this.#timers.clearTimeout(this.#retry.handle);
     this.#retry = null;
+  }
+
+  /** Gives the socket up without waiting for its close handshake, which a dead link may never complete. */
+  #dropSocket(): void {
+    const socket = this.#socket;
+    this.#socket = null;
+    this.#snapshot = null;
+    this.#cancelRetry();
+    this.#stopIdleCheck();
+    this.#stopConnectTimer();
+    if (!socket) return;
+    socket.onclose = null;
+    socket.onmessage = null;
+    socket.onopen = null;
+    if (socket.readyState !== CLOSED) socket.close(1000);
+  }
+
+  // ------------------------------------------------------------ the page and the network
+
+  readonly #onVisibilityChange = (): void => {
+    if (!this.#isVisible()) {
+      if (this.#role !== 'follower' && this.#role !== 'joining') this.#startHiddenTimer();
+      return;
+    }
+    this.#stopHiddenTimer();
+    if (this.#role === 'follower') {
+      if (this.#isPaused()) this.#share?.ask('visible');
+    } else if (this.#role !== 'joining') {
+      this.#resume();
+    }
+  };
+
+  readonly #onOnline = (): void => {
+    if ((this.#role === 'solo' || this.#role === 'leader') && this.#status.state === 'reconnecting') {
+      this.#cancelRetry();
+      this.#attempt = 0; // the network changed: earlier failures say nothing about this attempt
+      this.#open();
+    }
+  };
+
+  readonly #onOffline = (): void => {
+    if (this.#role !== 'solo' && this.#role !== 'leader') return;
+    const { state } = this.#status;
+    if (state === 'closed') return;
+    this.#dropSocket();
+    this.#setStatus({ state: 'reconnecting', reason: OFFLINE });
+  };
+
+  #listen(): void {
+    if (this.#isListening) return;
+    this.#isListening = true;
+    this.#visibility?.addEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#network?.addEventListener('online', this.#onOnline);
+    this.#network?.addEventListener('offline', this.#onOffline);
+  }
+
+  #unlisten(): void {
+    if (!this.#isListening) return;
+    this.#isListening = false;
+    this.#visibility?.removeEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#network?.removeEventListener('online', this.#onOnline);
+    this.#network?.removeEventListener('offline', this.#onOffline);
+  }
+
+  #isVisible(): boolean {
+    return this.#visibility?.visibilityState !== 'hidden';
+  }
+
+  /** Closed because the page (every page sharing the connection) was hidden: it resumes when one is visible. */
+  #isPaused(): boolean {
+    return this.#status.state === 'closed' && this.#status.reason === HIDDEN;
+  }
+
+  /** For the tab that holds the connection; another tab's connection is closed by that tab. */
+  #startHiddenTimer(): void {
+    if (this.#role === 'follower' || this.#role === 'joining') return;
+    if (this.#hiddenTimeoutMs === 0 || this.#hiddenTimer !== null || this.#status.state === 'closed') return;
+    const handle = this.#timers.setTimeout(() => {
+      this.#hiddenTimer = null;
+      if (this.#isVisible() || this.#status.state === 'closed' || this.#role === 'follower') return;
+      if (this.#role === 'leader' && this.#share) {
+        // The connection is every tab's: close it only if none of them is visible.
+        this.#share.askVisible(VISIBLE_ANSWER_MS, (isAnyVisible) => {
+          if (isAnyVisible) this.#startHiddenTimer();
+          else if (!this.#isVisible()) this.#pause();
+        });
+      } else {
+        this.#pause();
+      }
+    }, this.#hiddenTimeoutMs);
+    this.#hiddenTimer = { handle };
+  }
+
+  #stopHiddenTimer(): void {
+    if (this.#hiddenTimer) this.#timers.clearTimeout(this.#hiddenTimer.handle);
+    this.#hiddenTimer = null;
+  }
+
+  /** Hidden long enough: a normal close, not a failure; nothing is retried until the page is visible. */
+  #pause(): void {
+    if (this.#status.state === 'closed') return;
+    this.#dropSocket();
+    this.#setStatus({ state: 'closed', reason: HIDDEN });
+  }
+
+  /** Visible again after a pause: reconnect after a random wait, so that many tabs shown at once do not storm. */
+  #resume(): void {
+    if (!this.#isPaused()) return;
+    const delay = Math.round(this.#random() * this.#resumeJitterMs);
+    this.#attempt = 0;
+    const handle = this.#timers.setTimeout(() => {
+      this.#retry = null;
+      this.#open();
+    }, delay);
+    this.#retry = { handle };
+    this.#setStatus({ state: 'reconnecting', nextAttemptAt: this.#timers.now() + delay, reason: 'visible again' });
+  }
+
+  // ------------------------------------------------------------ sharing the connection between tabs
+
+  #canShare(): boolean {
+    const g = globalThis as { navigator?: { locks?: unknown }; BroadcastChannel?: unknown };
+    return this.#shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function';
+  }
+
+  /**
+   * Loads the sharing code (only now: apps that do not share never load it) and joins the other tabs.
+   * This tab is a follower until the lock is granted; then `lead()` opens the connection.
+   */
+  #joinTabs(): void {
+    const { navigator, BroadcastChannel } = globalThis as unknown as { navigator: { locks: LockManager }; BroadcastChannel: typeof globalThis.BroadcastChannel };
+    const { locks } = navigator;
+    this.#role = 'joining';
+    const joining = ++this.#joins;
+    this.#setStatus({ state: 'connecting' });
+    import('./tab-share.js').then(
+      ({ joinTabs, shareName }) => {
+        if (joining !== this.#joins || this.#role !== 'joining') return; // closed (and maybe connected again) while loading
+        this.#role = 'follower';
+        const share: TabShare = joinTabs(
+          shareName(this.#url, this.#protocols),
+          {
+            lead: () => this.#lead(share),
+            follow: (event) => this.#follow(share, event),
+            sync: () => this.#syncEvents(),
+            wake: (why) => this.#wake(why),
+            isVisible: () => this.#isVisible(),
+          },
+          { locks, BroadcastChannel, timers: this.#timers, random: this.#random },
+        );
+        this.#share = share;
+      },
+      () => {
+        // The chunk could not be loaded (offline, a bundler that dropped it): one connection for this tab.
+        if (joining !== this.#joins || this.#role !== 'joining') return;
+        this.#role = 'solo';
+        this.#open();
+      },
+    );
+  }
+
+  #leaveTabs(): void {
+    this.#share?.leave();
+    this.#share = null;
+    this.#role = 'solo';
+  }
+
+  #broadcast(event: LeaderEvent): void {
+    if (this.#role === 'leader') this.#share?.broadcast(event);
+  }
+
+  /** This tab got the lock: connect at once, with no backoff, unless the shared connection is meant to stay closed. */
+  #lead(share: TabShare): void {
+    if (share !== this.#share) return;
+    this.#role = 'leader';
+    const { state } = this.#status;
+    if (this.#isPaused()) {
+      if (this.#isVisible()) this.#resume(); // else it stays paused until a tab is visible again
+    } else if (state !== 'closed') {
+      // A `closed` taken over from the last leader is a refusal: `connect()` starts again.
+      this.#cancelRetry();
+      this.#attempt = 0;
+      this.#open();
+      if (!this.#isVisible()) this.#startHiddenTimer();
+    }
+  }
+
+  #follow(share: TabShare, event: LeaderEvent): void {
+    if (share !== this.#share || this.#role !== 'follower') return;
+    switch (event.t) {
+      case 'state':
+        this.#setStatus(event.status);
+        // Shown while the leader was deciding that no page is visible: wake it, or no visible tab would.
+        if (this.#isPaused() && this.#isVisible()) share.ask('visible');
+        return;
+      case 'snapshot':
+        this.#applySnapshot(event.envelopes, event.stale, () => share === this.#share);
+        return;
+      case 'envelope':
+        this.#applyEnvelope(event.envelope);
+        return;
+      case 'source':
+        this.#applySourceStatus(event.status);
+        return;
+    }
+  }
+
+  /**
+   * What a tab that joins now needs to behave as if it had been connected all along: the latest values (as
+   * a snapshot, unless there has been none yet: the first arrives like any other), then the state.
+   */
+  #syncEvents(): readonly LeaderEvent[] {
+    const state: LeaderEvent = { t: 'state', status: this.#status };
+    if (!this.#hasSnapshot) return [state];
+    return [{ t: 'snapshot', envelopes: [...this.#latest.values()], stale: [...this.#stale.values()] }, state];
+  }
+
+  #wake(why: Wake): void {
+    if (why === 'visible') this.#resume();
+    else this.connect();
   }
 }

@@ -1,15 +1,22 @@
 // The client's public types, apart from the class itself. Browser-safe: type imports only.
-import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SystemMetricMessage } from '../protocol.js';
+import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SourceStatus, SystemMetricMessage } from '../protocol.js';
 import type { StreamManager } from './stream-manager.js';
 
 /**
  * The connection state of a {@link StreamManager}.
  *
- * - `connecting`: a socket is being opened.
+ * - `connecting`: a socket is being opened (or, with `shareAcrossTabs`, this tab is joining the others).
  * - `open`: the socket is open and live data flows.
  * - `degraded`: the socket is open, but the server reported that it cannot deliver live data (Redis is down).
- * - `reconnecting`: the socket closed; the next attempt starts at `nextAttemptAt`.
- * - `closed`: nothing runs: before `connect()`, after `close()`, or after a terminal close code.
+ * - `reconnecting`: the socket closed; the next attempt starts at `nextAttemptAt`. With `reason: 'offline'`
+ *   the browser has no network: there is no `nextAttemptAt`, nothing is counted as a failure, and the
+ *   attempt starts as soon as the browser's `online` event fires.
+ * - `closed`: nothing runs: before `connect()`, after `close()`, or after a terminal close code. With
+ *   `reason: 'hidden'` the page has been hidden for `hiddenTimeoutMs`: the manager closed the connection
+ *   itself (a normal close, not a failure) and reconnects by itself when the page is visible again.
+ *
+ * There are no other states: being offline or hidden is a `reason`, so code that handles the five
+ * states keeps working.
  * @public
  */
 export type StreamState = 'connecting' | 'open' | 'degraded' | 'reconnecting' | 'closed';
@@ -27,8 +34,9 @@ export interface StreamStatus {
   readonly nextAttemptAt?: number;
   /**
    * Why: the close code with the server's close reason or the socket error's message where there is one
-   * (`reconnecting`, `closed`), the server's reason (`degraded`, e.g. `redis_unavailable`), or
-   * `closed by the client`.
+   * (`reconnecting`, `closed`), the server's reason (`degraded`, e.g. `redis_unavailable`),
+   * `closed by the client`, `offline` (`reconnecting` until the network is back), `hidden` (`closed`
+   * until the page is visible again), or `visible again` (`reconnecting`, within `resumeJitterMs`).
    */
   readonly reason?: string;
   /** The close code of the socket that closed, for `reconnecting` and for `closed` after a terminal code. */
@@ -61,6 +69,33 @@ export type FetchLike = (
   url: string,
   init: { method: string; headers: Record<string, string>; cache: 'no-store'; credentials: 'same-origin' },
 ) => Promise<{ readonly status: number }>;
+
+/**
+ * Where {@link StreamManager} learns whether the page is visible: `document` in a browser.
+ * @public
+ */
+export interface VisibilitySource {
+  /** `'hidden'` while the page is hidden; anything else counts as visible. */
+  readonly visibilityState: string;
+  /** Subscribes to changes of `visibilityState`. */
+  addEventListener(type: 'visibilitychange', listener: () => void): void;
+  /** Unsubscribes. */
+  removeEventListener(type: 'visibilitychange', listener: () => void): void;
+}
+
+/**
+ * Where {@link StreamManager} learns whether the browser has a network: `navigator.onLine` and the
+ * window's `online` and `offline` events in a browser.
+ * @public
+ */
+export interface NetworkSource {
+  /** `false` while the browser knows it has no network. */
+  readonly onLine: boolean;
+  /** Subscribes to the `online` and `offline` events. */
+  addEventListener(type: 'online' | 'offline', listener: () => void): void;
+  /** Unsubscribes. */
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
+}
 
 /**
  * The clock {@link StreamManager} waits with. Replace it to drive reconnects from a test.
@@ -153,6 +188,49 @@ export interface StreamManagerOptions {
    * @defaultValue the global `setTimeout`, `clearTimeout` and `Date.now`
    */
   readonly timers?: StreamManagerTimers | undefined;
+  /**
+   * One connection for all tabs of this browser: the tabs of one origin with the same `url`, `types`
+   * and `apiKey` elect a leader with the Web Locks API (the tab holding the lock, for as long as it is
+   * open), and only the leader holds a WebSocket; it passes envelopes, snapshots, states and stale
+   * sources to the other tabs over a `BroadcastChannel`. Every tab's manager behaves as if it had its own
+   * connection: same events, same `latest()`, same `state`; a tab that joins later first receives the
+   * leader's latest values (as a `snapshot` event). When the leader tab closes or crashes, the browser
+   * grants the lock to another tab, which connects at once (no backoff). The server sees one client.
+   *
+   * In a tab, `close()` leaves the sharing (if it was the leader, another tab takes over) and
+   * `connect()` asks the leader to connect. Where `navigator.locks` or `BroadcastChannel` is missing,
+   * each tab has its own connection, as without this option. The sharing code is loaded with a dynamic
+   * `import()` only when this is `true`.
+   * @defaultValue `false`
+   */
+  readonly shareAcrossTabs?: boolean | undefined;
+  /**
+   * Closes the connection (normally, with 1000) once the page has been hidden this long, and reconnects
+   * when it is visible again: the state is `closed` with reason `hidden` meanwhile. With
+   * `shareAcrossTabs`, the shared connection closes only when no tab sharing it is visible. `0` keeps
+   * the connection open while hidden.
+   * @defaultValue `300000` (5 minutes)
+   */
+  readonly hiddenTimeoutMs?: number | undefined;
+  /**
+   * After the page becomes visible again, the manager waits a random time up to this long before it
+   * reconnects, so that many dashboards shown at once (a screen unlocked, a wall of displays) do not
+   * reconnect at the same instant. `0` reconnects at once.
+   * @defaultValue `1000`
+   */
+  readonly resumeJitterMs?: number | undefined;
+  /**
+   * The page's visibility, for `hiddenTimeoutMs`.
+   * @defaultValue `globalThis.document`, where there is one (none in Node: the page counts as visible)
+   */
+  readonly visibility?: VisibilitySource | undefined;
+  /**
+   * The browser's network state: on `offline` the manager closes its socket and waits (state
+   * `reconnecting`, reason `offline`, no attempts counted); on `online` a reconnecting manager attempts
+   * at once instead of waiting out its backoff.
+   * @defaultValue `navigator.onLine` with the global `online`/`offline` events, in a browser (none in Node)
+   */
+  readonly network?: NetworkSource | undefined;
 }
 
 /**
@@ -168,11 +246,19 @@ export interface StreamManagerEventMap {
   alert: AlertMessage;
   /**
    * The server's snapshot, received first on every connection (its envelopes up to the `snapshot_end`
-   * packet), applied to `latest()` at once and then passed on one by one.
+   * packet), applied to `latest()` at once and then passed on one by one. With `shareAcrossTabs`, a tab
+   * that joins the others receives the leader's latest values this way too.
    */
   snapshot: readonly Envelope[];
   /** Every change of the connection state. */
   state: StreamStatus;
+  /**
+   * A producer's `source` went stale (the server has received no metric from it for several of its
+   * intervals) or live again. Also passed for each stale source of every snapshot, and, for a source
+   * stale before a reconnect that the new snapshot no longer lists, as `live` with `last_seen` set to
+   * the time that snapshot arrived.
+   */
+  source_status: SourceStatus;
 }
 
 /**

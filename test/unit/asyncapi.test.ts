@@ -18,7 +18,7 @@ describe('asyncapi.yaml', () => {
     expect(diagnostics.filter((d) => d.severity <= DiagnosticSeverity.Warning).map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`)).toEqual([]);
     expect(document?.version()).toBe('3.0.0');
     expect(document?.channels().get('stream')?.messages().all().map((m) => m.name()).sort()).toEqual(
-      ['alert', 'container_status', 'error', 'heartbeat', 'snapshot_end', 'status', 'system_metric'],
+      ['alert', 'container_status', 'error', 'heartbeat', 'snapshot_end', 'source_status', 'status', 'system_metric'],
     );
     expect(document?.channels().get('metrics')?.address()).toBe('system:metrics');
   });

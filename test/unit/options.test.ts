@@ -17,6 +17,8 @@ describe('resolveOptions', () => {
       redisHealthCheckMs: 1000,
       maxMessageBytes: 65536,
       maxSnapshotKeys: 10_000,
+      staleAfterIntervals: 3,
+      staleFloorMs: 5000,
       authRequired: true,
     });
     expect(Object.isFrozen(o)).toBe(true);
@@ -62,6 +64,9 @@ describe('resolveOptions', () => {
     ['maxClients', Infinity, 'Expected `maxClients` to be an integer >= 1, got Infinity'],
     ['heartbeatIntervalMs', Number.NaN, 'Expected `heartbeatIntervalMs` to be an integer from 10 to 2147483647 (milliseconds), got NaN'],
     ['maxBufferedBytes', '1MB', 'Expected `maxBufferedBytes` to be an integer >= 1024, got "1MB"'],
+    ['staleAfterIntervals', -1, 'Expected `staleAfterIntervals` to be a finite number from 0 to 1000, got -1'],
+    ['staleAfterIntervals', 0.5, 'Expected `staleAfterIntervals` to be 0 (off) or a number from 1 to 1000, got 0.5: below 1, a source would be stale before its next metric is due'],
+    ['staleFloorMs', 50, 'Expected `staleFloorMs` to be an integer from 100 to 2147483647 (milliseconds), got 50'],
   ])('names the option, the expectation and the value: %s = %s', (name, value, message) => {
     expect(() => resolveOptions({ apiKeys: ['k'], [name]: value })).toThrow(message);
   });
@@ -78,6 +83,10 @@ describe('resolveOptions', () => {
     });
     it('takes throttleMs: 0 as "off", as its documentation says', () => {
       expect(resolveOptions({ apiKeys: ['k'], throttleMs: 0 }).throttleMs).toBe(0);
+    });
+    it('takes staleAfterIntervals: 0 as "off" and accepts fractions from 1 up, as its documentation says', () => {
+      expect(resolveOptions({ apiKeys: ['k'], staleAfterIntervals: 0 }).staleAfterIntervals).toBe(0);
+      expect(resolveOptions({ apiKeys: ['k'], staleAfterIntervals: 2.5 }).staleAfterIntervals).toBe(2.5);
     });
   });
 

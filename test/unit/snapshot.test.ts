@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sourceStatusDelivery } from '../../src/delivery.js';
 import { SnapshotStore } from '../../src/snapshot.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 
@@ -36,5 +37,20 @@ describe('SnapshotStore', () => {
     store.update(metric('memory'));
     expect(store.json()).not.toBe(first);
     expect(JSON.parse(store.json()).data).toHaveLength(2);
+  });
+
+  it('puts extra control packets (stale sources) after the envelopes and before snapshot_end, caching per extra array', () => {
+    const store = new SnapshotStore(10);
+    store.update(metric('cpu', 1, 'web-1'));
+    const stale = [sourceStatusDelivery({ source: 'web-1', status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' })];
+    const deliveries = store.deliveries(null, stale);
+    expect(deliveries.map((d) => d.type)).toEqual(['system_metric', 'source_status', 'snapshot_end']);
+    expect(JSON.parse(deliveries[2]!.json)).toEqual({ type: 'snapshot_end', data: { count: 1 } });
+    expect(store.deliveries(null, stale)).toBe(deliveries);
+    expect(store.deliveries(null, [])).toBe(store.deliveries());
+    expect(store.deliveries(new Set(['alert']), stale).map((d) => d.type)).toEqual(['source_status', 'snapshot_end']);
+    store.update(metric('memory', 2, 'web-1'));
+    expect(store.deliveries(null, stale)).not.toBe(deliveries);
+    expect(store.deliveries(null, stale).map((d) => d.type)).toEqual(['system_metric', 'system_metric', 'source_status', 'snapshot_end']);
   });
 });

@@ -3,57 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
 import type { Envelope, ServerPacket } from '../../../src/protocol.js';
+import { FakeSocket } from '../../helpers/fake-browser.js';
 import { alert, container, metric } from '../../helpers/fixtures.js';
-
-/**
- * A WebSocket stand-in that the test drives: it never touches the network. Like a real socket it
- * closes asynchronously after close() (the close event follows on a microtask).
- */
-class FakeSocket {
-  static readonly instances: FakeSocket[] = [];
-  readyState = 0;
-  onopen: ((event: unknown) => void) | null = null;
-  onmessage: ((event: { data: unknown }) => void) | null = null;
-  onerror: ((event: { message?: string }) => void) | null = null;
-  onclose: ((event: { code: number; reason: string }) => void) | null = null;
-  readonly closeCalls: Array<number | undefined> = [];
-
-  constructor(
-    readonly url: string,
-    readonly protocols?: string | string[],
-  ) {
-    FakeSocket.instances.push(this);
-  }
-
-  close(code?: number): void {
-    this.closeCalls.push(code);
-    if (this.readyState >= 2) return;
-    this.readyState = 2;
-    void Promise.resolve().then(() => this.serverClose(code ?? 1005));
-  }
-
-  // Test drivers.
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  /** Each packet as its own frame, as the server sends them; an array stands for its packets. */
-  send(...packets: unknown[]): void {
-    for (const packet of packets.flat()) this.onmessage?.({ data: JSON.stringify(packet) });
-  }
-  sendRaw(data: unknown): void {
-    this.onmessage?.({ data });
-  }
-  serverClose(code: number, reason = ''): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  /** A refused handshake or a network failure: 'error' (with a message only in Node's ws), then close 1006. */
-  fail(message?: string): void {
-    this.onerror?.(message === undefined ? {} : { message });
-    this.serverClose(1006);
-  }
-}
 
 const last = (): FakeSocket => FakeSocket.instances.at(-1)!;
 const URL = 'ws://127.0.0.1:1/api/system/ws';
