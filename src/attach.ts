@@ -6,11 +6,11 @@ import { CloseCode } from './close-codes.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
 import { Fanout } from './fanout.js';
-import { createRateLimitedLog } from './logger.js';
 import { createStreamMetrics } from './metrics.js';
 import { createMetricsRoute } from './metrics-route.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
+import { createPipelineHooks } from './pipeline-hooks.js';
 import type { Envelope } from './protocol.js';
 import { openSubscription } from './redis/subscription.js';
 import { createRouter } from './router.js';
@@ -19,7 +19,7 @@ import { createRefusalSummary } from './refusal-summary.js';
 import { startStalenessTracker } from './source-staleness.js';
 import { createCounters, createLabelledCounters } from './stats.js';
 import type { SystemStream } from './stream.js';
-import { createUpgradeHandler, createWebSocketServer } from './upgrade.js';
+import { createUpgradeHandler } from './upgrade.js';
 import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
 
 /** How long `close()` waits for clients to answer the close handshake before cutting them off. */
@@ -31,10 +31,8 @@ const LOG_INTERVAL_MS = 10_000;
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
  * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
  *
- * Redis permissions: the subscriber needs SUBSCRIBE on the channel (ACL `+subscribe &system:metrics`) and
- * nothing else. Its health check sends PING, and re-sends SUBSCRIBE instead once Redis refuses PING to the
- * user; granting `+ping` spares Redis's ACL log that one refusal. Without `+client|setname` the connection
- * simply has no name. A refused SUBSCRIBE never ends the process: the stream is `down` and retries.
+ * Redis permissions: the subscriber needs only SUBSCRIBE on the channel (see `openSubscription`); a refused
+ * SUBSCRIBE never ends the process: the stream is `down` and retries.
  * @public
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
@@ -50,8 +48,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
   const messages = new Subject<Envelope>();
   // Before anything is opened or registered: a missing prom-client or a registry that already holds our names throws here.
-  const metrics =
-    o.metrics && createStreamMetrics(o.metrics, { counters, labelled, clients: (): number => fanout.size, isRedisUp: (): boolean => subscription.state === 'up' });
+  const gauges = { clients: (): number => fanout.size, isRedisUp: (): boolean => subscription.state === 'up' };
+  const metrics = o.metrics && createStreamMetrics(o.metrics, { counters, labelled, ...gauges });
   const fanout: Fanout = new Fanout({ ...o, counters, onWritten: metrics?.written });
 
   // Redis: the stream's own subscriber; each outage and recovery is told to every client once.
@@ -64,45 +62,22 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     },
   });
 
-  // Producers that went silent: one tracker and one timer for all sources and clients, fed by every valid envelope.
+  // Silent producers: one tracker and one timer for all sources and clients, fed by every valid envelope.
   const staleness = startStalenessTracker(o, (batch) => fanout.broadcast(batch));
   messages.subscribe((envelope) => staleness.observe(envelope));
 
   // The shared path, run once per message whatever the number of clients.
   const fanOut = (batch: readonly Delivery[]): void => fanout.broadcast(batch);
-  const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const pipeline = createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, {
-    onInvalid(reason, detail) {
-      counters.invalid++;
-      labelled.invalid[reason]++;
-      const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
-      logInvalid({ event: 'invalid_messages', channel: o.channel, reason, byteLength: detail.byteLength, fields });
-    },
-    onValid(envelope, key) {
-      counters.valid++;
-      labelled.envelopes[envelope.type]++;
-      snapshot.update(envelope, key);
-      messages.next(envelope);
-    },
-    onThrottled() {
-      counters.throttled++;
-    },
-  }).subscribe({
-    next: metrics?.timeFanOut(fanOut) ?? fanOut,
-    error: (err: unknown) => {
-      logger.error({ event: 'subscribe_failed', err, channel: o.channel }, 'redis subscription failed');
-      subscription.fail(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
-    },
-  });
+  const pipeline = createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, createPipelineHooks({ ...o, counters, labelled, snapshot, messages }))
+    .subscribe({
+      next: metrics?.timeFanOut(fanOut) ?? fanOut,
+      error: (err: unknown) => subscription.fail(err),
+    });
 
-  const wss = createWebSocketServer();
   const authenticate = createAuthenticator(o);
   const refusals = createRefusalSummary((obj, msg) => logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
-    path: o.path,
-    wss,
-    logger,
-    allowedOrigins: o.allowedOrigins,
+    ...o,
     authenticate,
     hasCapacity: () => fanout.size < o.maxClients,
     onRejected(outcome, status) {
@@ -123,13 +98,12 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     unroute();
-    onUpgrade.closePending();
+    onUpgrade.close();
     subscription.close();
     staleness.stop();
     pipeline.unsubscribe();
     messages.complete();
     await fanout.closeAll(CloseCode.GoingAway, 'server shutting down', CLOSE_GRACE_MS);
-    wss.close();
     refusals.close();
     metrics?.close();
     logger.info({ event: 'closed', path: o.path }, 'system stream closed');

@@ -8,7 +8,6 @@ import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
 
 export interface UpgradeHandlerOptions {
   readonly path: string;
-  readonly wss: WebSocketServer;
   readonly logger: Logger;
   readonly allowedOrigins: ReadonlySet<string> | undefined;
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
@@ -21,8 +20,8 @@ export interface UpgradeHandlerOptions {
 export interface UpgradeHandler {
   /** The `upgrade` listener for the stream's path. */
   (req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Destroys every handshake still waiting on `authenticate`, so that `server.close()` can complete. */
-  closePending(): void;
+  /** Closes its ws server and destroys every handshake still waiting on `authenticate`, so that `server.close()` can complete. */
+  close(): void;
 }
 
 /** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
@@ -33,7 +32,7 @@ const MAX_CLIENT_FRAME_BYTES = 1024;
  * once per client), no tracking (the hub tracks clients). The upgrade handler has refused every list of
  * subprotocols without v1, so v1 is selected whenever any is offered, and never the key subprotocol.
  */
-export function createWebSocketServer(): WebSocketServer {
+function createWebSocketServer(): WebSocketServer {
   return new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -81,6 +80,7 @@ export function acceptsProtocols(offered: readonly string[]): boolean {
  * subprotocol header (keys travel there).
  */
 export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
+  const wss = createWebSocketServer();
   const pending = new Set<Duplex>();
   const refuse = (socket: Duplex, outcome: HandshakeRefusal, status: number, headers?: Record<string, string>): void => {
     o.onRejected(outcome, status);
@@ -101,7 +101,7 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     }
     // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
     // capacity check and `accept` cannot interleave with another handshake.
-    o.wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision.types));
+    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision.types));
   };
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -123,7 +123,8 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     }
   };
   return Object.assign(handle, {
-    closePending() {
+    close() {
+      wss.close();
       for (const socket of pending) socket.destroy();
       pending.clear();
     },

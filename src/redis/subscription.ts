@@ -23,8 +23,8 @@ export interface Subscription {
   readonly messages$: Observable<Buffer>;
   readonly ready: Promise<void>;
   readonly state: RedisState;
-  /** Settles `ready` with `error` if it is still pending; reported by a failing message stream. */
-  fail(error: Error): void;
+  /** The message stream failed for good: logged, and `ready` rejects if it is still pending. */
+  fail(cause: unknown): void;
   /** Stops health checks and closes the connection (always the stream's own). */
   close(): void;
 }
@@ -75,7 +75,10 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     get state() {
       return health.state;
     },
-    fail: (error) => deadline.settle(error),
+    fail(cause) {
+      logger.error({ event: 'subscribe_failed', err: cause, channel }, 'redis subscription failed');
+      deadline.settle(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${channel}`, { cause }));
+    },
     close() {
       health.stop();
       deadline.settle(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
