@@ -25,6 +25,10 @@ const FULL = [
   { name: 'burst floor: 1 client, 5,000 msgs back-to-back (100 keys)', clients: 1, burst: 5000, keys: 100 },
   { name: 'idle: 5,000 clients', clients: 5000, idle: true },
   { name: '10,000 clients, 10 msg/s', clients: 10000, rate: 10, seconds: 10 },
+  // writeDelayMs: the library collects for this long and writes each client once per window.
+  { name: '1,000 clients, 50 msg/s, writeDelayMs 20', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 20 },
+  { name: '1,000 clients, 50 msg/s, writeDelayMs 50', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 50 },
+  { name: '1,000 clients, 50 msg/s, writeDelayMs 100', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 100 },
 ];
 const DEBUG = [
   { name: 'burst1: 1 client, 2,000 msgs', clients: 1, burst: 2000, keys: 100 },
@@ -65,10 +69,10 @@ async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, proc };
 }
 
-async function startServer(impl, redisUrl, channel, maxClients) {
+async function startServer(impl, redisUrl, channel, maxClients, writeDelayMs = 0) {
   // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (see the README's performance section).
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const implArgs = impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : ['--impl', impl];
+  const implArgs = [...(impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : ['--impl', impl]), '--write-delay-ms', String(writeDelayMs)];
   const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, ...implArgs, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -112,7 +116,7 @@ async function quiet(groups) {
 
 async function runOnce(scenario, impl, redisUrl, round) {
   const channel = `bench:${impl}:${round}:${Date.now()}`;
-  const server = await startServer(impl, redisUrl, channel, scenario.clients + 100);
+  const server = await startServer(impl, redisUrl, channel, scenario.clients + 100, scenario.writeDelayMs);
   const children = [server.proc];
   try {
     const before = await server.stats();

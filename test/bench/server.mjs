@@ -13,6 +13,7 @@ const { values: args } = parseArgs({
     channel: { type: 'string' },
     'max-clients': { type: 'string', default: '100' },
     'throttle-ms': { type: 'string' },
+    'write-delay-ms': { type: 'string', default: '0' },
     metrics: { type: 'boolean', default: false },
   },
 });
@@ -56,6 +57,7 @@ if (args.impl === 'lib') {
     apiKeys: ['bench-key'],
     maxClients: Number(args['max-clients']),
     ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
+    writeDelayMs: Number(args['write-delay-ms']),
     ...(args.metrics ? { metrics: true } : {}),
   });
   await stream.ready;
