@@ -1,4 +1,4 @@
-// The wire contract as an AsyncAPI 3.0 document. Every payload schema is passed in from src/schemas.ts
+// The wire contract as an AsyncAPI 3.0 document. Every payload schema is passed in from src/protocol/schemas.ts
 // (the schemas the validator uses), never written here: `npm run asyncapi` writes asyncapi.yaml from this,
 // and test/unit/asyncapi.test.ts fails when the committed file differs from what this builds.
 

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { buildAsyncApiDocument } from './asyncapi-document.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const schemas = await import(join(root, 'dist', 'schemas.js'));
+const schemas = await import(join(root, 'dist', 'protocol', 'schemas.js'));
 const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
 await writeFile(join(root, 'asyncapi.yaml'), stringify(buildAsyncApiDocument(schemas, { version }), { lineWidth: 0 }));
 console.log('wrote asyncapi.yaml');

@@ -1,11 +1,11 @@
-// Writes the JSON Schemas (src/schemas.ts, built into dist/) to schemas/<name>.json for producers in
+// Writes the JSON Schemas (src/protocol/schemas.ts, built into dist/) to schemas/<name>.json for producers in
 // other languages. Run by `npm run schemas`; test/unit/schemas.test.ts fails when the files are stale.
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { schemaFiles } = await import(join(root, 'dist', 'schemas.js'));
+const { schemaFiles } = await import(join(root, 'dist', 'protocol', 'schemas.js'));
 const folder = join(root, 'schemas');
 
 await mkdir(folder, { recursive: true });

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isEnvelopeType, MAX_API_KEY_BYTES, type ResolvedOptions } from './options.js';
-import { KEY_PROTOCOL_PREFIX, type EnvelopeType } from './protocol.js';
+import { KEY_PROTOCOL_PREFIX, type EnvelopeType } from './protocol/wire.js';
 
 /**
  * The outcome of authenticating one request. `types: null` means every type. A 503 says why in

@@ -1,11 +1,11 @@
 import type { Observable, Observer, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
-import { CloseCode } from './close-codes.js';
+import { CloseCode } from './protocol/close-codes.js';
 import { encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
 import { authorize } from './operators/authorize.js';
 import { backpressure, type BackpressureOptions } from './operators/backpressure.js';
-import type { EnvelopeType } from './protocol.js';
+import type { EnvelopeType } from './protocol/wire.js';
 import { writeFrames } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
 

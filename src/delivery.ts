@@ -1,4 +1,4 @@
-import type { Envelope, ServerPacket, SnapshotEndPacket, SourceStatus, SourceStatusPacket } from './protocol.js';
+import type { Envelope, ServerPacket, SnapshotEndPacket, SourceStatus, SourceStatusPacket } from './protocol/wire.js';
 import { frameHeaderLength, writeFrameHeader } from './raw-frame.js';
 
 /**

@@ -1,6 +1,6 @@
 import { envelopeValidator, toValidationIssues } from './envelope-validator.js';
 import { SystemStreamValidationError } from './errors.js';
-import { MAX_BATCH_SIZE } from './schemas.js';
+import { MAX_BATCH_SIZE } from './protocol/schemas.js';
 
 /**
  * Serializes one envelope or a batch for Redis and validates what will be sent: the JSON text is

@@ -1,8 +1,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { ValidationIssue } from './errors.js';
-import type { Envelope } from './protocol.js';
-import { alertSchema, containerStatusSchema, systemMetricSchema } from './schemas.js';
+import type { Envelope } from './protocol/wire.js';
+import { alertSchema, containerStatusSchema, systemMetricSchema } from './protocol/schemas.js';
 
 let compiled: ValidateFunction<Envelope> | undefined;
 

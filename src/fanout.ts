@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionContext } from './connection.js';
 import type { Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
-import type { EnvelopeType } from './protocol.js';
+import type { EnvelopeType } from './protocol/wire.js';
 import type { StreamCounters } from './stats.js';
 
 /** How often a client that is behind is retried (one shared timer, running only while someone is behind). */

@@ -2,7 +2,7 @@
 // (`system-stream/sentinel`, src/sentinel/index.ts), so that importing this one never loads systeminformation.
 export { attachSystemStream } from './attach.js';
 export type { SystemStream } from './stream.js';
-export { CloseCode, isTerminalCloseCode } from './close-codes.js';
+export { CloseCode, isTerminalCloseCode } from './protocol/close-codes.js';
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
 export { noopLogger, type Logger } from './logger.js';
 export type { MetricsRegistry } from './metrics.js';
@@ -33,11 +33,11 @@ export {
   type StatusPacket,
   type SystemMetric,
   type SystemMetricMessage,
-} from './protocol.js';
+} from './protocol/wire.js';
 export type { RedisLike } from './redis/connection.js';
 export type { RedisState } from './redis/health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
-export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
+export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';
 export type { SystemStreamStats } from './stats.js';
 export {
   createSystemPublisher,

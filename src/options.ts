@@ -17,7 +17,7 @@ import {
   stringList,
   type OptionNames,
 } from './options/checks.js';
-import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
+import { ENVELOPE_TYPES, type EnvelopeType } from './protocol/wire.js';
 import type { RedisLike } from './redis/connection.js';
 
 /**

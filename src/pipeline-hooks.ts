@@ -1,7 +1,7 @@
 import type { Subject } from 'rxjs';
 import { createRateLimitedLog, type Logger } from './logger.js';
 import type { PipelineHooks } from './pipeline.js';
-import type { Envelope } from './protocol.js';
+import type { Envelope } from './protocol/wire.js';
 import type { SnapshotStore } from './snapshot.js';
 import type { LabelledCounters, StreamCounters } from './stats.js';
 

@@ -7,8 +7,8 @@ import { parseJson, type ParseFailure } from './operators/parse-json.js';
 import { splitBatch } from './operators/split-batch.js';
 import { throttleByKey } from './operators/throttle-by-key.js';
 import { validateMessage } from './operators/validate-message.js';
-import { envelopeKey, type Envelope } from './protocol.js';
-import { MAX_BATCH_SIZE } from './schemas.js';
+import { envelopeKey, type Envelope } from './protocol/wire.js';
+import { MAX_BATCH_SIZE } from './protocol/schemas.js';
 
 /** Why a Redis message (or batch member) was dropped: each value the `reason` label of the invalid-messages metric takes. */
 export const INVALID_REASONS = ['too_large', 'not_json', 'bad_batch', 'schema'] as const satisfies readonly (ParseFailure | 'bad_batch' | 'schema')[];

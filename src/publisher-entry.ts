@@ -17,7 +17,7 @@ export {
   type MetricMeta,
   type SystemMetric,
   type SystemMetricMessage,
-} from './protocol.js';
+} from './protocol/wire.js';
 export {
   createSystemPublisher,
   type AlertInput,
@@ -27,4 +27,4 @@ export {
   type SystemPublisherOptions,
 } from './publisher.js';
 export type { RedisLike } from './redis/connection.js';
-export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
+export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';

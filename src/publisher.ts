@@ -13,7 +13,7 @@ import {
   redisOption,
   type OptionNames,
 } from './options/checks.js';
-import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol.js';
+import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol/wire.js';
 import { openRedisConnection, type RedisLike } from './redis/connection.js';
 import { redisUnavailable, whenReady, type ReadinessSource } from './redis/when-ready.js';
 

@@ -1,5 +1,5 @@
 import { envelopeDelivery, snapshotEndDelivery, type Delivery } from './delivery.js';
-import { envelopeKey, type Envelope } from './protocol.js';
+import { envelopeKey, type Envelope } from './protocol/wire.js';
 
 /**
  * The latest envelope of every key, for clients that connect later. Holds at most `maxKeys` keys,

@@ -1,5 +1,5 @@
 import { sourceStatusDelivery, type Delivery } from './delivery.js';
-import type { Envelope, SourceStatus } from './protocol.js';
+import type { Envelope, SourceStatus } from './protocol/wire.js';
 
 /** What {@link startStalenessTracker} needs from the resolved options. */
 export interface StalenessOptions {

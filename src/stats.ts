@@ -1,6 +1,6 @@
 import { HANDSHAKE_OUTCOMES, type HandshakeOutcome } from './handshake-outcomes.js';
 import { INVALID_REASONS, type InvalidReason } from './pipeline.js';
-import { ENVELOPE_TYPES, type EnvelopeType } from './protocol.js';
+import { ENVELOPE_TYPES, type EnvelopeType } from './protocol/wire.js';
 import type { RedisState } from './redis/health.js';
 
 /**

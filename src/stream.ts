@@ -1,7 +1,7 @@
 // The handle attachSystemStream returns. (Not system-stream.ts: tsc would emit dist/system-stream.d.ts, the rollup's name.)
 import type { Observable } from 'rxjs';
 import type { MetricsRegistry } from './metrics.js';
-import type { Envelope } from './protocol.js';
+import type { Envelope } from './protocol/wire.js';
 import type { SystemStreamRouter } from './router.js';
 import type { SystemStreamStats } from './stats.js';
 

@@ -4,7 +4,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { offeredProtocols, type AuthDecision } from './auth.js';
 import { refusalOf, type HandshakeRefusal } from './handshake-outcomes.js';
 import type { Logger } from './logger.js';
-import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
+import { PROTOCOL_V1, type EnvelopeType } from './protocol/wire.js';
 
 export interface UpgradeHandlerOptions {
   readonly path: string;

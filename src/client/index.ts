@@ -1,5 +1,5 @@
 // Browser entry point (`system-stream/client`): nothing here may import Node modules, ws or ioredis.
-export { CloseCode, isTerminalCloseCode } from '../close-codes.js';
+export { CloseCode, isTerminalCloseCode } from '../protocol/close-codes.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,
@@ -26,7 +26,7 @@ export {
   type StatusPacket,
   type SystemMetric,
   type SystemMetricMessage,
-} from '../protocol.js';
+} from '../protocol/wire.js';
 export { backoffDelay } from './backoff.js';
 export { StreamManager } from './stream-manager.js';
 export type {

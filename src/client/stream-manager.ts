@@ -1,6 +1,6 @@
 // StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
 // the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
-import { isTerminalCloseCode } from '../close-codes.js';
+import { isTerminalCloseCode } from '../protocol/close-codes.js';
 import {
   ENVELOPE_TYPES,
   envelopeKey,
@@ -14,7 +14,7 @@ import {
   type ServerPacket,
   type SourceStatus,
   type SystemMetricMessage,
-} from '../protocol.js';
+} from '../protocol/wire.js';
 import { backoffDelay } from './backoff.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type {

@@ -2,7 +2,7 @@
 // WebSocket; it passes what it receives to the other tabs over a BroadcastChannel. Loaded by StreamManager
 // with a dynamic import only when `shareAcrossTabs` is on, so apps that do not share never load it.
 // Browser-safe: no imports at all.
-import type { Envelope, SourceStatus } from '../protocol.js';
+import type { Envelope, SourceStatus } from '../protocol/wire.js';
 import type { StreamStatus } from './types.js';
 
 /** What the leader tells the other tabs: the same things its own listeners see. */

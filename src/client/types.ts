@@ -1,5 +1,5 @@
 // The client's public types, apart from the class itself. Browser-safe: type imports only.
-import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SourceStatus, SystemMetricMessage } from '../protocol.js';
+import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SourceStatus, SystemMetricMessage } from '../protocol/wire.js';
 import type { StreamManager } from './stream-manager.js';
 
 /**

@@ -1,7 +1,7 @@
 // Threshold alerts with hysteresis. Pure: no I/O, no clock; the metric carries its time.
 import { invalidOption } from '../errors.js';
 import { numberOption, refuseUnknownKeys } from '../options/checks.js';
-import type { AlertMessage, SystemMetric } from '../protocol.js';
+import type { AlertMessage, SystemMetric } from '../protocol/wire.js';
 
 /**
  * When a metric raises an alert. A series enters `warning` when its value reaches `warning` and

@@ -1,5 +1,5 @@
 // Pure mapping from one raw systeminformation sample to envelopes. No I/O, no clock: the sample carries its time.
-import type { ContainerState, ContainerStatus, MetricMeta, SystemMetricMessage } from '../protocol.js';
+import type { ContainerState, ContainerStatus, MetricMeta, SystemMetricMessage } from '../protocol/wire.js';
 import type { SystemSample } from './sample.js';
 import { containerName, seriesSource } from './source.js';
 

@@ -1,4 +1,4 @@
-import type { ContainerStatus, ContainerStatusMessage } from '../protocol.js';
+import type { ContainerStatus, ContainerStatusMessage } from '../protocol/wire.js';
 
 /**
  * Decides which container states to publish: a container's state when it first appears or changes,

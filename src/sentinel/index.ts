@@ -19,7 +19,7 @@ export type {
   MetricMeta,
   SystemMetric,
   SystemMetricMessage,
-} from '../protocol.js';
+} from '../protocol/wire.js';
 // The publisher too, for a sentinel that should publish through a connection the host configures.
 export {
   createSystemPublisher,

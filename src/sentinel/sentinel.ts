@@ -2,10 +2,10 @@ import { envelopeValidator, toValidationIssues } from '../envelope-validator.js'
 import { invalidOption } from '../errors.js';
 import { createRateLimitedLog, type Logger } from '../logger.js';
 import { functionOption, integerMs, loggerOption, optionsObject, type OptionNames } from '../options/checks.js';
-import type { AlertMessage, Envelope } from '../protocol.js';
+import type { AlertMessage, Envelope } from '../protocol/wire.js';
 import { createSystemPublisher, type SystemPublisher } from '../publisher.js';
 import type { RedisLike } from '../redis/connection.js';
-import { MAX_BATCH_SIZE } from '../schemas.js';
+import { MAX_BATCH_SIZE } from '../protocol/schemas.js';
 import { AlertTracker, resolveThresholds, type AlertThresholds, type ResolvedThreshold } from './alerts.js';
 import { collectContainers, collectMetrics } from './collect.js';
 import { ContainerTracker } from './containers.js';

@@ -1,4 +1,4 @@
-import type { ContainerStatusMessage, SystemMetricMessage, AlertMessage } from '../../src/protocol.js';
+import type { ContainerStatusMessage, SystemMetricMessage, AlertMessage } from '../../src/protocol/wire.js';
 
 export function metric(metric_type = 'cpu', value = 45.2, source = 'host', time = new Date().toISOString()): SystemMetricMessage {
   return { type: 'system_metric', data: { time, metric_type, value, source, meta: { unit: 'percent' } } };

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope } from '../../src/protocol/wire.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen } from '../helpers/ws-client.js';
 

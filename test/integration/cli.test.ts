@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envelopeValidator } from '../../src/envelope-validator.js';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope } from '../../src/protocol/wire.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 
 // The CLI runs as a child process, as `system-stream-sentinel` would. It is bundled from source with

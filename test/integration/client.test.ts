@@ -8,7 +8,7 @@ import type { SystemStream } from '../../src/stream.js';
 import { StreamManager } from '../../src/client/stream-manager.js';
 import type { StreamManagerEventMap, StreamManagerOptions, StreamManagerTimers, StreamStatus } from '../../src/client/types.js';
 import type { SystemStreamOptions } from '../../src/options.js';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope } from '../../src/protocol/wire.js';
 import { ConformingWebSocket } from '../helpers/conformance.js';
 import { alert, metric } from '../helpers/fixtures.js';
 import { connectOpen } from '../helpers/ws-client.js';

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Envelope, SystemMetricMessage } from '../../src/protocol.js';
+import type { Envelope, SystemMetricMessage } from '../../src/protocol/wire.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen } from '../helpers/ws-client.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { envelopeValidator } from '../../src/envelope-validator.js';
-import type { SystemMetricMessage } from '../../src/protocol.js';
+import type { SystemMetricMessage } from '../../src/protocol/wire.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen } from '../helpers/ws-client.js';
 

@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { CloseCode } from '../../src/close-codes.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 import { metric } from '../helpers/fixtures.js';
 import { heapAfterGc } from '../helpers/heap.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { attachSystemStream } from '../../src/attach.js';
 import { createSystemPublisher } from '../../src/publisher.js';
-import type { ServerPacket } from '../../src/protocol.js';
+import type { ServerPacket } from '../../src/protocol/wire.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { metric } from '../helpers/fixtures.js';

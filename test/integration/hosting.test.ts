@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
-import type { SystemMetricMessage } from '../../src/protocol.js';
+import type { SystemMetricMessage } from '../../src/protocol/wire.js';
 import { createSystemPublisher } from '../../src/publisher.js';
 import { metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { ServerPacket } from '../../src/protocol.js';
+import type { ServerPacket } from '../../src/protocol/wire.js';
 import type { TestRedis } from '../helpers/redis.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import type { TestServer } from '../helpers/server.js';

@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
-import { CloseCode } from '../../src/close-codes.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 import { SystemStreamError } from '../../src/errors.js';
 import { metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';

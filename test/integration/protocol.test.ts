@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyProtocol } from '../../src/protocol.js';
+import { keyProtocol } from '../../src/protocol/wire.js';
 import { metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen, expectRefused, rawUpgradeStatus } from '../helpers/ws-client.js';

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
 import { envelopeValidator } from '../../src/envelope-validator.js';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope } from '../../src/protocol/wire.js';
 import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';

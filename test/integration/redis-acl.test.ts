@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/logger.js';
-import type { ServerPacket } from '../../src/protocol.js';
+import type { ServerPacket } from '../../src/protocol/wire.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';

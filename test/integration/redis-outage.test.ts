@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { ErrorPacket, ServerPacket } from '../../src/protocol.js';
+import type { ErrorPacket, ServerPacket } from '../../src/protocol/wire.js';
 import { metric } from '../helpers/fixtures.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';

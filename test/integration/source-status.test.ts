@@ -2,7 +2,7 @@
 // Redis), real ws clients whose every frame is checked against asyncapi.yaml, real timers with a short floor.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInProcessBus, type InProcessBus } from '../../src/redis/in-process-bus.js';
-import type { ServerPacket, SourceStatusPacket } from '../../src/protocol.js';
+import type { ServerPacket, SourceStatusPacket } from '../../src/protocol/wire.js';
 import { metric } from '../helpers/fixtures.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient } from '../helpers/ws-client.js';

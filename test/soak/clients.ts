@@ -5,8 +5,8 @@
 // out-of-order live message per key, and each Redis outage is timed from the clients' side.
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { isTerminalCloseCode } from '../../src/close-codes.js';
-import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol.js';
+import { isTerminalCloseCode } from '../../src/protocol/close-codes.js';
+import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
 import { FLOOD_HOT_METRIC, FLOOD_METRIC, INVALID_SOURCE, PROBE_METRIC } from './producer.js';
 
 export type Role = 'reader' | 'observer' | 'slow' | 'zombie';

@@ -2,7 +2,7 @@
 // messages, and probes that time the recovery after a Redis restart. Publishes with its own ioredis
 // connection, which fails fast while Redis is down (as a real producer's would), and counts every outcome.
 import { Redis } from 'ioredis';
-import type { AlertMessage, ContainerState, ContainerStatusMessage, Envelope, SystemMetricMessage } from '../../src/protocol.js';
+import type { AlertMessage, ContainerState, ContainerStatusMessage, Envelope, SystemMetricMessage } from '../../src/protocol/wire.js';
 
 /** What happened to the Redis messages of one kind. */
 export interface PublishTally {

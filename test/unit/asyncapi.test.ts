@@ -3,7 +3,7 @@ import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { buildAsyncApiDocument } from '../../scripts/asyncapi-document.mjs';
-import * as schemas from '../../src/schemas.js';
+import * as schemas from '../../src/protocol/schemas.js';
 
 const committed = readFileSync(new URL('../../asyncapi.yaml', import.meta.url), 'utf8');
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

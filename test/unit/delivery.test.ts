@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import * as ws from 'ws';
 import { describe, expect, it } from 'vitest';
 import { encodeFrames, envelopeDelivery, snapshotEndDelivery } from '../../src/delivery.js';
-import { envelopeKey } from '../../src/protocol.js';
+import { envelopeKey } from '../../src/protocol/wire.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 
 // ws exports its frame parser, but @types/ws does not declare it.

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemStreamError, SystemStreamValidationError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope } from '../../src/protocol/wire.js';
 import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { rejection } from '../helpers/rejection.js';

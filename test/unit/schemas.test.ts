@@ -3,7 +3,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { envelopeValidator } from '../../src/envelope-validator.js';
-import { schemaFiles } from '../../src/schemas.js';
+import { schemaFiles } from '../../src/protocol/schemas.js';
 
 const folder = new URL('../../schemas/', import.meta.url);
 
@@ -32,7 +32,7 @@ function fileValidator(name: string) {
 }
 
 describe('schemas/*.json', () => {
-  it('holds exactly the files of schemaFiles (run `npm run schemas` after changing src/schemas.ts)', () => {
+  it('holds exactly the files of schemaFiles (run `npm run schemas` after changing src/protocol/schemas.ts)', () => {
     expect(readdirSync(folder).filter((f) => f.endsWith('.json')).sort()).toEqual(Object.keys(schemaFiles).sort());
   });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Delivery } from '../../src/delivery.js';
-import type { SourceStatusPacket } from '../../src/protocol.js';
+import type { SourceStatusPacket } from '../../src/protocol/wire.js';
 import { startStalenessTracker, type StalenessTracker } from '../../src/source-staleness.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
-import type { Envelope, ServerPacket } from '../../../src/protocol.js';
+import type { Envelope, ServerPacket } from '../../../src/protocol/wire.js';
 import { FakeNetwork, FakeSocket, FakeVisibility } from '../../helpers/fake-browser.js';
 import { metric } from '../../helpers/fixtures.js';
 

@@ -2,7 +2,7 @@
 // stale set of each snapshot.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
-import type { Envelope, ServerPacket, SourceStatus } from '../../../src/protocol.js';
+import type { Envelope, ServerPacket, SourceStatus } from '../../../src/protocol/wire.js';
 import { FakeSocket } from '../../helpers/fake-browser.js';
 import { metric } from '../../helpers/fixtures.js';
 

@@ -2,7 +2,7 @@ import { from, lastValueFrom, take, toArray, type Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
-import type { Envelope, ServerPacket } from '../../../src/protocol.js';
+import type { Envelope, ServerPacket } from '../../../src/protocol/wire.js';
 import { FakeSocket } from '../../helpers/fake-browser.js';
 import { alert, container, metric } from '../../helpers/fixtures.js';
 

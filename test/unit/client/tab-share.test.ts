@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import { joinTabs, shareName, type TabHost } from '../../../src/client/tab-share.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
-import type { Envelope, ServerPacket, SourceStatus } from '../../../src/protocol.js';
+import type { Envelope, ServerPacket, SourceStatus } from '../../../src/protocol/wire.js';
 import { FakeChannels, FakeLocks, FakeNetwork, FakeSocket, FakeVisibility } from '../../helpers/fake-browser.js';
 import { metric } from '../../helpers/fixtures.js';
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { envelopeValidator } from '../../../src/envelope-validator.js';
 import { SystemStreamError } from '../../../src/errors.js';
-import type { AlertLevel, SystemMetric } from '../../../src/protocol.js';
+import type { AlertLevel, SystemMetric } from '../../../src/protocol/wire.js';
 import { AlertTracker, DEFAULT_THRESHOLDS, nextLevel, resolveThresholds, type AlertThresholds } from '../../../src/sentinel/alerts.js';
 
 const T0 = Date.parse('2026-01-17T04:30:00Z');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ContainerStatus } from '../../../src/protocol.js';
+import type { ContainerStatus } from '../../../src/protocol/wire.js';
 import { ContainerTracker } from '../../../src/sentinel/containers.js';
 
 const at = (s: number): string => new Date(Date.UTC(2026, 0, 17, 4, 30, s)).toISOString();
