@@ -1,6 +1,10 @@
 import { Observable, type Observer, type OperatorFunction, type Subscriber, type Subscription, type Unsubscribable } from 'rxjs';
 
-/** Options of {@link backpressure}. */
+/**
+ * Options of {@link backpressure}. The operator calls every member on this object, as `options.isBlocked()`
+ * and so on (never detached), each time it needs it: a class instance whose prototype methods read its own
+ * state, such as one client's connection, can be its own options without a closure per member.
+ */
 export interface BackpressureOptions<T> {
   /** Whether the consumer cannot take more now (its socket buffer is full, or its rate budget is spent). */
   isBlocked(): boolean;
