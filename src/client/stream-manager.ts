@@ -1,34 +1,17 @@
 // StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
 // the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
 import { isTerminalCloseCode } from '../close-codes.js';
-import {
-  ENVELOPE_TYPES,
-  envelopeKey,
-  keyProtocol,
-  parsePacket,
-  PROTOCOL_V1,
-  type AlertMessage,
-  type ContainerStatusMessage,
-  type Envelope,
-  type EnvelopeType,
-  type ServerPacket,
-  type SourceStatus,
-  type SystemMetricMessage,
-} from '../protocol.js';
+import { ENVELOPE_TYPES, envelopeKey, parsePacket, type Envelope, type EnvelopeType, type ServerPacket, type SourceStatus } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type {
-  FetchLike,
-  NetworkSource,
   StreamManagerEventMap,
   StreamManagerOptions,
-  StreamManagerTimers,
   StreamObserver,
   StreamState,
   StreamStatus,
   StreamSubscription,
-  VisibilitySource,
-  WebSocketConstructor,
   WebSocketLike,
 } from './types.js';
 
@@ -56,69 +39,6 @@ type Role = 'solo' | 'joining' | 'leader' | 'follower';
 
 const sameStatus = (a: StreamStatus, b: StreamStatus): boolean =>
   a.state === b.state && a.attempt === b.attempt && a.nextAttemptAt === b.nextAttemptAt && a.reason === b.reason && a.code === b.code;
-
-const defaultTimers: StreamManagerTimers = {
-  // Looked up at call time and called unbound: browsers throw "Illegal invocation" for a setTimeout
-  // called as a method of another object.
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as never),
-  now: () => Date.now(),
-};
-
-function check(ok: boolean, name: string, expected: string, got: unknown): void {
-  if (!ok) throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
-}
-
-const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
-  typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
-
-/** The longest wait timers accept: past it, setTimeout fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** The page's visibility in a browser; none elsewhere. */
-function defaultVisibility(): VisibilitySource | undefined {
-  const doc = (globalThis as { document?: Partial<VisibilitySource> }).document;
-  return typeof doc?.addEventListener === 'function' && typeof doc.visibilityState === 'string' ? (doc as VisibilitySource) : undefined;
-}
-
-/** `navigator.onLine` and the window's `online`/`offline` events in a browser; none elsewhere (Node has no window). */
-function defaultNetwork(): NetworkSource | undefined {
-  const g = globalThis as { navigator?: { onLine?: boolean }; addEventListener?: unknown };
-  if (typeof g.addEventListener !== 'function' || typeof g.navigator?.onLine !== 'boolean') return undefined;
-  const events = globalThis as unknown as Pick<NetworkSource, 'addEventListener' | 'removeEventListener'>;
-  return {
-    get onLine() {
-      return g.navigator?.onLine !== false;
-    },
-    addEventListener: (type, listener) => events.addEventListener(type, listener),
-    removeEventListener: (type, listener) => events.removeEventListener(type, listener),
-  };
-}
-
-/** `input` resolved against the WebSocket URL, as an http: or https: URL without the WebSocket's query but its `types`. */
-function toHttpUrl(input: string, wsUrl: URL): string {
-  const url = new URL(input, wsUrl);
-  url.protocol = url.protocol.replace(/^ws/, 'http');
-  if (input === 'snapshot') {
-    url.search = '';
-    const types = wsUrl.searchParams.get('types');
-    if (types !== null) url.searchParams.set('types', types);
-  }
-  return url.href;
-}
-
-/** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `TypeError` otherwise. */
-function toWebSocketUrl(input: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(input, (globalThis as { location?: { href: string } }).location?.href);
-    url.protocol = url.protocol.replace(/^http/, 'ws');
-  } catch {
-    // not a URL: reported below
-  }
-  check(url?.protocol === 'ws:' || url?.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', input);
-  return url as URL;
-}
 
 /**
  * Receives the system stream over a WebSocket and keeps it running: reconnects with backoff after a drop
@@ -148,24 +68,7 @@ function toWebSocketUrl(input: string): URL {
  * @public
  */
 export class StreamManager {
-  readonly #url: string;
-  readonly #protocols: string[];
-  readonly #authCheckUrl: string | null;
-  readonly #apiKey: string | undefined;
-  readonly #fetch: FetchLike | undefined;
-  readonly #connectTimeoutMs: number;
-  readonly #backoffMs: readonly number[];
-  readonly #jitter: number;
-  readonly #stableAfterMs: number;
-  readonly #idleTimeoutMs: number;
-  readonly #WebSocket: WebSocketConstructor;
-  readonly #random: () => number;
-  readonly #timers: StreamManagerTimers;
-  readonly #shareAcrossTabs: boolean;
-  readonly #hiddenTimeoutMs: number;
-  readonly #resumeJitterMs: number;
-  readonly #visibility: VisibilitySource | undefined;
-  readonly #network: NetworkSource | undefined;
+  readonly #o: ResolvedOptions;
   readonly #listeners = new Map<string, Set<(value: never) => void>>();
   readonly #latest = new Map<string, Envelope>();
   /** The sources the server reports stale, by source. */
@@ -193,62 +96,7 @@ export class StreamManager {
 
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
-    const {
-      apiKey,
-      types,
-      backoffMs = [2000, 5000, 10000, 30000],
-      jitter = 0.1,
-      stableAfterMs = 5000,
-      idleTimeoutMs = 75_000,
-      connectTimeoutMs = 10_000,
-      shareAcrossTabs = false,
-      hiddenTimeoutMs = 300_000,
-      resumeJitterMs = 1000,
-    } = options;
-    const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
-    check(
-      Array.isArray(backoffMs) && backoffMs.length > 0 && backoffMs.every((ms) => isNumberIn(ms, 0)),
-      'backoffMs',
-      'a non-empty array of finite numbers >= 0',
-      backoffMs,
-    );
-    check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
-    check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
-    check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
-    check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
-    check(isNumberIn(hiddenTimeoutMs, 0, MAX_TIMER_MS), 'hiddenTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, hiddenTimeoutMs);
-    check(isNumberIn(resumeJitterMs, 0, MAX_TIMER_MS), 'resumeJitterMs', `a number from 0 to ${MAX_TIMER_MS}`, resumeJitterMs);
-    check(typeof shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', shareAcrossTabs);
-    check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
-    check(
-      types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
-      'types',
-      `a non-empty array of ${ENVELOPE_TYPES.join(', ')}`,
-      types,
-    );
-
-    const url = toWebSocketUrl(options.url);
-    if (types !== undefined) url.searchParams.set('types', types.join(','));
-
-    this.#url = url.href;
-    this.#protocols = apiKey === undefined ? [PROTOCOL_V1] : [PROTOCOL_V1, keyProtocol(apiKey)];
-    this.#apiKey = apiKey;
-    this.#authCheckUrl = options.authCheckUrl === false ? null : toHttpUrl(options.authCheckUrl ?? 'snapshot', url);
-    this.#fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
-    this.#connectTimeoutMs = connectTimeoutMs;
-    this.#backoffMs = [...backoffMs];
-    this.#jitter = jitter;
-    this.#stableAfterMs = stableAfterMs;
-    this.#idleTimeoutMs = idleTimeoutMs;
-    this.#WebSocket = WebSocket as WebSocketConstructor;
-    this.#random = options.random ?? Math.random;
-    this.#timers = options.timers ?? defaultTimers;
-    this.#shareAcrossTabs = shareAcrossTabs;
-    this.#hiddenTimeoutMs = hiddenTimeoutMs;
-    this.#resumeJitterMs = resumeJitterMs;
-    this.#visibility = options.visibility ?? defaultVisibility();
-    this.#network = options.network ?? defaultNetwork();
+    this.#o = resolveOptions(options);
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -397,7 +245,7 @@ export class StreamManager {
   #open(): void {
     let socket: Socket;
     try {
-      socket = new this.#WebSocket(this.#url, this.#protocols) as Socket;
+      socket = new this.#o.WebSocket(this.#o.url, this.#o.protocols) as Socket;
     } catch (error) {
       // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
@@ -411,12 +259,12 @@ export class StreamManager {
     socket.onopen = () => {
       if (socket !== this.#socket) return;
       this.#stopConnectTimer();
-      this.#openedAt = this.#lastFrameAt = this.#timers.now();
-      this.#scheduleIdleCheck(socket, this.#idleTimeoutMs);
+      this.#openedAt = this.#lastFrameAt = this.#o.timers.now();
+      this.#scheduleIdleCheck(socket, this.#o.idleTimeoutMs);
       this.#setStatus({ state: 'open' });
     };
     socket.onmessage = (event) => {
-      if (socket === this.#socket) this.#lastFrameAt = this.#timers.now();
+      if (socket === this.#socket) this.#lastFrameAt = this.#o.timers.now();
       if (typeof event.data === 'string') this.#receive(socket, event.data);
     };
     // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
@@ -445,19 +293,19 @@ export class StreamManager {
       this.#setStatus({ state: 'closed', code, reason });
       return;
     }
-    if (this.#network?.onLine === false) {
+    if (this.#o.network?.onLine === false) {
       // Not the server's fault, and retrying cannot help: wait for the `online` event, counting nothing.
       this.#setStatus({ state: 'reconnecting', code, reason: OFFLINE });
       return;
     }
-    const now = this.#timers.now();
+    const now = this.#o.timers.now();
     // The reset rule, measured when the socket closes so that no timer runs while it is open: a
     // connection that stayed open `stableAfterMs` was healthy, so the schedule starts again at its
     // first wait. A flapping server (or a refused handshake, never open) keeps climbing to the last wait.
-    if (this.#openedAt !== undefined && now - this.#openedAt >= this.#stableAfterMs) this.#attempt = 0;
+    if (this.#openedAt !== undefined && now - this.#openedAt >= this.#o.stableAfterMs) this.#attempt = 0;
     const attempt = ++this.#attempt;
-    const delay = backoffDelay(attempt, this.#backoffMs, this.#jitter, this.#random);
-    const handle = this.#timers.setTimeout(() => {
+    const delay = backoffDelay(attempt, this.#o.backoffMs, this.#o.jitter, this.#o.random);
+    const handle = this.#o.timers.setTimeout(() => {
       this.#retry = null;
       this.#open();
     }, delay);
@@ -471,9 +319,9 @@ export class StreamManager {
    * with the same authentication: a refusal there stops the manager; anything else leaves the retry be.
    */
   #checkRefusal(retry: { readonly handle: unknown }): void {
-    if (this.#authCheckUrl === null || this.#fetch === undefined) return;
-    const headers: Record<string, string> = this.#apiKey === undefined ? {} : { 'x-api-key': this.#apiKey };
-    this.#fetch(this.#authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
+    if (this.#o.authCheckUrl === null || this.#o.fetch === undefined) return;
+    const headers: Record<string, string> = this.#o.apiKey === undefined ? {} : { 'x-api-key': this.#o.apiKey };
+    this.#o.fetch(this.#o.authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
       (response) => {
         const { status } = response;
         // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
@@ -486,8 +334,8 @@ export class StreamManager {
   }
 
   #startConnectTimer(socket: Socket): void {
-    if (this.#connectTimeoutMs === 0) return;
-    const handle = this.#timers.setTimeout(() => {
+    if (this.#o.connectTimeoutMs === 0) return;
+    const handle = this.#o.timers.setTimeout(() => {
       this.#connectTimer = null;
       if (socket !== this.#socket) return;
       // A server that accepts TCP but never answers the upgrade: give the attempt up and retry.
@@ -495,13 +343,13 @@ export class StreamManager {
       socket.onmessage = null;
       socket.onopen = null;
       socket.close();
-      this.#dropped(1006, `no handshake answer within ${Math.round(this.#connectTimeoutMs / 1000)} s`);
-    }, this.#connectTimeoutMs);
+      this.#dropped(1006, `no handshake answer within ${Math.round(this.#o.connectTimeoutMs / 1000)} s`);
+    }, this.#o.connectTimeoutMs);
     this.#connectTimer = { handle };
   }
 
   #stopConnectTimer(): void {
-    if (this.#connectTimer) this.#timers.clearTimeout(this.#connectTimer.handle);
+    if (this.#connectTimer) this.#o.timers.clearTimeout(this.#connectTimer.handle);
     this.#connectTimer = null;
   }
 
@@ -549,7 +397,7 @@ export class StreamManager {
       this.#deliver(envelope);
     }
     const changes = [...this.#stale.values()];
-    const now = new Date(this.#timers.now()).toISOString();
+    const now = new Date(this.#o.timers.now()).toISOString();
     for (const source of before.keys()) if (!this.#stale.has(source)) changes.push({ source, status: 'live', last_seen: now });
     for (const change of changes) {
       if (!isCurrent()) return;
@@ -608,13 +456,13 @@ export class StreamManager {
    * last frame with the limit and either schedules itself for the remainder or gives the socket up.
    */
   #scheduleIdleCheck(socket: Socket, ms: number): void {
-    if (this.#idleTimeoutMs === 0) return;
-    const handle = this.#timers.setTimeout(() => {
+    if (this.#o.idleTimeoutMs === 0) return;
+    const handle = this.#o.timers.setTimeout(() => {
       this.#idleCheck = null;
       if (socket !== this.#socket) return;
-      const silentMs = this.#timers.now() - this.#lastFrameAt;
-      if (silentMs < this.#idleTimeoutMs) {
-        this.#scheduleIdleCheck(socket, this.#idleTimeoutMs - silentMs);
+      const silentMs = this.#o.timers.now() - this.#lastFrameAt;
+      if (silentMs < this.#o.idleTimeoutMs) {
+        this.#scheduleIdleCheck(socket, this.#o.idleTimeoutMs - silentMs);
         return;
       }
       // Its close handshake may never complete on a dead link: stop listening to it and reconnect now.
@@ -627,12 +475,12 @@ export class StreamManager {
   }
 
   #stopIdleCheck(): void {
-    if (this.#idleCheck) this.#timers.clearTimeout(this.#idleCheck.handle);
+    if (this.#idleCheck) this.#o.timers.clearTimeout(this.#idleCheck.handle);
     this.#idleCheck = null;
   }
 
   #cancelRetry(): void {
-    if (this.#retry) this.#timers.clearTimeout(this.#retry.handle);
+    if (this.#retry) this.#o.timers.clearTimeout(this.#retry.handle);
     this.#retry = null;
   }
 
@@ -685,21 +533,21 @@ export class StreamManager {
   #listen(): void {
     if (this.#isListening) return;
     this.#isListening = true;
-    this.#visibility?.addEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#network?.addEventListener('online', this.#onOnline);
-    this.#network?.addEventListener('offline', this.#onOffline);
+    this.#o.visibility?.addEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#o.network?.addEventListener('online', this.#onOnline);
+    this.#o.network?.addEventListener('offline', this.#onOffline);
   }
 
   #unlisten(): void {
     if (!this.#isListening) return;
     this.#isListening = false;
-    this.#visibility?.removeEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#network?.removeEventListener('online', this.#onOnline);
-    this.#network?.removeEventListener('offline', this.#onOffline);
+    this.#o.visibility?.removeEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#o.network?.removeEventListener('online', this.#onOnline);
+    this.#o.network?.removeEventListener('offline', this.#onOffline);
   }
 
   #isVisible(): boolean {
-    return this.#visibility?.visibilityState !== 'hidden';
+    return this.#o.visibility?.visibilityState !== 'hidden';
   }
 
   /** Closed because the page (every page sharing the connection) was hidden: it resumes when one is visible. */
@@ -710,8 +558,8 @@ export class StreamManager {
   /** For the tab that holds the connection; another tab's connection is closed by that tab. */
   #startHiddenTimer(): void {
     if (this.#role === 'follower' || this.#role === 'joining') return;
-    if (this.#hiddenTimeoutMs === 0 || this.#hiddenTimer !== null || this.#status.state === 'closed') return;
-    const handle = this.#timers.setTimeout(() => {
+    if (this.#o.hiddenTimeoutMs === 0 || this.#hiddenTimer !== null || this.#status.state === 'closed') return;
+    const handle = this.#o.timers.setTimeout(() => {
       this.#hiddenTimer = null;
       if (this.#isVisible() || this.#status.state === 'closed' || this.#role === 'follower') return;
       if (this.#role === 'leader' && this.#share) {
@@ -723,12 +571,12 @@ export class StreamManager {
       } else {
         this.#pause();
       }
-    }, this.#hiddenTimeoutMs);
+    }, this.#o.hiddenTimeoutMs);
     this.#hiddenTimer = { handle };
   }
 
   #stopHiddenTimer(): void {
-    if (this.#hiddenTimer) this.#timers.clearTimeout(this.#hiddenTimer.handle);
+    if (this.#hiddenTimer) this.#o.timers.clearTimeout(this.#hiddenTimer.handle);
     this.#hiddenTimer = null;
   }
 
@@ -742,21 +590,21 @@ export class StreamManager {
   /** Visible again after a pause: reconnect after a random wait, so that many tabs shown at once do not storm. */
   #resume(): void {
     if (!this.#isPaused()) return;
-    const delay = Math.round(this.#random() * this.#resumeJitterMs);
+    const delay = Math.round(this.#o.random() * this.#o.resumeJitterMs);
     this.#attempt = 0;
-    const handle = this.#timers.setTimeout(() => {
+    const handle = this.#o.timers.setTimeout(() => {
       this.#retry = null;
       this.#open();
     }, delay);
     this.#retry = { handle };
-    this.#setStatus({ state: 'reconnecting', nextAttemptAt: this.#timers.now() + delay, reason: 'visible again' });
+    this.#setStatus({ state: 'reconnecting', nextAttemptAt: this.#o.timers.now() + delay, reason: 'visible again' });
   }
 
   // ------------------------------------------------------------ sharing the connection between tabs
 
   #canShare(): boolean {
     const g = globalThis as { navigator?: { locks?: unknown }; BroadcastChannel?: unknown };
-    return this.#shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function';
+    return this.#o.shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function';
   }
 
   /**
@@ -774,7 +622,7 @@ export class StreamManager {
         if (joining !== this.#joins || this.#role !== 'joining') return; // closed (and maybe connected again) while loading
         this.#role = 'follower';
         const share: TabShare = joinTabs(
-          shareName(this.#url, this.#protocols),
+          shareName(this.#o.url, this.#o.protocols),
           {
             lead: () => this.#lead(share),
             follow: (event) => this.#follow(share, event),
@@ -782,7 +630,7 @@ export class StreamManager {
             wake: (why) => this.#wake(why),
             isVisible: () => this.#isVisible(),
           },
-          { locks, BroadcastChannel, timers: this.#timers, random: this.#random },
+          { locks, BroadcastChannel, timers: this.#o.timers, random: this.#o.random },
         );
         this.#share = share;
       },
