@@ -3,6 +3,7 @@
 import { isTerminalCloseCode } from '../close-codes.js';
 import { ENVELOPE_TYPES, envelopeKey, parsePacket, type Envelope, type EnvelopeType, type ServerPacket, type SourceStatus } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type {
@@ -24,7 +25,6 @@ interface Socket extends WebSocketLike {
 }
 
 const CLOSED = 3;
-const ENVELOPE = '';
 /** The `reason` of `closed` while the page is hidden, and of `reconnecting` while the browser is offline. */
 const HIDDEN = 'hidden';
 const OFFLINE = 'offline';
@@ -69,7 +69,7 @@ const sameStatus = (a: StreamStatus, b: StreamStatus): boolean =>
  */
 export class StreamManager {
   readonly #o: ResolvedOptions;
-  readonly #listeners = new Map<string, Set<(value: never) => void>>();
+  readonly #listeners = createListeners();
   readonly #latest = new Map<string, Envelope>();
   /** The sources the server reports stale, by source. */
   #stale = new Map<string, SourceStatus>();
@@ -184,13 +184,7 @@ export class StreamManager {
    * the snapshot's envelopes, so after a reconnect they see the latest value of each key again.
    */
   on<K extends keyof StreamManagerEventMap>(event: K, listener: (value: StreamManagerEventMap[K]) => void): () => void {
-    let listeners = this.#listeners.get(event);
-    if (!listeners) this.#listeners.set(event, (listeners = new Set()));
-    const set = listeners;
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.#listeners.on(event, listener);
   }
 
   /**
@@ -198,7 +192,7 @@ export class StreamManager {
    * Never errors or completes; follow the `state` event for connection trouble.
    */
   subscribe(observer?: StreamObserver | ((envelope: Envelope) => void) | null): StreamSubscription {
-    const off = this.on(ENVELOPE as 'alert', (envelope: Envelope) => {
+    const off = this.on(ANY_ENVELOPE as 'alert', (envelope: Envelope) => {
       if (typeof observer === 'function') observer(envelope);
       else observer?.next?.(envelope);
     });
@@ -218,28 +212,7 @@ export class StreamManager {
    * `Symbol.observable` declaration; at run time RxJS still takes the `'@@observable'` path.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Envelope> {
-    const buffered: Envelope[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const subscription = this.subscribe((envelope) => {
-      buffered.push(envelope);
-      wake?.();
-    });
-    const iterator: AsyncIterableIterator<Envelope> = {
-      async next() {
-        while (!done && buffered.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        return done ? { done: true, value: undefined } : { done: false, value: buffered.shift() as Envelope };
-      },
-      async return() {
-        done = true;
-        buffered.length = 0;
-        subscription.unsubscribe();
-        wake?.();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return iterateEnvelopes((next) => this.subscribe(next));
   }
 
   #open(): void {
@@ -391,7 +364,7 @@ export class StreamManager {
     for (const envelope of envelopes) this.#store(envelope);
     const before = this.#stale;
     this.#stale = new Map(stale.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
-    this.#emit('snapshot', envelopes);
+    this.#listeners.emit('snapshot', envelopes);
     for (const envelope of envelopes) {
       if (!isCurrent()) return;
       this.#deliver(envelope);
@@ -401,7 +374,7 @@ export class StreamManager {
     for (const source of before.keys()) if (!this.#stale.has(source)) changes.push({ source, status: 'live', last_seen: now });
     for (const change of changes) {
       if (!isCurrent()) return;
-      this.#emit('source_status', change);
+      this.#listeners.emit('source_status', change);
     }
   }
 
@@ -415,7 +388,7 @@ export class StreamManager {
     this.#broadcast({ t: 'source', status });
     if (status.status === 'stale') this.#stale.set(status.source, status);
     else this.#stale.delete(status.source);
-    this.#emit('source_status', status);
+    this.#listeners.emit('source_status', status);
   }
 
   #store(envelope: Envelope): void {
@@ -425,30 +398,15 @@ export class StreamManager {
   }
 
   #deliver(envelope: Envelope): void {
-    this.#emit(envelope.type, envelope);
-    this.#emit(ENVELOPE, envelope);
+    this.#listeners.emit(envelope.type, envelope);
+    this.#listeners.emit(ANY_ENVELOPE, envelope);
   }
 
   #setStatus(status: StreamStatus): void {
     if (sameStatus(status, this.#status)) return;
     this.#status = status;
     this.#broadcast({ t: 'state', status });
-    this.#emit('state', status);
-  }
-
-  #emit(event: string, value: unknown): void {
-    const listeners = this.#listeners.get(event);
-    if (!listeners) return;
-    for (const listener of [...listeners]) {
-      try {
-        (listener as (value: unknown) => void)(value);
-      } catch (error) {
-        // One failing listener must not starve the others or break the manager; report it like an uncaught error.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    this.#listeners.emit('state', status);
   }
 
   /**
