@@ -1,8 +1,9 @@
 // StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
 // the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
 import { isTerminalCloseCode } from '../close-codes.js';
-import { ENVELOPE_TYPES, envelopeKey, parsePacket, type Envelope, type EnvelopeType, type ServerPacket, type SourceStatus } from '../protocol.js';
+import { ENVELOPE_TYPES, parsePacket, type Envelope, type EnvelopeType, type ServerPacket, type SourceStatus } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import { createLatestStore, type LatestStore } from './latest-store.js';
 import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
@@ -70,9 +71,7 @@ const sameStatus = (a: StreamStatus, b: StreamStatus): boolean =>
 export class StreamManager {
   readonly #o: ResolvedOptions;
   readonly #listeners = createListeners();
-  readonly #latest = new Map<string, Envelope>();
-  /** The sources the server reports stale, by source. */
-  #stale = new Map<string, SourceStatus>();
+  readonly #store: LatestStore;
   #status: StreamStatus = { state: 'closed' };
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
@@ -84,8 +83,6 @@ export class StreamManager {
   #share: TabShare | null = null;
   /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
   #joins = 0;
-  /** Whether a snapshot was ever applied (from the server, or from the leader tab): what a joining tab may be given. */
-  #hasSnapshot = false;
   /** What the snapshot being received holds so far; `null` once its `snapshot_end` has arrived. */
   #snapshot: { envelopes: Envelope[]; stale: SourceStatus[] } | null = null;
   #lastFrameAt = 0;
@@ -97,6 +94,7 @@ export class StreamManager {
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
     this.#o = resolveOptions(options);
+    this.#store = createLatestStore(this.#o, this.#listeners);
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -167,7 +165,7 @@ export class StreamManager {
    * alert. While reconnecting, the values of the last connection stay.
    */
   latest(): Map<string, Envelope> {
-    return new Map(this.#latest);
+    return this.#store.latest();
   }
 
   /**
@@ -176,7 +174,7 @@ export class StreamManager {
    * leaves the map when the server reports it `live` again.
    */
   staleSources(): Map<string, SourceStatus> {
-    return new Map(this.#stale);
+    return this.#store.staleSources();
   }
 
   /**
@@ -353,53 +351,21 @@ export class StreamManager {
     // `heartbeat` is only proof of life (#lastFrameAt is already updated); unknown types are ignored.
   }
 
-  /**
-   * A snapshot replaces `latest()` and the stale sources at once, then is passed on; `isCurrent` stops the
-   * passing when a listener closed the manager (or, in a follower, left the tabs).
-   */
+  // Received on the socket: passed to the other tabs first (as every status is, see #setStatus), then applied.
+
   #applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean): void {
     this.#broadcast({ t: 'snapshot', envelopes, stale });
-    this.#hasSnapshot = true;
-    this.#latest.clear();
-    for (const envelope of envelopes) this.#store(envelope);
-    const before = this.#stale;
-    this.#stale = new Map(stale.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
-    this.#listeners.emit('snapshot', envelopes);
-    for (const envelope of envelopes) {
-      if (!isCurrent()) return;
-      this.#deliver(envelope);
-    }
-    const changes = [...this.#stale.values()];
-    const now = new Date(this.#o.timers.now()).toISOString();
-    for (const source of before.keys()) if (!this.#stale.has(source)) changes.push({ source, status: 'live', last_seen: now });
-    for (const change of changes) {
-      if (!isCurrent()) return;
-      this.#listeners.emit('source_status', change);
-    }
+    this.#store.applySnapshot(envelopes, stale, isCurrent);
   }
 
   #applyEnvelope(envelope: Envelope): void {
     this.#broadcast({ t: 'envelope', envelope });
-    this.#store(envelope);
-    this.#deliver(envelope);
+    this.#store.applyEnvelope(envelope);
   }
 
   #applySourceStatus(status: SourceStatus): void {
     this.#broadcast({ t: 'source', status });
-    if (status.status === 'stale') this.#stale.set(status.source, status);
-    else this.#stale.delete(status.source);
-    this.#listeners.emit('source_status', status);
-  }
-
-  #store(envelope: Envelope): void {
-    const key = envelopeKey(envelope);
-    this.#latest.delete(key); // re-insert at the end: map order is recency order, as on the server
-    if (envelope.type !== 'alert' || envelope.data.level !== 'resolved') this.#latest.set(key, envelope);
-  }
-
-  #deliver(envelope: Envelope): void {
-    this.#listeners.emit(envelope.type, envelope);
-    this.#listeners.emit(ANY_ENVELOPE, envelope);
+    this.#store.applySourceStatus(status);
   }
 
   #setStatus(status: StreamStatus): void {
@@ -627,6 +593,7 @@ export class StreamManager {
     }
   }
 
+  /** An event from the leader, applied as this tab's own socket's would be (a follower has no tabs to pass it to). */
   #follow(share: TabShare, event: LeaderEvent): void {
     if (share !== this.#share || this.#role !== 'follower') return;
     switch (event.t) {
@@ -636,13 +603,13 @@ export class StreamManager {
         if (this.#isPaused() && this.#isVisible()) share.ask('visible');
         return;
       case 'snapshot':
-        this.#applySnapshot(event.envelopes, event.stale, () => share === this.#share);
+        this.#store.applySnapshot(event.envelopes, event.stale, () => share === this.#share);
         return;
       case 'envelope':
-        this.#applyEnvelope(event.envelope);
+        this.#store.applyEnvelope(event.envelope);
         return;
       case 'source':
-        this.#applySourceStatus(event.status);
+        this.#store.applySourceStatus(event.status);
         return;
     }
   }
@@ -653,8 +620,8 @@ export class StreamManager {
    */
   #syncEvents(): readonly LeaderEvent[] {
     const state: LeaderEvent = { t: 'state', status: this.#status };
-    if (!this.#hasSnapshot) return [state];
-    return [{ t: 'snapshot', envelopes: [...this.#latest.values()], stale: [...this.#stale.values()] }, state];
+    const contents = this.#store.contents();
+    return contents ? [{ t: 'snapshot', ...contents }, state] : [state];
   }
 
   #wake(why: Wake): void {
