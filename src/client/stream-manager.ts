@@ -6,6 +6,7 @@ import { backoffDelay } from './backoff.js';
 import { createLatestStore, type LatestStore } from './latest-store.js';
 import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
+import { watchPage, type PageWatch } from './page-watch.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type {
   StreamManagerEventMap,
@@ -72,13 +73,12 @@ export class StreamManager {
   readonly #o: ResolvedOptions;
   readonly #listeners = createListeners();
   readonly #store: LatestStore;
+  readonly #page: PageWatch;
   #status: StreamStatus = { state: 'closed' };
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
   #idleCheck: { readonly handle: unknown } | null = null;
   #connectTimer: { readonly handle: unknown } | null = null;
-  #hiddenTimer: { readonly handle: unknown } | null = null;
-  #isListening = false;
   #role: Role = 'solo';
   #share: TabShare | null = null;
   /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
@@ -95,6 +95,7 @@ export class StreamManager {
   constructor(options: StreamManagerOptions) {
     this.#o = resolveOptions(options);
     this.#store = createLatestStore(this.#o, this.#listeners);
+    this.#page = watchPage(this.#o, { visibilityChange: this.#onVisibilityChange, online: this.#onOnline, offline: this.#onOffline });
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -116,7 +117,7 @@ export class StreamManager {
    * (which may already hold the connection), or asks the tab that holds it to do the above.
    */
   connect(): void {
-    this.#listen();
+    this.#page.listen();
     if (this.#role === 'follower') {
       this.#share?.ask('connect');
       return;
@@ -130,7 +131,7 @@ export class StreamManager {
       if (this.#role === 'solo' && this.#canShare()) this.#joinTabs();
       else this.#open();
     }
-    if (!this.#isVisible()) this.#startHiddenTimer();
+    if (!this.#page.isVisible) this.#startHiddenTimer();
   }
 
   /**
@@ -141,8 +142,8 @@ export class StreamManager {
    */
   close(): Promise<void> {
     this.#leaveTabs();
-    this.#unlisten();
-    this.#stopHiddenTimer();
+    this.#page.unlisten();
+    this.#page.stopHiddenTimer();
     this.#cancelRetry();
     this.#stopIdleCheck();
     this.#stopConnectTimer();
@@ -264,7 +265,7 @@ export class StreamManager {
       this.#setStatus({ state: 'closed', code, reason });
       return;
     }
-    if (this.#o.network?.onLine === false) {
+    if (this.#page.isOffline) {
       // Not the server's fault, and retrying cannot help: wait for the `online` event, counting nothing.
       this.#setStatus({ state: 'reconnecting', code, reason: OFFLINE });
       return;
@@ -426,11 +427,11 @@ export class StreamManager {
   // ------------------------------------------------------------ the page and the network
 
   readonly #onVisibilityChange = (): void => {
-    if (!this.#isVisible()) {
+    if (!this.#page.isVisible) {
       if (this.#role !== 'follower' && this.#role !== 'joining') this.#startHiddenTimer();
       return;
     }
-    this.#stopHiddenTimer();
+    this.#page.stopHiddenTimer();
     if (this.#role === 'follower') {
       if (this.#isPaused()) this.#share?.ask('visible');
     } else if (this.#role !== 'joining') {
@@ -454,26 +455,6 @@ export class StreamManager {
     this.#setStatus({ state: 'reconnecting', reason: OFFLINE });
   };
 
-  #listen(): void {
-    if (this.#isListening) return;
-    this.#isListening = true;
-    this.#o.visibility?.addEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#o.network?.addEventListener('online', this.#onOnline);
-    this.#o.network?.addEventListener('offline', this.#onOffline);
-  }
-
-  #unlisten(): void {
-    if (!this.#isListening) return;
-    this.#isListening = false;
-    this.#o.visibility?.removeEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#o.network?.removeEventListener('online', this.#onOnline);
-    this.#o.network?.removeEventListener('offline', this.#onOffline);
-  }
-
-  #isVisible(): boolean {
-    return this.#o.visibility?.visibilityState !== 'hidden';
-  }
-
   /** Closed because the page (every page sharing the connection) was hidden: it resumes when one is visible. */
   #isPaused(): boolean {
     return this.#status.state === 'closed' && this.#status.reason === HIDDEN;
@@ -481,27 +462,19 @@ export class StreamManager {
 
   /** For the tab that holds the connection; another tab's connection is closed by that tab. */
   #startHiddenTimer(): void {
-    if (this.#role === 'follower' || this.#role === 'joining') return;
-    if (this.#o.hiddenTimeoutMs === 0 || this.#hiddenTimer !== null || this.#status.state === 'closed') return;
-    const handle = this.#o.timers.setTimeout(() => {
-      this.#hiddenTimer = null;
-      if (this.#isVisible() || this.#status.state === 'closed' || this.#role === 'follower') return;
+    if (this.#role === 'follower' || this.#role === 'joining' || this.#status.state === 'closed') return;
+    this.#page.startHiddenTimer(() => {
+      if (this.#status.state === 'closed' || this.#role === 'follower') return;
       if (this.#role === 'leader' && this.#share) {
         // The connection is every tab's: close it only if none of them is visible.
         this.#share.askVisible(VISIBLE_ANSWER_MS, (isAnyVisible) => {
           if (isAnyVisible) this.#startHiddenTimer();
-          else if (!this.#isVisible()) this.#pause();
+          else if (!this.#page.isVisible) this.#pause();
         });
       } else {
         this.#pause();
       }
-    }, this.#o.hiddenTimeoutMs);
-    this.#hiddenTimer = { handle };
-  }
-
-  #stopHiddenTimer(): void {
-    if (this.#hiddenTimer) this.#o.timers.clearTimeout(this.#hiddenTimer.handle);
-    this.#hiddenTimer = null;
+    });
   }
 
   /** Hidden long enough: a normal close, not a failure; nothing is retried until the page is visible. */
@@ -552,7 +525,7 @@ export class StreamManager {
             follow: (event) => this.#follow(share, event),
             sync: () => this.#syncEvents(),
             wake: (why) => this.#wake(why),
-            isVisible: () => this.#isVisible(),
+            isVisible: () => this.#page.isVisible,
           },
           { locks, BroadcastChannel, timers: this.#o.timers, random: this.#o.random },
         );
@@ -583,13 +556,13 @@ export class StreamManager {
     this.#role = 'leader';
     const { state } = this.#status;
     if (this.#isPaused()) {
-      if (this.#isVisible()) this.#resume(); // else it stays paused until a tab is visible again
+      if (this.#page.isVisible) this.#resume(); // else it stays paused until a tab is visible again
     } else if (state !== 'closed') {
       // A `closed` taken over from the last leader is a refusal: `connect()` starts again.
       this.#cancelRetry();
       this.#attempt = 0;
       this.#open();
-      if (!this.#isVisible()) this.#startHiddenTimer();
+      if (!this.#page.isVisible) this.#startHiddenTimer();
     }
   }
 
@@ -600,7 +573,7 @@ export class StreamManager {
       case 'state':
         this.#setStatus(event.status);
         // Shown while the leader was deciding that no page is visible: wake it, or no visible tab would.
-        if (this.#isPaused() && this.#isVisible()) share.ask('visible');
+        if (this.#isPaused() && this.#page.isVisible) share.ask('visible');
         return;
       case 'snapshot':
         this.#store.applySnapshot(event.envelopes, event.stale, () => share === this.#share);
