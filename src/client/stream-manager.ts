@@ -1,8 +1,9 @@
 // StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
 // the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
 import { isTerminalCloseCode } from '../close-codes.js';
-import { ENVELOPE_TYPES, parsePacket, type Envelope, type EnvelopeType, type ServerPacket, type SourceStatus } from '../protocol.js';
+import type { Envelope, SourceStatus } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import { checkRefusal, openConnection, type Connection, type ConnectionHost } from './connection.js';
 import { createLatestStore, type LatestStore } from './latest-store.js';
 import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -15,18 +16,8 @@ import type {
   StreamState,
   StreamStatus,
   StreamSubscription,
-  WebSocketLike,
 } from './types.js';
 
-// The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
-interface Socket extends WebSocketLike {
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message?: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-}
-
-const CLOSED = 3;
 /** The `reason` of `closed` while the page is hidden, and of `reconnecting` while the browser is offline. */
 const HIDDEN = 'hidden';
 const OFFLINE = 'offline';
@@ -75,21 +66,30 @@ export class StreamManager {
   readonly #store: LatestStore;
   readonly #page: PageWatch;
   #status: StreamStatus = { state: 'closed' };
-  #socket: Socket | null = null;
+  #connection: Connection | null = null;
   #retry: { readonly handle: unknown } | null = null;
-  #idleCheck: { readonly handle: unknown } | null = null;
-  #connectTimer: { readonly handle: unknown } | null = null;
   #role: Role = 'solo';
   #share: TabShare | null = null;
   /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
   #joins = 0;
-  /** What the snapshot being received holds so far; `null` once its `snapshot_end` has arrived. */
-  #snapshot: { envelopes: Envelope[]; stale: SourceStatus[] } | null = null;
-  #lastFrameAt = 0;
   #closing: Promise<void> = Promise.resolve();
   #attempt = 0;
-  #openedAt: number | undefined;
-  #error: string | undefined;
+
+  /** What the current connection reports; a connection the manager has let go of reports nothing. */
+  readonly #connectionHost: ConnectionHost = {
+    opened: () => this.#setStatus({ state: 'open' }),
+    snapshot: (envelopes, stale, isCurrent) => this.#applySnapshot(envelopes, stale, isCurrent),
+    envelope: (envelope) => this.#applyEnvelope(envelope),
+    sourceStatus: (status) => this.#applySourceStatus(status),
+    serverStatus: (packet) => {
+      if (packet.type === 'error') {
+        if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
+      } else if (this.#status.state === 'degraded') {
+        this.#setStatus({ state: 'open' });
+      }
+    },
+    dropped: (code, detail, openedAt) => this.#dropped(code, detail, openedAt),
+  };
 
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
@@ -145,18 +145,13 @@ export class StreamManager {
     this.#page.unlisten();
     this.#page.stopHiddenTimer();
     this.#cancelRetry();
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    const socket = this.#socket;
-    this.#socket = null;
-    this.#snapshot = null;
+    const connection = this.#connection;
+    this.#connection = null;
+    connection?.stop();
     if (this.#status.state !== 'closed' || this.#status.reason === HIDDEN) this.#setStatus({ state: 'closed', reason: 'closed by the client' });
-    if (socket && socket.readyState !== CLOSED) {
-      this.#closing = new Promise((resolve) => {
-        socket.onclose = () => resolve();
-      });
-      socket.close(1000);
-    }
+    // After the state: a state listener that connects again gets a new connection, and this one still closes.
+    const closing = connection?.close();
+    if (closing) this.#closing = closing;
     return this.#closing;
   }
 
@@ -215,48 +210,22 @@ export class StreamManager {
   }
 
   #open(): void {
-    let socket: Socket;
+    let connection: Connection;
     try {
-      socket = new this.#o.WebSocket(this.#o.url, this.#o.protocols) as Socket;
+      connection = openConnection(this.#o, this.#connectionHost);
     } catch (error) {
-      // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
+      // The WebSocket constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
       return;
     }
-    this.#socket = socket;
-    this.#openedAt = undefined;
-    this.#error = undefined;
-    this.#snapshot = { envelopes: [], stale: [] };
-    this.#startConnectTimer(socket);
-    socket.onopen = () => {
-      if (socket !== this.#socket) return;
-      this.#stopConnectTimer();
-      this.#openedAt = this.#lastFrameAt = this.#o.timers.now();
-      this.#scheduleIdleCheck(socket, this.#o.idleTimeoutMs);
-      this.#setStatus({ state: 'open' });
-    };
-    socket.onmessage = (event) => {
-      if (socket === this.#socket) this.#lastFrameAt = this.#o.timers.now();
-      if (typeof event.data === 'string') this.#receive(socket, event.data);
-    };
-    // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
-    socket.onerror = (event) => {
-      // Browsers give no detail, not even a refused handshake's HTTP status; ws says e.g. "Unexpected server response: 401".
-      const message = event?.message;
-      if (socket === this.#socket && typeof message === 'string' && message) this.#error = message;
-    };
-    socket.onclose = (event) => {
-      if (socket === this.#socket) this.#dropped(event.code, event.reason || this.#error);
-    };
-    // After the socket is set, so that a state listener calling close() closes it.
+    this.#connection = connection;
+    // After the connection is set, so that a state listener calling close() closes it.
     this.#setStatus(this.#attempt > 0 ? { state: 'connecting', attempt: this.#attempt } : { state: 'connecting' });
   }
 
-  #dropped(code: number, detail: string | undefined): void {
-    this.#socket = null;
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    const neverOpened = this.#openedAt === undefined;
+  #dropped(code: number, detail: string | undefined, openedAt: number | undefined): void {
+    this.#connection = null;
+    const neverOpened = openedAt === undefined;
     // ws (Node) reports a refused handshake's status in its error message; browsers do not.
     const refusedStatus = neverOpened ? /Unexpected server response: (40[013])\b/.exec(detail ?? '')?.[1] : undefined;
     if (refusedStatus !== undefined) code = 4000 + Number(refusedStatus);
@@ -274,7 +243,7 @@ export class StreamManager {
     // The reset rule, measured when the socket closes so that no timer runs while it is open: a
     // connection that stayed open `stableAfterMs` was healthy, so the schedule starts again at its
     // first wait. A flapping server (or a refused handshake, never open) keeps climbing to the last wait.
-    if (this.#openedAt !== undefined && now - this.#openedAt >= this.#o.stableAfterMs) this.#attempt = 0;
+    if (openedAt !== undefined && now - openedAt >= this.#o.stableAfterMs) this.#attempt = 0;
     const attempt = ++this.#attempt;
     const delay = backoffDelay(attempt, this.#o.backoffMs, this.#o.jitter, this.#o.random);
     const handle = this.#o.timers.setTimeout(() => {
@@ -286,70 +255,14 @@ export class StreamManager {
     if (neverOpened) this.#checkRefusal(this.#retry);
   }
 
-  /**
-   * A browser cannot see why a handshake failed. Asks the snapshot endpoint, which answers in plain HTTP
-   * with the same authentication: a refusal there stops the manager; anything else leaves the retry be.
-   */
+  /** Stops the manager if the server says it refuses the handshake (see `checkRefusal`). */
   #checkRefusal(retry: { readonly handle: unknown }): void {
-    if (this.#o.authCheckUrl === null || this.#o.fetch === undefined) return;
-    const headers: Record<string, string> = this.#o.apiKey === undefined ? {} : { 'x-api-key': this.#o.apiKey };
-    this.#o.fetch(this.#o.authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
-      (response) => {
-        const { status } = response;
-        // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
-        if (this.#retry !== retry || (status !== 400 && status !== 401 && status !== 403)) return;
-        this.#cancelRetry();
-        this.#setStatus({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
-      },
-      () => {}, // the server is down: the retry goes on
-    );
-  }
-
-  #startConnectTimer(socket: Socket): void {
-    if (this.#o.connectTimeoutMs === 0) return;
-    const handle = this.#o.timers.setTimeout(() => {
-      this.#connectTimer = null;
-      if (socket !== this.#socket) return;
-      // A server that accepts TCP but never answers the upgrade: give the attempt up and retry.
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.onopen = null;
-      socket.close();
-      this.#dropped(1006, `no handshake answer within ${Math.round(this.#o.connectTimeoutMs / 1000)} s`);
-    }, this.#o.connectTimeoutMs);
-    this.#connectTimer = { handle };
-  }
-
-  #stopConnectTimer(): void {
-    if (this.#connectTimer) this.#o.timers.clearTimeout(this.#connectTimer.handle);
-    this.#connectTimer = null;
-  }
-
-  #receive(socket: Socket, text: string): void {
-    if (socket !== this.#socket) return; // a frame after close(), or on a socket given up
-    let packet: ServerPacket;
-    try {
-      packet = parsePacket(text);
-    } catch {
-      return; // not one JSON object: nothing to use
-    }
-    const snapshot = this.#snapshot;
-    if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
-      const envelope = packet as Envelope;
-      if (snapshot !== null) snapshot.envelopes.push(envelope); // held until snapshot_end, then applied at once
-      else this.#applyEnvelope(envelope);
-    } else if (packet.type === 'source_status') {
-      if (snapshot !== null) snapshot.stale.push(packet.data);
-      else this.#applySourceStatus(packet.data);
-    } else if (packet.type === 'snapshot_end') {
-      this.#snapshot = null;
-      this.#applySnapshot(snapshot?.envelopes ?? [], snapshot?.stale ?? [], () => socket === this.#socket);
-    } else if (packet.type === 'error') {
-      if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
-    } else if (packet.type === 'status') {
-      if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
-    }
-    // `heartbeat` is only proof of life (#lastFrameAt is already updated); unknown types are ignored.
+    checkRefusal(this.#o, (status) => {
+      // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
+      if (this.#retry !== retry) return;
+      this.#cancelRetry();
+      this.#setStatus({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
+    });
   }
 
   // Received on the socket: passed to the other tabs first (as every status is, see #setStatus), then applied.
@@ -376,34 +289,6 @@ export class StreamManager {
     this.#listeners.emit('state', status);
   }
 
-  /**
-   * One timer per open connection, not reset by every frame: when it fires it compares the time of the
-   * last frame with the limit and either schedules itself for the remainder or gives the socket up.
-   */
-  #scheduleIdleCheck(socket: Socket, ms: number): void {
-    if (this.#o.idleTimeoutMs === 0) return;
-    const handle = this.#o.timers.setTimeout(() => {
-      this.#idleCheck = null;
-      if (socket !== this.#socket) return;
-      const silentMs = this.#o.timers.now() - this.#lastFrameAt;
-      if (silentMs < this.#o.idleTimeoutMs) {
-        this.#scheduleIdleCheck(socket, this.#o.idleTimeoutMs - silentMs);
-        return;
-      }
-      // Its close handshake may never complete on a dead link: stop listening to it and reconnect now.
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.close();
-      this.#dropped(1006, `no data for ${Math.round(silentMs / 1000)} s`);
-    }, ms);
-    this.#idleCheck = { handle };
-  }
-
-  #stopIdleCheck(): void {
-    if (this.#idleCheck) this.#o.timers.clearTimeout(this.#idleCheck.handle);
-    this.#idleCheck = null;
-  }
-
   #cancelRetry(): void {
     if (this.#retry) this.#o.timers.clearTimeout(this.#retry.handle);
     this.#retry = null;
@@ -411,17 +296,10 @@ export class StreamManager {
 
   /** Gives the socket up without waiting for its close handshake, which a dead link may never complete. */
   #dropSocket(): void {
-    const socket = this.#socket;
-    this.#socket = null;
-    this.#snapshot = null;
+    const connection = this.#connection;
+    this.#connection = null;
     this.#cancelRetry();
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    if (!socket) return;
-    socket.onclose = null;
-    socket.onmessage = null;
-    socket.onopen = null;
-    if (socket.readyState !== CLOSED) socket.close(1000);
+    connection?.drop();
   }
 
   // ------------------------------------------------------------ the page and the network
