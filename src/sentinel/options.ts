@@ -73,16 +73,6 @@ export interface SentinelOptions {
   readonly logger?: Logger | undefined;
 }
 
-/** Settings after defaults and checks. */
-export interface ResolvedSentinelOptions {
-  readonly source: string;
-  readonly intervalMs: number;
-  readonly containerReannounceMs: number;
-  readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
-  readonly sampler: Sampler;
-  readonly logger: Logger;
-}
-
 const OPTION_NAMES: OptionNames<SentinelOptions> = {
   publisher: true,
   redis: true,
@@ -95,6 +85,16 @@ const OPTION_NAMES: OptionNames<SentinelOptions> = {
   logger: true,
 };
 const DEFAULTS = { intervalMs: 1000, containerReannounceMs: 30_000 } as const;
+
+/** Settings after defaults and checks. */
+export interface ResolvedSentinelOptions {
+  readonly source: string;
+  readonly intervalMs: number;
+  readonly containerReannounceMs: number;
+  readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
+  readonly sampler: Sampler;
+  readonly logger: Logger;
+}
 
 /**
  * Checks the options that do not concern where batches go (those are checked by {@link startSentinel}
