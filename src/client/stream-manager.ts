@@ -1,124 +1,15 @@
 // StreamManager: the client of the stream, for browsers and Node. Browser-safe: its only value imports are
 // the wire format, the close codes and this folder, and it uses globalThis.WebSocket unless given another one.
-import { isTerminalCloseCode } from '../protocol/close-codes.js';
-import {
-  ENVELOPE_TYPES,
-  envelopeKey,
-  keyProtocol,
-  parsePacket,
-  PROTOCOL_V1,
-  type AlertMessage,
-  type ContainerStatusMessage,
-  type Envelope,
-  type EnvelopeType,
-  type ServerPacket,
-  type SourceStatus,
-  type SystemMetricMessage,
-} from '../protocol/wire.js';
-import { backoffDelay } from './backoff.js';
-import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
-import type {
-  FetchLike,
-  NetworkSource,
-  StreamManagerEventMap,
-  StreamManagerOptions,
-  StreamManagerTimers,
-  StreamObserver,
-  StreamState,
-  StreamStatus,
-  StreamSubscription,
-  VisibilitySource,
-  WebSocketConstructor,
-  WebSocketLike,
-} from './types.js';
-
-// The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
-interface Socket extends WebSocketLike {
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message?: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-}
-
-const CLOSED = 3;
-const ENVELOPE = '';
-/** The `reason` of `closed` while the page is hidden, and of `reconnecting` while the browser is offline. */
-const HIDDEN = 'hidden';
-const OFFLINE = 'offline';
-/** How long a hidden leader waits for another tab to say that its page is visible. */
-const VISIBLE_ANSWER_MS = 250;
-
-/**
- * Who holds the connection: this tab alone (`solo`, also without `shareAcrossTabs`), this tab for all
- * (`leader`), or another tab (`follower`; also while joining, before the lock is granted).
- */
-type Role = 'solo' | 'joining' | 'leader' | 'follower';
-
-const sameStatus = (a: StreamStatus, b: StreamStatus): boolean =>
-  a.state === b.state && a.attempt === b.attempt && a.nextAttemptAt === b.nextAttemptAt && a.reason === b.reason && a.code === b.code;
-
-const defaultTimers: StreamManagerTimers = {
-  // Looked up at call time and called unbound: browsers throw "Illegal invocation" for a setTimeout
-  // called as a method of another object.
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as never),
-  now: () => Date.now(),
-};
-
-function check(ok: boolean, name: string, expected: string, got: unknown): void {
-  if (!ok) throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
-}
-
-const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
-  typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
-
-/** The longest wait timers accept: past it, setTimeout fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** The page's visibility in a browser; none elsewhere. */
-function defaultVisibility(): VisibilitySource | undefined {
-  const doc = (globalThis as { document?: Partial<VisibilitySource> }).document;
-  return typeof doc?.addEventListener === 'function' && typeof doc.visibilityState === 'string' ? (doc as VisibilitySource) : undefined;
-}
-
-/** `navigator.onLine` and the window's `online`/`offline` events in a browser; none elsewhere (Node has no window). */
-function defaultNetwork(): NetworkSource | undefined {
-  const g = globalThis as { navigator?: { onLine?: boolean }; addEventListener?: unknown };
-  if (typeof g.addEventListener !== 'function' || typeof g.navigator?.onLine !== 'boolean') return undefined;
-  const events = globalThis as unknown as Pick<NetworkSource, 'addEventListener' | 'removeEventListener'>;
-  return {
-    get onLine() {
-      return g.navigator?.onLine !== false;
-    },
-    addEventListener: (type, listener) => events.addEventListener(type, listener),
-    removeEventListener: (type, listener) => events.removeEventListener(type, listener),
-  };
-}
-
-/** `input` resolved against the WebSocket URL, as an http: or https: URL without the WebSocket's query but its `types`. */
-function toHttpUrl(input: string, wsUrl: URL): string {
-  const url = new URL(input, wsUrl);
-  url.protocol = url.protocol.replace(/^ws/, 'http');
-  if (input === 'snapshot') {
-    url.search = '';
-    const types = wsUrl.searchParams.get('types');
-    if (types !== null) url.searchParams.set('types', types);
-  }
-  return url.href;
-}
-
-/** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `TypeError` otherwise. */
-function toWebSocketUrl(input: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(input, (globalThis as { location?: { href: string } }).location?.href);
-    url.protocol = url.protocol.replace(/^http/, 'ws');
-  } catch {
-    // not a URL: reported below
-  }
-  check(url?.protocol === 'ws:' || url?.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', input);
-  return url as URL;
-}
+// This file is the public face: the class, its events, its values and the observable interop. Behind it:
+// options.ts (checks and defaults), link.ts (keeping the connection: the state machine), connection.ts (one
+// socket), latest-store.ts (the latest values and the stale sources), page-watch.ts (the page and the
+// network), listeners.ts (the events) and tab-share.ts (the other tabs, loaded only when shared).
+import type { Envelope, SourceStatus } from '../protocol/wire.js';
+import { createLatestStore, type LatestStore } from './latest-store.js';
+import { createLink, type Link } from './link.js';
+import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
+import { resolveOptions } from './options.js';
+import type { StreamManagerEventMap, StreamManagerOptions, StreamObserver, StreamState, StreamStatus, StreamSubscription } from './types.js';
 
 /**
  * Receives the system stream over a WebSocket and keeps it running: reconnects with backoff after a drop
@@ -148,107 +39,15 @@ function toWebSocketUrl(input: string): URL {
  * @public
  */
 export class StreamManager {
-  readonly #url: string;
-  readonly #protocols: string[];
-  readonly #authCheckUrl: string | null;
-  readonly #apiKey: string | undefined;
-  readonly #fetch: FetchLike | undefined;
-  readonly #connectTimeoutMs: number;
-  readonly #backoffMs: readonly number[];
-  readonly #jitter: number;
-  readonly #stableAfterMs: number;
-  readonly #idleTimeoutMs: number;
-  readonly #WebSocket: WebSocketConstructor;
-  readonly #random: () => number;
-  readonly #timers: StreamManagerTimers;
-  readonly #shareAcrossTabs: boolean;
-  readonly #hiddenTimeoutMs: number;
-  readonly #resumeJitterMs: number;
-  readonly #visibility: VisibilitySource | undefined;
-  readonly #network: NetworkSource | undefined;
-  readonly #listeners = new Map<string, Set<(value: never) => void>>();
-  readonly #latest = new Map<string, Envelope>();
-  /** The sources the server reports stale, by source. */
-  #stale = new Map<string, SourceStatus>();
-  #status: StreamStatus = { state: 'closed' };
-  #socket: Socket | null = null;
-  #retry: { readonly handle: unknown } | null = null;
-  #idleCheck: { readonly handle: unknown } | null = null;
-  #connectTimer: { readonly handle: unknown } | null = null;
-  #hiddenTimer: { readonly handle: unknown } | null = null;
-  #isListening = false;
-  #role: Role = 'solo';
-  #share: TabShare | null = null;
-  /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
-  #joins = 0;
-  /** Whether a snapshot was ever applied (from the server, or from the leader tab): what a joining tab may be given. */
-  #hasSnapshot = false;
-  /** What the snapshot being received holds so far; `null` once its `snapshot_end` has arrived. */
-  #snapshot: { envelopes: Envelope[]; stale: SourceStatus[] } | null = null;
-  #lastFrameAt = 0;
-  #closing: Promise<void> = Promise.resolve();
-  #attempt = 0;
-  #openedAt: number | undefined;
-  #error: string | undefined;
+  readonly #listeners = createListeners();
+  readonly #store: LatestStore;
+  readonly #link: Link;
 
   /** Checks the options and throws `TypeError` for a bad one; does not connect until {@link StreamManager.connect}. */
   constructor(options: StreamManagerOptions) {
-    const {
-      apiKey,
-      types,
-      backoffMs = [2000, 5000, 10000, 30000],
-      jitter = 0.1,
-      stableAfterMs = 5000,
-      idleTimeoutMs = 75_000,
-      connectTimeoutMs = 10_000,
-      shareAcrossTabs = false,
-      hiddenTimeoutMs = 300_000,
-      resumeJitterMs = 1000,
-    } = options;
-    const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
-    check(
-      Array.isArray(backoffMs) && backoffMs.length > 0 && backoffMs.every((ms) => isNumberIn(ms, 0)),
-      'backoffMs',
-      'a non-empty array of finite numbers >= 0',
-      backoffMs,
-    );
-    check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
-    check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
-    check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
-    check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
-    check(isNumberIn(hiddenTimeoutMs, 0, MAX_TIMER_MS), 'hiddenTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, hiddenTimeoutMs);
-    check(isNumberIn(resumeJitterMs, 0, MAX_TIMER_MS), 'resumeJitterMs', `a number from 0 to ${MAX_TIMER_MS}`, resumeJitterMs);
-    check(typeof shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', shareAcrossTabs);
-    check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
-    check(
-      types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
-      'types',
-      `a non-empty array of ${ENVELOPE_TYPES.join(', ')}`,
-      types,
-    );
-
-    const url = toWebSocketUrl(options.url);
-    if (types !== undefined) url.searchParams.set('types', types.join(','));
-
-    this.#url = url.href;
-    this.#protocols = apiKey === undefined ? [PROTOCOL_V1] : [PROTOCOL_V1, keyProtocol(apiKey)];
-    this.#apiKey = apiKey;
-    this.#authCheckUrl = options.authCheckUrl === false ? null : toHttpUrl(options.authCheckUrl ?? 'snapshot', url);
-    this.#fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
-    this.#connectTimeoutMs = connectTimeoutMs;
-    this.#backoffMs = [...backoffMs];
-    this.#jitter = jitter;
-    this.#stableAfterMs = stableAfterMs;
-    this.#idleTimeoutMs = idleTimeoutMs;
-    this.#WebSocket = WebSocket as WebSocketConstructor;
-    this.#random = options.random ?? Math.random;
-    this.#timers = options.timers ?? defaultTimers;
-    this.#shareAcrossTabs = shareAcrossTabs;
-    this.#hiddenTimeoutMs = hiddenTimeoutMs;
-    this.#resumeJitterMs = resumeJitterMs;
-    this.#visibility = options.visibility ?? defaultVisibility();
-    this.#network = options.network ?? defaultNetwork();
+    const o = resolveOptions(options);
+    this.#store = createLatestStore(o, this.#listeners);
+    this.#link = createLink(o, this.#store, this.#listeners);
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -256,12 +55,12 @@ export class StreamManager {
 
   /** The current connection state. */
   get state(): StreamState {
-    return this.#status.state;
+    return this.#link.status.state;
   }
 
   /** The current connection state with its details, e.g. when the next attempt starts. */
   get status(): StreamStatus {
-    return this.#status;
+    return this.#link.status;
   }
 
   /**
@@ -270,21 +69,7 @@ export class StreamManager {
    * (which may already hold the connection), or asks the tab that holds it to do the above.
    */
   connect(): void {
-    this.#listen();
-    if (this.#role === 'follower') {
-      this.#share?.ask('connect');
-      return;
-    }
-    const { state } = this.#status;
-    if (state === 'reconnecting') {
-      this.#cancelRetry();
-      this.#open();
-    } else if (state === 'closed') {
-      this.#attempt = 0;
-      if (this.#role === 'solo' && this.#canShare()) this.#joinTabs();
-      else this.#open();
-    }
-    if (!this.#isVisible()) this.#startHiddenTimer();
+    this.#link.connect();
   }
 
   /**
@@ -294,23 +79,7 @@ export class StreamManager {
    * connection (if this tab held it, another one takes over).
    */
   close(): Promise<void> {
-    this.#leaveTabs();
-    this.#unlisten();
-    this.#stopHiddenTimer();
-    this.#cancelRetry();
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    const socket = this.#socket;
-    this.#socket = null;
-    this.#snapshot = null;
-    if (this.#status.state !== 'closed' || this.#status.reason === HIDDEN) this.#setStatus({ state: 'closed', reason: 'closed by the client' });
-    if (socket && socket.readyState !== CLOSED) {
-      this.#closing = new Promise((resolve) => {
-        socket.onclose = () => resolve();
-      });
-      socket.close(1000);
-    }
-    return this.#closing;
+    return this.#link.close();
   }
 
   /**
@@ -319,7 +88,7 @@ export class StreamManager {
    * alert. While reconnecting, the values of the last connection stay.
    */
   latest(): Map<string, Envelope> {
-    return new Map(this.#latest);
+    return this.#store.latest();
   }
 
   /**
@@ -328,7 +97,7 @@ export class StreamManager {
    * leaves the map when the server reports it `live` again.
    */
   staleSources(): Map<string, SourceStatus> {
-    return new Map(this.#stale);
+    return this.#store.staleSources();
   }
 
   /**
@@ -336,13 +105,7 @@ export class StreamManager {
    * the snapshot's envelopes, so after a reconnect they see the latest value of each key again.
    */
   on<K extends keyof StreamManagerEventMap>(event: K, listener: (value: StreamManagerEventMap[K]) => void): () => void {
-    let listeners = this.#listeners.get(event);
-    if (!listeners) this.#listeners.set(event, (listeners = new Set()));
-    const set = listeners;
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.#listeners.on(event, listener);
   }
 
   /**
@@ -350,7 +113,7 @@ export class StreamManager {
    * Never errors or completes; follow the `state` event for connection trouble.
    */
   subscribe(observer?: StreamObserver | ((envelope: Envelope) => void) | null): StreamSubscription {
-    const off = this.on(ENVELOPE as 'alert', (envelope: Envelope) => {
+    const off = this.on(ANY_ENVELOPE as 'alert', (envelope: Envelope) => {
       if (typeof observer === 'function') observer(envelope);
       else observer?.next?.(envelope);
     });
@@ -370,489 +133,6 @@ export class StreamManager {
    * `Symbol.observable` declaration; at run time RxJS still takes the `'@@observable'` path.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Envelope> {
-    const buffered: Envelope[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const subscription = this.subscribe((envelope) => {
-      buffered.push(envelope);
-      wake?.();
-    });
-    const iterator: AsyncIterableIterator<Envelope> = {
-      async next() {
-        while (!done && buffered.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        return done ? { done: true, value: undefined } : { done: false, value: buffered.shift() as Envelope };
-      },
-      async return() {
-        done = true;
-        buffered.length = 0;
-        subscription.unsubscribe();
-        wake?.();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
-  }
-
-  #open(): void {
-    let socket: Socket;
-    try {
-      socket = new this.#WebSocket(this.#url, this.#protocols) as Socket;
-    } catch (error) {
-      // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
-      this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
-      return;
-    }
-    this.#socket = socket;
-    this.#openedAt = undefined;
-    this.#error = undefined;
-    this.#snapshot = { envelopes: [], stale: [] };
-    this.#startConnectTimer(socket);
-    socket.onopen = () => {
-      if (socket !== this.#socket) return;
-      this.#stopConnectTimer();
-      this.#openedAt = this.#lastFrameAt = this.#timers.now();
-      this.#scheduleIdleCheck(socket, this.#idleTimeoutMs);
-      this.#setStatus({ state: 'open' });
-    };
-    socket.onmessage = (event) => {
-      if (socket === this.#socket) this.#lastFrameAt = this.#timers.now();
-      if (typeof event.data === 'string') this.#receive(socket, event.data);
-    };
-    // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
-    socket.onerror = (event) => {
-      // Browsers give no detail, not even a refused handshake's HTTP status; ws says e.g. "Unexpected server response: 401".
-      const message = event?.message;
-      if (socket === this.#socket && typeof message === 'string' && message) this.#error = message;
-    };
-    socket.onclose = (event) => {
-      if (socket === this.#socket) this.#dropped(event.code, event.reason || this.#error);
-    };
-    // After the socket is set, so that a state listener calling close() closes it.
-    this.#setStatus(this.#attempt > 0 ? { state: 'connecting', attempt: this.#attempt } : { state: 'connecting' });
-  }
-
-  #dropped(code: number, detail: string | undefined): void {
-    this.#socket = null;
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    const neverOpened = this.#openedAt === undefined;
-    // ws (Node) reports a refused handshake's status in its error message; browsers do not.
-    const refusedStatus = neverOpened ? /Unexpected server response: (40[013])\b/.exec(detail ?? '')?.[1] : undefined;
-    if (refusedStatus !== undefined) code = 4000 + Number(refusedStatus);
-    const reason = `closed with ${code}${detail ? `: ${detail}` : ''}`;
-    if (isTerminalCloseCode(code)) {
-      this.#setStatus({ state: 'closed', code, reason });
-      return;
-    }
-    if (this.#network?.onLine === false) {
-      // Not the server's fault, and retrying cannot help: wait for the `online` event, counting nothing.
-      this.#setStatus({ state: 'reconnecting', code, reason: OFFLINE });
-      return;
-    }
-    const now = this.#timers.now();
-    // The reset rule, measured when the socket closes so that no timer runs while it is open: a
-    // connection that stayed open `stableAfterMs` was healthy, so the schedule starts again at its
-    // first wait. A flapping server (or a refused handshake, never open) keeps climbing to the last wait.
-    if (this.#openedAt !== undefined && now - this.#openedAt >= this.#stableAfterMs) this.#attempt = 0;
-    const attempt = ++this.#attempt;
-    const delay = backoffDelay(attempt, this.#backoffMs, this.#jitter, this.#random);
-    const handle = this.#timers.setTimeout(() => {
-      this.#retry = null;
-      this.#open();
-    }, delay);
-    this.#retry = { handle };
-    this.#setStatus({ state: 'reconnecting', attempt, nextAttemptAt: now + delay, code, reason });
-    if (neverOpened) this.#checkRefusal(this.#retry);
-  }
-
-  /**
-   * A browser cannot see why a handshake failed. Asks the snapshot endpoint, which answers in plain HTTP
-   * with the same authentication: a refusal there stops the manager; anything else leaves the retry be.
-   */
-  #checkRefusal(retry: { readonly handle: unknown }): void {
-    if (this.#authCheckUrl === null || this.#fetch === undefined) return;
-    const headers: Record<string, string> = this.#apiKey === undefined ? {} : { 'x-api-key': this.#apiKey };
-    this.#fetch(this.#authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
-      (response) => {
-        const { status } = response;
-        // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
-        if (this.#retry !== retry || (status !== 400 && status !== 401 && status !== 403)) return;
-        this.#cancelRetry();
-        this.#setStatus({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
-      },
-      () => {}, // the server is down: the retry goes on
-    );
-  }
-
-  #startConnectTimer(socket: Socket): void {
-    if (this.#connectTimeoutMs === 0) return;
-    const handle = this.#timers.setTimeout(() => {
-      this.#connectTimer = null;
-      if (socket !== this.#socket) return;
-      // A server that accepts TCP but never answers the upgrade: give the attempt up and retry.
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.onopen = null;
-      socket.close();
-      this.#dropped(1006, `no handshake answer within ${Math.round(this.#connectTimeoutMs / 1000)} s`);
-    }, this.#connectTimeoutMs);
-    this.#connectTimer = { handle };
-  }
-
-  #stopConnectTimer(): void {
-    if (this.#connectTimer) this.#timers.clearTimeout(this.#connectTimer.handle);
-    this.#connectTimer = null;
-  }
-
-  #receive(socket: Socket, text: string): void {
-    if (socket !== this.#socket) return; // a frame after close(), or on a socket given up
-    let packet: ServerPacket;
-    try {
-      packet = parsePacket(text);
-    } catch {
-      return; // not one JSON object: nothing to use
-    }
-    const snapshot = this.#snapshot;
-    if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
-      const envelope = packet as Envelope;
-      if (snapshot !== null) snapshot.envelopes.push(envelope); // held until snapshot_end, then applied at once
-      else this.#applyEnvelope(envelope);
-    } else if (packet.type === 'source_status') {
-      if (snapshot !== null) snapshot.stale.push(packet.data);
-      else this.#applySourceStatus(packet.data);
-    } else if (packet.type === 'snapshot_end') {
-      this.#snapshot = null;
-      this.#applySnapshot(snapshot?.envelopes ?? [], snapshot?.stale ?? [], () => socket === this.#socket);
-    } else if (packet.type === 'error') {
-      if (this.#status.state === 'open') this.#setStatus({ state: 'degraded', reason: packet.data.reason });
-    } else if (packet.type === 'status') {
-      if (this.#status.state === 'degraded') this.#setStatus({ state: 'open' });
-    }
-    // `heartbeat` is only proof of life (#lastFrameAt is already updated); unknown types are ignored.
-  }
-
-  /**
-   * A snapshot replaces `latest()` and the stale sources at once, then is passed on; `isCurrent` stops the
-   * passing when a listener closed the manager (or, in a follower, left the tabs).
-   */
-  #applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean): void {
-    this.#broadcast({ t: 'snapshot', envelopes, stale });
-    this.#hasSnapshot = true;
-    this.#latest.clear();
-    for (const envelope of envelopes) this.#store(envelope);
-    const before = this.#stale;
-    this.#stale = new Map(stale.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
-    this.#emit('snapshot', envelopes);
-    for (const envelope of envelopes) {
-      if (!isCurrent()) return;
-      this.#deliver(envelope);
-    }
-    const changes = [...this.#stale.values()];
-    const now = new Date(this.#timers.now()).toISOString();
-    for (const source of before.keys()) if (!this.#stale.has(source)) changes.push({ source, status: 'live', last_seen: now });
-    for (const change of changes) {
-      if (!isCurrent()) return;
-      this.#emit('source_status', change);
-    }
-  }
-
-  #applyEnvelope(envelope: Envelope): void {
-    this.#broadcast({ t: 'envelope', envelope });
-    this.#store(envelope);
-    this.#deliver(envelope);
-  }
-
-  #applySourceStatus(status: SourceStatus): void {
-    this.#broadcast({ t: 'source', status });
-    if (status.status === 'stale') this.#stale.set(status.source, status);
-    else this.#stale.delete(status.source);
-    this.#emit('source_status', status);
-  }
-
-  #store(envelope: Envelope): void {
-    const key = envelopeKey(envelope);
-    this.#latest.delete(key); // re-insert at the end: map order is recency order, as on the server
-    if (envelope.type !== 'alert' || envelope.data.level !== 'resolved') this.#latest.set(key, envelope);
-  }
-
-  #deliver(envelope: Envelope): void {
-    this.#emit(envelope.type, envelope);
-    this.#emit(ENVELOPE, envelope);
-  }
-
-  #setStatus(status: StreamStatus): void {
-    if (sameStatus(status, this.#status)) return;
-    this.#status = status;
-    this.#broadcast({ t: 'state', status });
-    this.#emit('state', status);
-  }
-
-  #emit(event: string, value: unknown): void {
-    const listeners = this.#listeners.get(event);
-    if (!listeners) return;
-    for (const listener of [...listeners]) {
-      try {
-        (listener as (value: unknown) => void)(value);
-      } catch (error) {
-        // One failing listener must not starve the others or break the manager; report it like an uncaught error.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
-  }
-
-  /**
-   * One timer per open connection, not reset by every frame: when it fires it compares the time of the
-   * last frame with the limit and either schedules itself for the remainder or gives the socket up.
-   */
-  #scheduleIdleCheck(socket: Socket, ms: number): void {
-    if (this.#idleTimeoutMs === 0) return;
-    const handle = this.#timers.setTimeout(() => {
-      this.#idleCheck = null;
-      if (socket !== this.#socket) return;
-      const silentMs = this.#timers.now() - this.#lastFrameAt;
-      if (silentMs < this.#idleTimeoutMs) {
-        this.#scheduleIdleCheck(socket, this.#idleTimeoutMs - silentMs);
-        return;
-      }
-      // Its close handshake may never complete on a dead link: stop listening to it and reconnect now.
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.close();
-      this.#dropped(1006, `no data for ${Math.round(silentMs / 1000)} s`);
-    }, ms);
-    this.#idleCheck = { handle };
-  }
-
-  #stopIdleCheck(): void {
-    if (this.#idleCheck) this.#timers.clearTimeout(this.#idleCheck.handle);
-    this.#idleCheck = null;
-  }
-
-  #cancelRetry(): void {
-    if (this.#retry) this.#timers.clearTimeout(this.#retry.handle);
-    this.#retry = null;
-  }
-
-  /** Gives the socket up without waiting for its close handshake, which a dead link may never complete. */
-  #dropSocket(): void {
-    const socket = this.#socket;
-    this.#socket = null;
-    this.#snapshot = null;
-    this.#cancelRetry();
-    this.#stopIdleCheck();
-    this.#stopConnectTimer();
-    if (!socket) return;
-    socket.onclose = null;
-    socket.onmessage = null;
-    socket.onopen = null;
-    if (socket.readyState !== CLOSED) socket.close(1000);
-  }
-
-  // ------------------------------------------------------------ the page and the network
-
-  readonly #onVisibilityChange = (): void => {
-    if (!this.#isVisible()) {
-      if (this.#role !== 'follower' && this.#role !== 'joining') this.#startHiddenTimer();
-      return;
-    }
-    this.#stopHiddenTimer();
-    if (this.#role === 'follower') {
-      if (this.#isPaused()) this.#share?.ask('visible');
-    } else if (this.#role !== 'joining') {
-      this.#resume();
-    }
-  };
-
-  readonly #onOnline = (): void => {
-    if ((this.#role === 'solo' || this.#role === 'leader') && this.#status.state === 'reconnecting') {
-      this.#cancelRetry();
-      this.#attempt = 0; // the network changed: earlier failures say nothing about this attempt
-      this.#open();
-    }
-  };
-
-  readonly #onOffline = (): void => {
-    if (this.#role !== 'solo' && this.#role !== 'leader') return;
-    const { state } = this.#status;
-    if (state === 'closed') return;
-    this.#dropSocket();
-    this.#setStatus({ state: 'reconnecting', reason: OFFLINE });
-  };
-
-  #listen(): void {
-    if (this.#isListening) return;
-    this.#isListening = true;
-    this.#visibility?.addEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#network?.addEventListener('online', this.#onOnline);
-    this.#network?.addEventListener('offline', this.#onOffline);
-  }
-
-  #unlisten(): void {
-    if (!this.#isListening) return;
-    this.#isListening = false;
-    this.#visibility?.removeEventListener('visibilitychange', this.#onVisibilityChange);
-    this.#network?.removeEventListener('online', this.#onOnline);
-    this.#network?.removeEventListener('offline', this.#onOffline);
-  }
-
-  #isVisible(): boolean {
-    return this.#visibility?.visibilityState !== 'hidden';
-  }
-
-  /** Closed because the page (every page sharing the connection) was hidden: it resumes when one is visible. */
-  #isPaused(): boolean {
-    return this.#status.state === 'closed' && this.#status.reason === HIDDEN;
-  }
-
-  /** For the tab that holds the connection; another tab's connection is closed by that tab. */
-  #startHiddenTimer(): void {
-    if (this.#role === 'follower' || this.#role === 'joining') return;
-    if (this.#hiddenTimeoutMs === 0 || this.#hiddenTimer !== null || this.#status.state === 'closed') return;
-    const handle = this.#timers.setTimeout(() => {
-      this.#hiddenTimer = null;
-      if (this.#isVisible() || this.#status.state === 'closed' || this.#role === 'follower') return;
-      if (this.#role === 'leader' && this.#share) {
-        // The connection is every tab's: close it only if none of them is visible.
-        this.#share.askVisible(VISIBLE_ANSWER_MS, (isAnyVisible) => {
-          if (isAnyVisible) this.#startHiddenTimer();
-          else if (!this.#isVisible()) this.#pause();
-        });
-      } else {
-        this.#pause();
-      }
-    }, this.#hiddenTimeoutMs);
-    this.#hiddenTimer = { handle };
-  }
-
-  #stopHiddenTimer(): void {
-    if (this.#hiddenTimer) this.#timers.clearTimeout(this.#hiddenTimer.handle);
-    this.#hiddenTimer = null;
-  }
-
-  /** Hidden long enough: a normal close, not a failure; nothing is retried until the page is visible. */
-  #pause(): void {
-    if (this.#status.state === 'closed') return;
-    this.#dropSocket();
-    this.#setStatus({ state: 'closed', reason: HIDDEN });
-  }
-
-  /** Visible again after a pause: reconnect after a random wait, so that many tabs shown at once do not storm. */
-  #resume(): void {
-    if (!this.#isPaused()) return;
-    const delay = Math.round(this.#random() * this.#resumeJitterMs);
-    this.#attempt = 0;
-    const handle = this.#timers.setTimeout(() => {
-      this.#retry = null;
-      this.#open();
-    }, delay);
-    this.#retry = { handle };
-    this.#setStatus({ state: 'reconnecting', nextAttemptAt: this.#timers.now() + delay, reason: 'visible again' });
-  }
-
-  // ------------------------------------------------------------ sharing the connection between tabs
-
-  #canShare(): boolean {
-    const g = globalThis as { navigator?: { locks?: unknown }; BroadcastChannel?: unknown };
-    return this.#shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function';
-  }
-
-  /**
-   * Loads the sharing code (only now: apps that do not share never load it) and joins the other tabs.
-   * This tab is a follower until the lock is granted; then `lead()` opens the connection.
-   */
-  #joinTabs(): void {
-    const { navigator, BroadcastChannel } = globalThis as unknown as { navigator: { locks: LockManager }; BroadcastChannel: typeof globalThis.BroadcastChannel };
-    const { locks } = navigator;
-    this.#role = 'joining';
-    const joining = ++this.#joins;
-    this.#setStatus({ state: 'connecting' });
-    import('./tab-share.js').then(
-      ({ joinTabs, shareName }) => {
-        if (joining !== this.#joins || this.#role !== 'joining') return; // closed (and maybe connected again) while loading
-        this.#role = 'follower';
-        const share: TabShare = joinTabs(
-          shareName(this.#url, this.#protocols),
-          {
-            lead: () => this.#lead(share),
-            follow: (event) => this.#follow(share, event),
-            sync: () => this.#syncEvents(),
-            wake: (why) => this.#wake(why),
-            isVisible: () => this.#isVisible(),
-          },
-          { locks, BroadcastChannel, timers: this.#timers, random: this.#random },
-        );
-        this.#share = share;
-      },
-      () => {
-        // The chunk could not be loaded (offline, a bundler that dropped it): one connection for this tab.
-        if (joining !== this.#joins || this.#role !== 'joining') return;
-        this.#role = 'solo';
-        this.#open();
-      },
-    );
-  }
-
-  #leaveTabs(): void {
-    this.#share?.leave();
-    this.#share = null;
-    this.#role = 'solo';
-  }
-
-  #broadcast(event: LeaderEvent): void {
-    if (this.#role === 'leader') this.#share?.broadcast(event);
-  }
-
-  /** This tab got the lock: connect at once, with no backoff, unless the shared connection is meant to stay closed. */
-  #lead(share: TabShare): void {
-    if (share !== this.#share) return;
-    this.#role = 'leader';
-    const { state } = this.#status;
-    if (this.#isPaused()) {
-      if (this.#isVisible()) this.#resume(); // else it stays paused until a tab is visible again
-    } else if (state !== 'closed') {
-      // A `closed` taken over from the last leader is a refusal: `connect()` starts again.
-      this.#cancelRetry();
-      this.#attempt = 0;
-      this.#open();
-      if (!this.#isVisible()) this.#startHiddenTimer();
-    }
-  }
-
-  #follow(share: TabShare, event: LeaderEvent): void {
-    if (share !== this.#share || this.#role !== 'follower') return;
-    switch (event.t) {
-      case 'state':
-        this.#setStatus(event.status);
-        // Shown while the leader was deciding that no page is visible: wake it, or no visible tab would.
-        if (this.#isPaused() && this.#isVisible()) share.ask('visible');
-        return;
-      case 'snapshot':
-        this.#applySnapshot(event.envelopes, event.stale, () => share === this.#share);
-        return;
-      case 'envelope':
-        this.#applyEnvelope(event.envelope);
-        return;
-      case 'source':
-        this.#applySourceStatus(event.status);
-        return;
-    }
-  }
-
-  /**
-   * What a tab that joins now needs to behave as if it had been connected all along: the latest values (as
-   * a snapshot, unless there has been none yet: the first arrives like any other), then the state.
-   */
-  #syncEvents(): readonly LeaderEvent[] {
-    const state: LeaderEvent = { t: 'state', status: this.#status };
-    if (!this.#hasSnapshot) return [state];
-    return [{ t: 'snapshot', envelopes: [...this.#latest.values()], stale: [...this.#stale.values()] }, state];
-  }
-
-  #wake(why: Wake): void {
-    if (why === 'visible') this.#resume();
-    else this.connect();
+    return iterateEnvelopes((next) => this.subscribe(next));
   }
 }

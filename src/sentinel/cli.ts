@@ -8,7 +8,7 @@ import type { AlertThresholds, ThresholdSetting } from './alerts.js';
 import { createJsonLogger } from './json-logger.js';
 // The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that
 // --help and usage errors answer at once. The option kit imports none of them.
-import type { SentinelOptions } from './sentinel.js';
+import type { SentinelOptions } from './options.js';
 
 const NAME = 'system-stream-sentinel';
 

@@ -2,8 +2,9 @@
 // metrics, kept out of the main entry so that `import 'system-stream'` never loads systeminformation.
 // The `system-stream-sentinel` CLI (./cli.ts) runs this entry's `startSentinel`.
 export { DEFAULT_THRESHOLDS, type AlertThresholds, type ThresholdSetting } from './alerts.js';
+export type { SentinelOptions } from './options.js';
 export { sampleSystem, type Sampler, type SystemSample } from './sample.js';
-export { startSentinel, type Sentinel, type SentinelOptions } from './sentinel.js';
+export { startSentinel, type Sentinel } from './sentinel.js';
 // Types the options and the publisher they accept refer to, so that the entry's API is whole by itself.
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from '../errors.js';
 export type { Logger } from '../logger.js';

@@ -1,80 +1,14 @@
-import { envelopeValidator, toValidationIssues } from '../envelope-validator.js';
+// startSentinel: the sampling loop on its fixed grid (one tick at a time, overruns skipped, not queued),
+// publishing each tick's batch, and its stop(); sampleOnce for the CLI's one-shot mode. Options are
+// options.ts; what a sample becomes is batch-builder.ts.
 import { invalidOption } from '../errors.js';
-import { createRateLimitedLog, type Logger } from '../logger.js';
-import { functionOption, integerMs, loggerOption, optionsObject, type OptionNames } from '../options/checks.js';
-import type { AlertMessage, Envelope } from '../protocol/wire.js';
+import { createRateLimitedLog } from '../logger.js';
+import type { Envelope } from '../protocol/wire.js';
 import { createSystemPublisher, type SystemPublisher } from '../publisher.js';
-import type { RedisLike } from '../redis/connection.js';
-import { MAX_BATCH_SIZE } from '../protocol/schemas.js';
-import { AlertTracker, resolveThresholds, type AlertThresholds, type ResolvedThreshold } from './alerts.js';
-import { collectContainers, collectMetrics } from './collect.js';
-import { ContainerTracker } from './containers.js';
-import { sampleSystem, type Sampler, type SystemSample } from './sample.js';
-import { resolveSource } from './source.js';
-
-/**
- * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both. An option
- * set to `undefined` takes its default; an option name the sentinel does not know is refused.
- * @public
- */
-export interface SentinelOptions {
-  /**
-   * Where batches go: a {@link SystemPublisher} (or anything with its `publish` method, e.g. an in-process
-   * bus). The sentinel never closes it. When left out, the sentinel creates a publisher from `redis` and
-   * `channel` and closes it on `stop()`.
-   * @defaultValue a publisher created from `redis` and `channel`
-   */
-  readonly publisher?: Pick<SystemPublisher, 'publish'> | undefined;
-  /**
-   * Redis for the publisher the sentinel creates: a URL or your ioredis client (never closed by the
-   * sentinel), checked as {@link SystemPublisherOptions.redis} is.
-   * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
-   */
-  readonly redis?: string | RedisLike | undefined;
-  /**
-   * The channel for the publisher the sentinel creates.
-   * @defaultValue `system:metrics`
-   */
-  readonly channel?: string | undefined;
-  /**
-   * This machine's identity, so that several hosts can publish to one channel: host-wide metrics
-   * (cpu, memory, load) have `source: "<source>"`, a mount point or an interface
-   * `source: "<source>:<mount or interface>"` (e.g. `web-1:/var`, `web-1:eth0`), containers are named
-   * `<source>/<container>`, and every metric's `meta.host` is `<source>`. 1 to 128 characters without
-   * `:`, `/` or whitespace.
-   * @defaultValue `os.hostname()`
-   */
-  readonly source?: string | undefined;
-  /**
-   * Time between two samples, in whole milliseconds from 100 to 2147483647. A tick that takes longer
-   * (a slow collector, Redis timing out) is not overlapped by the next: the ticks it overran are
-   * skipped, not queued.
-   * @defaultValue `1000`
-   */
-  readonly intervalMs?: number | undefined;
-  /**
-   * Alert thresholds by `metric_type`, merged over {@link DEFAULT_THRESHOLDS}; e.g. `{ cpu: 80, disk: false }`.
-   * @defaultValue {@link DEFAULT_THRESHOLDS}
-   */
-  readonly thresholds?: AlertThresholds | undefined;
-  /**
-   * Takes one sample; replace it to feed recorded or synthetic data.
-   * @defaultValue {@link sampleSystem} (systeminformation)
-   */
-  readonly sampler?: Sampler | undefined;
-  /**
-   * How often every container's state and every alert still active is published again, changed or
-   * not, so that a stream (re)started in between learns them within one period, in whole milliseconds
-   * from 1 to 2147483647. Changes go out at once; a resolved alert is not re-announced.
-   * @defaultValue `30000`
-   */
-  readonly containerReannounceMs?: number | undefined;
-  /**
-   * A pino-compatible logger.
-   * @defaultValue silent
-   */
-  readonly logger?: Logger | undefined;
-}
+import type { ResolvedThreshold } from './alerts.js';
+import { BatchBuilder, chunkBatch, keepValid } from './batch-builder.js';
+import { resolveSentinelOptions, type SentinelOptions } from './options.js';
+import type { SystemSample } from './sample.js';
 
 /**
  * A running sentinel, returned by {@link startSentinel}.
@@ -89,142 +23,7 @@ export interface Sentinel {
   stop(): Promise<void>;
 }
 
-/** Settings after defaults and checks. */
-interface ResolvedSentinelOptions {
-  readonly source: string;
-  readonly intervalMs: number;
-  readonly containerReannounceMs: number;
-  readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
-  readonly sampler: Sampler;
-  readonly logger: Logger;
-}
-
-const OPTION_NAMES: OptionNames<SentinelOptions> = {
-  publisher: true,
-  redis: true,
-  channel: true,
-  source: true,
-  intervalMs: true,
-  thresholds: true,
-  sampler: true,
-  containerReannounceMs: true,
-  logger: true,
-};
-const DEFAULTS = { intervalMs: 1000, containerReannounceMs: 30_000 } as const;
-/**
- * Largest Redis message the sentinel sends, in bytes: under the stream's default `maxMessageBytes`
- * (64 KiB), which a host with many mounts or interfaces would otherwise exceed in one batch.
- */
-const MAX_MESSAGE_BYTES = 60_000;
-/** Alerts kept for the next tick when a publish fails (the latest per series). */
-const MAX_PENDING_ALERTS = 1000;
 const LOG_INTERVAL_MS = 10_000;
-
-/**
- * Checks the options that do not concern where batches go (those are checked by {@link startSentinel}
- * and the publisher it creates); throws `SST_ERR_INVALID_OPTION`.
- */
-export function resolveSentinelOptions(options: SentinelOptions | undefined): ResolvedSentinelOptions {
-  const input = optionsObject(options, OPTION_NAMES, 'startSentinel');
-  return {
-    source: resolveSource(input.source),
-    intervalMs: integerMs('intervalMs', input.intervalMs ?? DEFAULTS.intervalMs, { min: 100 }),
-    containerReannounceMs: integerMs('containerReannounceMs', input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, { min: 1 }),
-    thresholds: resolveThresholds(input.thresholds),
-    sampler: functionOption('sampler', input.sampler) ?? sampleSystem,
-    logger: loggerOption(input.logger),
-  };
-}
-
-/**
- * Turns samples into batches: host metrics, alerts from the thresholds, container changes, and every
- * `containerReannounceMs` the containers and the alerts still active again. Keeps the state that spans
- * ticks (alert levels, known containers, whether Docker answered, when it last re-announced).
- */
-export class BatchBuilder {
-  readonly #source: string;
-  readonly #alerts: AlertTracker;
-  readonly #containers = new ContainerTracker();
-  readonly #reannounceMs: number;
-  readonly #logger: Logger;
-  /** Alerts of a batch that could not be published, sent first with the next one. */
-  readonly #pendingAlerts = new Map<string, AlertMessage>();
-  #docker: 'unknown' | 'available' | 'absent' = 'unknown';
-  #lastReannouncedAtMs = -Infinity;
-
-  constructor(o: Pick<ResolvedSentinelOptions, 'source' | 'thresholds' | 'containerReannounceMs' | 'logger'>) {
-    this.#source = o.source;
-    this.#alerts = new AlertTracker(o.thresholds);
-    this.#reannounceMs = o.containerReannounceMs;
-    this.#logger = o.logger;
-  }
-
-  /** One batch for `sample`: alerts first (so that they travel ahead of the metrics), then metrics, then containers. */
-  build(sample: SystemSample, nowMs: number): Envelope[] {
-    const isReannounce = nowMs - this.#lastReannouncedAtMs >= this.#reannounceMs;
-    if (isReannounce) this.#lastReannouncedAtMs = nowMs;
-    const metrics = collectMetrics(sample, this.#source);
-    const alerts = new Map(this.#pendingAlerts);
-    this.#pendingAlerts.clear();
-    for (const m of metrics) {
-      const alert = this.#alerts.update(m.data);
-      if (alert) alerts.set(seriesOf(alert), alert);
-    }
-    if (isReannounce) {
-      // A stream that started since an alert was raised has not seen it: its snapshot shows it from now on.
-      for (const alert of this.#alerts.active()) if (!alerts.has(seriesOf(alert))) alerts.set(seriesOf(alert), alert);
-    }
-    const docker = collectContainers(sample, this.#source);
-    if (!docker.isDockerAvailable) {
-      if (this.#docker !== 'absent') {
-        // Once per outage: on a host without Docker that is once.
-        this.#logger.warn({}, 'no Docker daemon reachable; publishing host metrics only');
-      }
-      this.#docker = 'absent';
-      return [...alerts.values(), ...metrics];
-    }
-    const isBack = this.#docker === 'absent';
-    if (isBack) this.#logger.info({}, 'Docker daemon reachable again; publishing container status');
-    this.#docker = 'available';
-    return [...alerts.values(), ...metrics, ...this.#containers.update(docker.containers, sample.time, isReannounce || isBack)];
-  }
-
-  /** Called when `batch` could not be published: its alerts go out with the next batch, and so does a re-announce. */
-  failed(batch: readonly Envelope[]): void {
-    for (const e of batch) {
-      if (e.type !== 'alert') continue;
-      const key = seriesOf(e);
-      if (!this.#pendingAlerts.has(key) && this.#pendingAlerts.size >= MAX_PENDING_ALERTS) continue;
-      this.#pendingAlerts.delete(key); // re-insert: the latest level of a series wins and keeps its order
-      this.#pendingAlerts.set(key, e);
-    }
-    this.#lastReannouncedAtMs = -Infinity;
-  }
-}
-
-/** The series an alert belongs to. */
-function seriesOf(alert: AlertMessage): string {
-  return `${alert.data.metric_type}:${alert.data.source}`;
-}
-
-/** Splits a batch into Redis messages of at most 1,000 envelopes and about {@link MAX_MESSAGE_BYTES} bytes each. */
-export function chunkBatch(batch: readonly Envelope[], maxBytes = MAX_MESSAGE_BYTES): Envelope[][] {
-  const chunks: Envelope[][] = [];
-  let current: Envelope[] = [];
-  let bytes = 2;
-  for (const envelope of batch) {
-    const size = Buffer.byteLength(JSON.stringify(envelope)) + 1;
-    if (current.length > 0 && (current.length >= MAX_BATCH_SIZE || bytes + size > maxBytes)) {
-      chunks.push(current);
-      current = [];
-      bytes = 2;
-    }
-    current.push(envelope);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
 
 /**
  * Starts sampling the host every `intervalMs` (the first sample at once) and publishes one batch per
@@ -337,20 +136,6 @@ export async function sampleOnce(options: Omit<SentinelOptions, 'publisher' | 'r
   await new Promise((resolve) => setTimeout(resolve, o.intervalMs));
   const batch = new BatchBuilder(o).build(await o.sampler(), performance.now());
   return keepValid(batch, (obj) => o.logger.warn(obj, 'dropped an envelope the schema refuses'));
-}
-
-/**
- * Drops what the schema refuses (a mount point longer than the schema allows, a sampler returning odd
- * data) one envelope at a time, so that one bad value cannot block the rest of the batch tick after tick.
- */
-function keepValid(batch: readonly Envelope[], onInvalid: (obj: object) => void): Envelope[] {
-  const check = envelopeValidator();
-  return batch.filter((e) => {
-    const { type } = e;
-    if (check(e)) return true;
-    onInvalid({ type, issues: toValidationIssues(check.errors).slice(0, 3) });
-    return false;
-  });
 }
 
 /** `{ cpu: 'warning 90, critical 95, hysteresis 5' }`: readable in a log line, and without `Infinity` (JSON has none). */

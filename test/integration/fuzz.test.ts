@@ -64,7 +64,8 @@ describe('fuzzing the channel', () => {
       }
       await pipeline.exec();
     }
-    await c.waitFor((p) => p.type === 'system_metric' && p.data.value === seq, 20_000);
+    // Generous: 2 s alone here, but a loaded 2-core machine has taken over 20 s.
+    await c.waitFor((p) => p.type === 'system_metric' && p.data.value === seq, 60_000);
 
     const delivered = c.packets.slice(1);
     const validate = envelopeValidator();
@@ -79,5 +80,5 @@ describe('fuzzing the channel', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(s.stream.stats().invalid).toBeGreaterThan(9000);
     expect(s.stream.stats().redis).toBe('up');
-  });
+  }, 90_000);
 });

@@ -20,7 +20,8 @@ import {
 } from '../../../src/options/checks.js';
 import { resolveOptions } from '../../../src/options.js';
 import { resolvePublisherOptions } from '../../../src/publisher.js';
-import { resolveSentinelOptions, startSentinel } from '../../../src/sentinel/sentinel.js';
+import { resolveSentinelOptions } from '../../../src/sentinel/options.js';
+import { startSentinel } from '../../../src/sentinel/sentinel.js';
 
 /** Runs `fn` and returns what it threw, expecting an `SST_ERR_INVALID_OPTION`. */
 function invalid(fn: () => unknown): SystemStreamError {

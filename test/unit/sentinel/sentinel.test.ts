@@ -4,8 +4,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SystemStreamError } from '../../../src/errors.js';
 import type { Logger } from '../../../src/logger.js';
 import type { Envelope } from '../../../src/protocol/wire.js';
+import { chunkBatch } from '../../../src/sentinel/batch-builder.js';
+import type { SentinelOptions } from '../../../src/sentinel/options.js';
 import type { SystemSample } from '../../../src/sentinel/sample.js';
-import { chunkBatch, startSentinel, type Sentinel, type SentinelOptions } from '../../../src/sentinel/sentinel.js';
+import { startSentinel, type Sentinel } from '../../../src/sentinel/sentinel.js';
 import { metric } from '../../helpers/fixtures.js';
 
 function fixture(name: string): SystemSample {
