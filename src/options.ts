@@ -2,15 +2,16 @@ import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from './errors.js';
 import type { Logger } from './logger.js';
 import {
+  channelList,
   DEFAULT_CHANNEL,
   defaultRedis,
   functionOption,
   integerMs,
   integerOption,
   loggerOption,
-  nonEmptyString,
   optionsObject,
   redisOption,
+  shardedOption,
   stringList,
   type OptionNames,
 } from './options/checks.js';
@@ -51,6 +52,11 @@ export interface SystemStreamOptions {
    * stream `duplicate()`s for its subscriber (it closes only the copy, never your client). A URL that
    * ioredis cannot open (a bad IPv6 bracket, a port above 65535, a malformed `%` escape) is refused at
    * once; the error never repeats the URL.
+   *
+   * The client may be a standalone `Redis`, a `Redis` in Sentinel mode (`{ sentinels, name }`: the copy
+   * follows failovers), or an ioredis `Cluster`: the copy keeps your startup nodes and settings and takes
+   * the subscriber's (its retry, offline queue and connection name), and the health check PINGs the node
+   * the subscription lives on, so a dead or hung subscriber node is noticed.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
   readonly redis?: string | RedisLike | undefined;
@@ -60,10 +66,23 @@ export interface SystemStreamOptions {
    */
   readonly path?: string | undefined;
   /**
-   * The Redis Pub/Sub channel producers publish to.
+   * The Redis Pub/Sub channel producers publish to, or a list of distinct channels: the stream subscribes
+   * to each (with `sharded`, one SSUBSCRIBE per channel, since the channels of one call must share a
+   * slot) and serves their messages as one stream. Several channels spread a fleet's traffic over the
+   * shards of a Redis Cluster, e.g. one channel per group of monitored hosts.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string | undefined;
+  readonly channel?: string | readonly string[] | undefined;
+  /**
+   * Subscribe with sharded Pub/Sub (SSUBSCRIBE, Redis 7 or later) instead of SUBSCRIBE. On a Redis
+   * Cluster a sharded channel lives on the shard that owns its slot, so messages are not relayed to every
+   * node as classic PUBLISH is; producers must then SPUBLISH (`createSystemPublisher({ sharded: true })`),
+   * since sharded subscribers never see classic PUBLISH and classic ones never see SPUBLISH. An ioredis
+   * `Cluster` passed as `redis` must have been created with `shardedSubscribers: true`; one without it
+   * is refused (`SST_ERR_INVALID_OPTION`).
+   * @defaultValue `false`
+   */
+  readonly sharded?: boolean | undefined;
   /**
    * Accepted API keys, each 1 to 512 bytes. A client sends one in the `api_key` query parameter, the
    * `x-api-key` header or `Authorization: Bearer`. Compared in constant time; never logged.
@@ -176,7 +195,10 @@ export interface SystemStreamOptions {
 export interface ResolvedOptions {
   readonly redis: string | RedisLike;
   readonly path: string;
+  /** The first of `channels`: the one logs name. */
   readonly channel: string;
+  readonly channels: readonly string[];
+  readonly sharded: boolean;
   readonly apiKeys: readonly string[];
   readonly authenticate: Authenticate | undefined;
   readonly authenticateTimeoutMs: number;
@@ -204,6 +226,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   redis: true,
   path: true,
   channel: true,
+  sharded: true,
   apiKeys: true,
   authenticate: true,
   authenticateTimeoutMs: true,
@@ -267,11 +290,15 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
   }
   const origins = stringList('allowedOrigins', input.allowedOrigins);
+  const redis = redisOption(input.redis ?? defaultRedis(), 'subscriber');
+  const channels = channelList('channel', input.channel ?? DEFAULT_CHANNEL);
 
   return Object.freeze({
-    redis: redisOption(input.redis ?? defaultRedis(), 'subscriber'),
+    redis,
     path,
-    channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
+    channel: channels[0] as string,
+    channels,
+    sharded: shardedOption(input.sharded, redis, 'subscriber'),
     apiKeys,
     authenticate,
     authenticateTimeoutMs: integerMs('authenticateTimeoutMs', input.authenticateTimeoutMs ?? DEFAULTS.authenticateTimeoutMs, { min: 1 }),
