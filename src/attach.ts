@@ -11,10 +11,11 @@ import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { PROTOCOL_V1, type Envelope } from './protocol.js';
-import { fromRedisChannel } from './redis/channel-source.js';
-import { describeEndpoint, openRedisConnection } from './redis/connection.js';
+import { fromRedisChannels } from './redis/channel-list-source.js';
+import { describeEndpoint } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
 import { createReadyDeadline } from './redis/ready-deadline.js';
+import { openSubscriber } from './redis/subscriber.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
 import { createCounters, type SystemStreamStats } from './stats.js';
@@ -102,8 +103,9 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     },
   };
 
-  // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client).
-  const redis = openRedisConnection(o.redis, 'subscriber', logger);
+  // Redis: one subscriber connection, always ours (a URL, or a duplicate of the host's client: a Redis,
+  // Sentinel-managed or not, or a Cluster).
+  const redis = openSubscriber(o.redis, { sharded: o.sharded, channels: o.channels, healthCheckMs: o.redisHealthCheckMs }, logger);
   const { promise: ready, settle: settleReady } = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   let everDown = false;
@@ -128,7 +130,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
 
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const raw$ = fromRedisChannel(redis, o.channel, {
+  const raw$ = fromRedisChannels(redis, o.channels, {
     onSubscribed: () => health.subscribed(),
     onRefused(err, attempt) {
       health.refused();

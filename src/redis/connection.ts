@@ -53,6 +53,11 @@ function isCluster(source: RedisLike): source is RedisLike & ClusterLike {
   return 'isCluster' in source && source.isCluster === true;
 }
 
+/** Whether `client` is an ioredis `Cluster` (which has `isCluster: true`). */
+export function isClusterClient(client: object): boolean {
+  return 'isCluster' in client && client.isCluster === true;
+}
+
 /** The same settings in a Cluster's shape: retry and offline queue belong to the cluster, the rest to each node. */
 function asClusterOptions(options: RedisOptions): ClusterOptions {
   const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = options;
