@@ -5,6 +5,7 @@ import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth.js';
 import { CloseCode } from './close-codes.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
+import { createFilterGroups } from './filter-groups.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
 import { createRateLimitedLog } from './logger.js';
@@ -88,8 +89,9 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const clients = new Set<ClientConnection>();
   let nextClientId = 0;
 
+  // Clients with the same filter share one filtered copy of the batches (and its encoded frames).
+  const groups = createFilterGroups(batches);
   const ctx: ConnectionContext = {
-    batches$: batches,
     drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
     counters,
     logger,
@@ -184,11 +186,11 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       counters.rejected++;
       logger.debug({ path: o.path, status }, 'handshake refused');
     },
-    accept(ws, _req, types) {
+    accept(ws, _req, filter) {
       const id = `c${++nextClientId}`;
-      const client = new ClientConnection(id, ws, types, ctx);
+      const client = new ClientConnection(id, ws, groups.join(filter), ctx);
       clients.add(client);
-      client.sendNow(snapshot.deliveries(types));
+      client.sendNow(snapshot.deliveries(filter));
       if (health.state === 'down') client.sendNow([redisDownDelivery()]);
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
@@ -241,7 +243,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         wsPath: o.path,
         logger,
         authenticate,
-        snapshotJson: (types) => snapshot.json(types),
+        snapshotJson: (filter) => snapshot.json(filter),
         health: () => ({
           redis: health.state,
           clients: clients.size,

@@ -10,15 +10,22 @@ export interface Delivery {
   readonly type: ServerPacket['type'];
   readonly json: string;
   readonly conflationKey: string | null;
+  /** What client filters match on (see client-filter.ts): an envelope's `source`, a container's name; absent for control packets. */
+  readonly source?: string;
+  /** A metric's or alert's `metric_type`. */
+  readonly metricType?: string | undefined;
 }
 
 export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
+  const isContainer = envelope.type === 'container_status';
   return {
     type: envelope.type,
     json: JSON.stringify(envelope),
     // A dashboard behind on metrics needs only each series' latest value; alerts and container
     // transitions are events, and each one must arrive.
     conflationKey: envelope.type === 'system_metric' ? key : null,
+    source: isContainer ? envelope.data.container : envelope.data.source,
+    metricType: isContainer ? undefined : envelope.data.metric_type,
   };
 }
 

@@ -25,13 +25,22 @@ import type { RedisLike } from './redis/connection.js';
 export interface AuthGrant {
   /** Envelope types this client may receive (an array is required: an object without it is a refusal). */
   readonly types: readonly EnvelopeType[];
+  /**
+   * If given, the only sources this client may receive: a metric's or alert's `source`, a container's name,
+   * matched as the handshake's `?source=` is (equal, or the host part of the sentinel's `<host>:<mount>` and
+   * `<host>/<container>` names). What the client asks for with `?source=` is narrowed by this, never widened.
+   * Anything but an array of strings is a refusal.
+   * @defaultValue every source
+   */
+  readonly sources?: readonly string[] | undefined;
 }
 
 /**
  * Decides whether a handshake (or a snapshot request) is allowed. It receives the raw HTTP request
  * (for the WebSocket, the upgrade request: Express middleware has not run on it).
  *
- * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}), grants. Anything
+ * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}; its `sources`, if
+ * present, an array of strings), grants. Anything
  * else (`false`, `undefined`, `[]`, `{}`, `{ ok: false }`, a number) refuses with 401. A returned
  * promise or any other thenable is awaited; a thrown error or rejection refuses with 500 and is logged;
  * one that has not settled after `authenticateTimeoutMs` refuses with 503.

@@ -2,8 +2,9 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { offeredProtocols, type AuthDecision } from './auth.js';
+import type { ClientFilter } from './client-filter.js';
 import type { Logger } from './logger.js';
-import { PROTOCOL_V1, type EnvelopeType } from './protocol.js';
+import { PROTOCOL_V1 } from './protocol.js';
 
 export interface UpgradeHandlerOptions {
   readonly path: string;
@@ -13,7 +14,7 @@ export interface UpgradeHandlerOptions {
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
   /** Whether one more client may be served now. */
   hasCapacity(): boolean;
-  accept(ws: WebSocket, req: IncomingMessage, types: ReadonlySet<EnvelopeType> | null): void;
+  accept(ws: WebSocket, req: IncomingMessage, filter: ClientFilter): void;
   onRejected(status: number): void;
 }
 
@@ -56,7 +57,7 @@ export function acceptsProtocols(offered: readonly string[]): boolean {
 
 /**
  * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). In
- * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, 500 when the hook
+ * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, `source` or `metric_type`, 500 when the hook
  * fails, 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered in
  * plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
  * subprotocol header (keys travel there).
@@ -82,7 +83,7 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     }
     // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
     // capacity check and `accept` cannot interleave with another handshake.
-    o.wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision.types));
+    o.wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision));
   };
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
