@@ -79,6 +79,18 @@ export class ClusterSubscription extends EventEmitter {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #registerTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #evaluate = (): void => this.#update();
+  #deferred: ReturnType<typeof setImmediate> | undefined;
+  // A connection's own events: look again right after the other listeners have run too, since ioredis
+  // picks the replacement of an ended connection in its own 'end' listener.
+  readonly #onConnectionEvent = (): void => {
+    this.#update();
+    if (this.#deferred !== undefined) return;
+    this.#deferred = setImmediate(() => {
+      this.#deferred = undefined;
+      this.#update();
+    });
+    this.#deferred.unref?.();
+  };
   readonly #forwardMessage = (channel: Buffer, message: Buffer): void => void this.emit('messageBuffer', channel, message);
 
   constructor(cluster: Cluster, options: ClusterSubscriptionOptions) {
@@ -138,6 +150,7 @@ export class ClusterSubscription extends EventEmitter {
     this.#isClosed = true;
     clearTimeout(this.#registerTimer);
     clearTimeout(this.#connectTimer);
+    if (this.#deferred !== undefined) clearImmediate(this.#deferred);
     for (const event of TOPOLOGY_EVENTS) this.#cluster.off(event, this.#evaluate);
     this.#cluster.off(this.#isSharded ? 'smessageBuffer' : 'messageBuffer', this.#forwardMessage);
     this.#watch([]);
@@ -193,9 +206,9 @@ export class ClusterSubscription extends EventEmitter {
   }
 
   #watch(connections: readonly (Redis | null)[]): void {
-    for (const c of new Set(this.#watched)) if (c) for (const event of CONNECTION_EVENTS) c.off(event, this.#evaluate);
+    for (const c of new Set(this.#watched)) if (c) for (const event of CONNECTION_EVENTS) c.off(event, this.#onConnectionEvent);
     this.#watched = connections;
-    for (const c of new Set(connections)) if (c) for (const event of CONNECTION_EVENTS) c.on(event, this.#evaluate);
+    for (const c of new Set(connections)) if (c) for (const event of CONNECTION_EVENTS) c.on(event, this.#onConnectionEvent);
     clearTimeout(this.#connectTimer);
     const [connection] = connections;
     if (this.#isSharded || !connection || connection.status === 'ready' || this.#isClosed) return;
