@@ -131,8 +131,10 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
       pollUntil(
         'cluster_state:ok on every running node',
         async () => {
-          const infos = await Promise.all(running().map((n) => command(n.port, 'CLUSTER', 'INFO')));
-          return infos.every((info) => String(info).includes('cluster_state:ok')) ? true : undefined;
+          const infos = await Promise.all(running().map((n) => command(n.port, 'CLUSTER', 'INFO').then(String, (err: Error) => `error: ${err.message}`)));
+          const notOk = running().filter((_, i) => !infos[i]?.includes('cluster_state:ok'));
+          if (notOk.length > 0) throw new Error(`not ok on ${notOk.map((n) => n.port).join(', ')}: ${infos.find((i) => !i.includes('cluster_state:ok'))?.slice(0, 200)}`);
+          return true;
         },
         timeoutMs,
       ).then(() => undefined);

@@ -10,6 +10,7 @@ import { createSystemPublisher } from '../../src/publisher.js';
 import type { ServerPacket } from '../../src/protocol.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
+import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -19,13 +20,11 @@ const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code ==
 const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 let cluster: TestCluster;
-const disposers: (() => unknown)[] = [];
+const disposers = createDisposers();
 beforeAll(async () => {
   cluster = await startCluster();
 });
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) await dispose();
-});
+afterEach(() => disposers.runAll());
 afterAll(async () => {
   await cluster?.stop();
 });
@@ -58,14 +57,14 @@ function hostCluster(options: Parameters<TestCluster['client']>[0]): { host: Clu
 
 async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
   const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.push(() => server.close());
+  disposers.add(() => server.close());
   await server.stream.ready;
   return server;
 }
 
 async function openClient(server: TestServer): Promise<TestClient> {
   const c = await connectOpen(server.wsUrl());
-  disposers.push(() => c.close());
+  disposers.add(() => c.close());
   return c;
 }
 
@@ -99,7 +98,7 @@ describe('Redis Cluster failover', () => {
     const s = await serve({ redis: host, channel, sharded: true, logger });
     const clients = [await openClient(s), await openClient(s)];
     const publisher = createSystemPublisher({ redis: cluster.client(), channel, sharded: true, publishTimeoutMs: 500 });
-    disposers.push(() => publisher.close());
+    disposers.add(() => publisher.close());
     await publisher.ready;
 
     // Publish every 20 ms through the whole failover, recording each outcome and how long it took.
@@ -118,7 +117,7 @@ describe('Redis Cluster failover', () => {
     const master = await cluster.masterOfSlot(keySlot(channel));
     const killedAt = performance.now();
     await master.kill('SIGKILL');
-    disposers.push(() => restart(master));
+    disposers.add(() => restart(master));
 
     await Promise.all(clients.map((c) => c.waitFor(is503, 1000)));
     const noticedMs = performance.now() - killedAt;
@@ -169,7 +168,7 @@ describe('Redis Cluster failover', () => {
 
     const killedAt = performance.now();
     await node.kill('SIGKILL');
-    disposers.push(() => restart(node));
+    disposers.add(() => restart(node));
     await c.waitFor(is503, 1000);
     const noticedMs = performance.now() - killedAt;
     await c.waitFor(is200, 10_000);

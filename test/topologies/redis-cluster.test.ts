@@ -9,6 +9,7 @@ import { createSystemPublisher } from '../../src/publisher.js';
 import type { ServerPacket } from '../../src/protocol.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
+import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { command } from '../helpers/redis-process.js';
@@ -20,14 +21,12 @@ const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code =
 const valueIs = (value: number) => (p: ServerPacket) => p.type === 'system_metric' && p.data.value === value;
 
 let cluster: TestCluster;
-const disposers: (() => unknown)[] = [];
+const disposers = createDisposers();
 beforeAll(async () => {
   cluster = await startCluster();
   console.info(`cluster formed: ${JSON.stringify(cluster.timings)}`);
 });
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) await dispose();
-});
+afterEach(() => disposers.runAll());
 afterAll(async () => {
   await cluster?.stop();
 });
@@ -35,14 +34,14 @@ failOnProcessCrash();
 
 async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
   const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.push(() => server.close());
+  disposers.add(() => server.close());
   await server.stream.ready;
   return server;
 }
 
 async function client(server: TestServer): Promise<TestClient> {
   const c = await connectOpen(server.wsUrl());
-  disposers.push(() => c.close());
+  disposers.add(() => c.close());
   return c;
 }
 
@@ -89,7 +88,7 @@ describe('attachSystemStream on a Redis Cluster', () => {
     for (const [i, node] of cluster.nodes.entries()) {
       const direct = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true });
       direct.on('error', () => {});
-      disposers.push(() => direct.disconnect());
+      disposers.add(() => direct.disconnect());
       await direct.publish(channel, JSON.stringify(metric('per-node', i + 1)));
     }
     for (let i = 1; i <= cluster.nodes.length; i++) await c.waitFor(valueIs(i), 2000);
@@ -101,7 +100,7 @@ describe('attachSystemStream on a Redis Cluster', () => {
     const s = await serve({ redis: cluster.client({ shardedSubscribers: true }), channel, sharded: true });
     const c = await client(s);
     const publisher = createSystemPublisher({ redis: cluster.client(), channel, sharded: true });
-    disposers.push(() => publisher.close());
+    disposers.add(() => publisher.close());
     await publisher.ready;
     await deliver((json) => cluster.client().spublish(channel, json), c, 0);
 
@@ -144,7 +143,7 @@ describe('attachSystemStream on a Redis Cluster', () => {
     const c = await client(s);
     const publishers = channels.map((channel) => {
       const p = createSystemPublisher({ redis: cluster.client(), channel, sharded: true });
-      disposers.push(() => p.close());
+      disposers.add(() => p.close());
       return p;
     });
     await deliver((json) => cluster.client().spublish(channels[0]!, json), c, 0);
@@ -172,7 +171,7 @@ describe('attachSystemStream on a Redis Cluster', () => {
 
     const stoppedAt = performance.now();
     process.kill(hung.pid, 'SIGSTOP');
-    disposers.push(async () => {
+    disposers.add(async () => {
       if (hung.pid) process.kill(hung.pid, 'SIGCONT');
       await cluster.waitForStateOk();
     });

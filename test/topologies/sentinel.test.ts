@@ -7,6 +7,7 @@ import type { SystemStreamError } from '../../src/errors.js';
 import { createSystemPublisher } from '../../src/publisher.js';
 import type { ServerPacket } from '../../src/protocol.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
+import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startSentinels, type TestSentinels } from '../helpers/redis-sentinel.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -16,14 +17,12 @@ const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code ==
 const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 let sentinels: TestSentinels;
-const disposers: (() => unknown)[] = [];
+const disposers = createDisposers();
 beforeAll(async () => {
   sentinels = await startSentinels();
   console.info(`sentinels ready: ${JSON.stringify(sentinels.timings)}`);
 });
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) await dispose();
-});
+afterEach(() => disposers.runAll());
 afterAll(async () => {
   await sentinels?.stop();
 });
@@ -31,7 +30,7 @@ failOnProcessCrash();
 
 async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
   const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.push(() => server.close());
+  disposers.add(() => server.close());
   await server.stream.ready;
   return server;
 }
@@ -41,9 +40,9 @@ describe('Redis Sentinel', () => {
     const channel = `sentinel:${randomUUID()}`;
     const s = await serve({ redis: sentinels.client(), channel });
     const c = await connectOpen(s.wsUrl());
-    disposers.push(() => c.close());
+    disposers.add(() => c.close());
     const publisher = createSystemPublisher({ redis: sentinels.client(), channel });
-    disposers.push(() => publisher.close());
+    disposers.add(() => publisher.close());
     await publisher.ready;
     expect(await publisher.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' })).toBe(1);
     await c.waitFor((p) => p.type === 'system_metric' && p.data.value === 1, 2000);
@@ -56,7 +55,7 @@ describe('Redis Sentinel', () => {
     const channel = `sentinel:${randomUUID()}`;
     const s = await serve({ redis: sentinels.client(), channel });
     const c = connect(s.wsUrl());
-    disposers.push(() => c.close());
+    disposers.add(() => c.close());
     await c.waitFor((p) => p.type === 'snapshot_end');
     const arrivals: number[] = [];
     c.ws.on('message', (data) => {
@@ -67,7 +66,7 @@ describe('Redis Sentinel', () => {
     const producer = sentinels.client({ retryStrategy: () => 20, maxRetriesPerRequest: 0 });
     // The package's publisher on a host client, publishing alongside: it fails fast during the failover.
     const publisher = createSystemPublisher({ redis: sentinels.client({ retryStrategy: () => 100 }), channel, publishTimeoutMs: 500 });
-    disposers.push(() => publisher.close());
+    disposers.add(() => publisher.close());
     await publisher.ready;
     const outcomes: { ok: boolean; code?: string; ms: number }[] = [];
     let seq = 0;
@@ -80,7 +79,7 @@ describe('Redis Sentinel', () => {
         (err: SystemStreamError) => void outcomes.push({ ok: false, code: err.code, ms: performance.now() - started }),
       );
     }, 20);
-    disposers.push(() => clearInterval(timer));
+    disposers.add(() => clearInterval(timer));
     await c.waitFor((p) => p.type === 'system_metric', 3000);
 
     const old = await sentinels.primary();
