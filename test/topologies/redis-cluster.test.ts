@@ -163,11 +163,15 @@ describe('attachSystemStream on a Redis Cluster', () => {
     const channel = `topo:${randomUUID()}`;
     const s = await serve({ redis: cluster.client(), channel, redisHealthCheckMs: 300 });
     const c = await client(s);
-    const pub = cluster.client();
-    await deliver((json) => pub.publish(channel, json), c, 0);
     const [subscriber] = (await cluster.connectionsNamed('system-stream:subscriber')).filter((conn) => conn.sub > 0);
     const hung = cluster.nodes.find((n) => n.port === subscriber?.port);
     if (!hung?.pid) throw new Error('subscriber node not found');
+    // Publish on another node (classic PUBLISH reaches every node from any): a Cluster client could pick the
+    // hung one, and a command to it waits until SIGCONT.
+    const pub = new Redis({ host: '127.0.0.1', port: cluster.nodes.find((n) => n !== hung)!.port, commandTimeout: 1000 });
+    pub.on('error', () => {});
+    disposers.add(() => pub.disconnect());
+    await deliver((json) => pub.publish(channel, json), c, 0);
 
     const stoppedAt = performance.now();
     process.kill(hung.pid, 'SIGSTOP');
