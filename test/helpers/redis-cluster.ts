@@ -99,6 +99,9 @@ export interface StartClusterOptions {
 
 export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'sst-cluster-'));
+  // Removed by stop(), or when the test process exits without calling it.
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   const clients: Cluster[] = [];
   const started = performance.now();
   const ports = await freePorts(6, { withBus: true });
@@ -107,7 +110,8 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
     for (const client of clients.splice(0)) client.disconnect();
     for (const node of nodes) node.closeClients();
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    process.off('exit', removeDir);
   };
 
   try {

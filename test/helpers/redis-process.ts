@@ -37,6 +37,13 @@ export async function freePorts(count: number, { withBus = false } = {}): Promis
   return ports;
 }
 
+// Every process started here, killed if the test process exits without stopping them (a crash, a
+// timeout), so that no redis-server outlives the run.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** A redis-server process on a fixed port. */
 export interface RedisProcess {
   readonly port: number;
@@ -82,6 +89,8 @@ export function redisProcess(options: RedisProcessOptions): RedisProcess {
       const argv = [...(configFile ? [configFile] : []), '--port', String(port), '--bind', '127.0.0.1', ...args];
       const proc = spawn('redis-server', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
+      running.add(proc);
+      proc.once('exit', () => running.delete(proc));
       await new Promise<void>((resolve, reject) => {
         let out = '';
         const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port} within ${startTimeoutMs} ms: ${out.slice(-2000)}`)), startTimeoutMs);

@@ -29,6 +29,9 @@ export interface TestSentinels {
 
 export async function startSentinels(): Promise<TestSentinels> {
   const dir = mkdtempSync(join(tmpdir(), 'sst-sentinel-'));
+  // Removed by stop(), or when the test process exits without calling it.
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   const clients: Redis[] = [];
   const started = performance.now();
   const [primaryPort, replicaPort, ...sentinelPorts] = (await freePorts(5)) as [number, number, number, number, number];
@@ -56,7 +59,8 @@ export async function startSentinels(): Promise<TestSentinels> {
   const stop = async (): Promise<void> => {
     for (const client of clients.splice(0)) client.disconnect();
     await Promise.all([...sentinels, ...servers].map((p) => p.kill('SIGKILL')));
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    process.off('exit', removeDir);
   };
 
   try {
