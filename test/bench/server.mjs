@@ -63,9 +63,12 @@ if (args.impl === 'lib') {
   // `?source=h7`: the naive way, a check of each client's filter for every message (the message is parsed
   // once, and only when some client filters).
   const filters = new WeakMap();
+  const SNAPSHOT_END = '{"type":"snapshot_end","data":{"count":0}}';
   wss.on('connection', (ws, req) => {
     const source = new URL(req.url, 'http://bench').searchParams.get('source');
     if (source) filters.set(ws, source);
+    // An empty snapshot, as the library sends one: the load generator counts only what follows it.
+    ws.send(SNAPSHOT_END);
   });
   const sub = new Redis(args.redis);
   const text = { binary: false };
