@@ -68,8 +68,8 @@ const LOG_INTERVAL_MS = 10_000;
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
  * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
  *
- * Redis permissions: the subscriber needs SUBSCRIBE on the channel (ACL `+subscribe &system:metrics`) and
- * nothing else. Its health check sends PING, and re-sends SUBSCRIBE instead once Redis refuses PING to the
+ * Redis permissions: the subscriber needs SUBSCRIBE on the channel (ACL `+subscribe &system:metrics`;
+ * `+ssubscribe` with `sharded`) and nothing else. Its health check sends PING, and re-sends SUBSCRIBE instead once Redis refuses PING to the
  * user; granting `+ping` spares Redis's ACL log that one refusal. Without `+client|setname` the connection
  * simply has no name. A refused SUBSCRIBE never ends the process: the stream is `down` and retries.
  * @public

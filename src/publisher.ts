@@ -220,7 +220,8 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
-        sharded ? (client as RedisLike & { spublish(channel: string, message: string): Promise<number> }).spublish(channel, json) : client.publish(channel, json),
+        // resolvePublisherOptions refused `sharded` for a client without spublish().
+        sharded && client.spublish ? client.spublish(channel, json).then(Number) : client.publish(channel, json),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(redisUnavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
         }),

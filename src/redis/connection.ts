@@ -11,6 +11,11 @@ export interface RedisLike {
   duplicate(override?: object): unknown;
   /** Publishes `message` to `channel`; resolves with the number of receivers. */
   publish(channel: string, message: string): Promise<number>;
+  /**
+   * Sharded publish (SPUBLISH, Redis 7 or later); needed only by a publisher created with `sharded: true`.
+   * Resolves with the number of receivers (ioredis types it as `unknown`).
+   */
+  spublish?(channel: string, message: string): Promise<unknown>;
 }
 
 /** What a connection the package opens is for. Each role has its own settings and connection name. */
