@@ -94,8 +94,12 @@ export function buildAsyncApiDocument(schemas, { version }) {
         address: '/api/system/ws',
         title: 'WebSocket stream',
         description: [
-          'Handshake: `GET /api/system/ws` with `Upgrade: websocket`. Optional query `types=a,b` narrows the',
-          'envelope types received. Subprotocols: offer `system-stream.v1` (selected) or none at all; a browser',
+          'Handshake: `GET /api/system/ws` with `Upgrade: websocket`. Optional queries narrow what is received,',
+          'combined by AND (and with what the server grants the client): `types=a,b` (envelope types),',
+          '`source=a,b` (the `source` of a metric or alert, the name of a container: equal, or the host part of',
+          '`<host>:<mount or interface>` and `<host>/<container>`) and `metric_type=a,b` (metrics and alerts;',
+          'container status has no metric type and is not narrowed by it). The snapshot is narrowed the same',
+          'way. Control packets always arrive. Subprotocols: offer `system-stream.v1` (selected) or none at all; a browser',
           'may add `system-stream.key.<base64url of the API key, no padding>` beside it to authenticate without',
           'putting the key in the URL (never selected, never logged). Offering only other subprotocols is refused.',
           '',
@@ -125,6 +129,14 @@ export function buildAsyncApiDocument(schemas, { version }) {
               properties: {
                 api_key: { type: 'string', description: 'API key. Prefer a header or the key subprotocol: URLs end up in access logs.' },
                 types: { type: 'string', description: 'Comma list of envelope types to receive, e.g. `system_metric,alert`. Empty or unknown: 400.' },
+                source: {
+                  type: 'string',
+                  description: 'Comma list of sources to receive, e.g. `web-1,web-2` (`web-1` also matches `web-1:/var` and the container `web-1/nginx`). Empty, over 100 values or a value over 256 characters: 400.',
+                },
+                metric_type: {
+                  type: 'string',
+                  description: 'Comma list of metric types to receive, e.g. `cpu,memory` (metrics and alerts). Empty, over 100 values or not a valid metric type: 400.',
+                },
               },
             },
             headers: {
@@ -139,7 +151,7 @@ export function buildAsyncApiDocument(schemas, { version }) {
         },
         'x-subprotocol': 'system-stream.v1',
         'x-handshake-refusals': [
-          { status: 400, when: 'Offered subprotocols without `system-stream.v1`; `types` empty or naming an unknown type.' },
+          { status: 400, when: 'Offered subprotocols without `system-stream.v1`; `types` empty or naming an unknown type; `source` or `metric_type` empty or invalid.' },
           { status: 401, when: 'No valid key and the `authenticate` hook (if any) did not grant.' },
           { status: 403, when: '`Origin` not in `allowedOrigins`.' },
           { status: 404, when: 'A path no stream serves, when the host has no other upgrade listener.' },
@@ -160,7 +172,8 @@ export function buildAsyncApiDocument(schemas, { version }) {
         address: 'system:metrics',
         title: 'Redis Pub/Sub channel',
         description: [
-          'What producers publish (`PUBLISH system:metrics <json>`; channel configurable): one envelope, or a',
+          'What producers publish (`PUBLISH system:metrics <json>`, or `SPUBLISH` for a stream that uses sharded',
+          'Pub/Sub; the channel is configurable, and a stream may subscribe to several): one envelope, or a',
           'batch: a JSON array of 1 to 1,000 envelopes (invalid members are dropped one by one). At most',
           '64 KiB per message by default. Batches are a Redis-side optimisation only: clients always receive',
           'one envelope per frame. `time` needs a timezone; `value` a finite number.',

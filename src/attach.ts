@@ -31,8 +31,8 @@ const LOG_INTERVAL_MS = 10_000;
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
  * `SST_ERR_ALREADY_ATTACHED` if a stream already serves this path on this server; nothing is attached then.
  *
- * Redis permissions: the subscriber needs only SUBSCRIBE on the channel (see `openSubscription`); a refused
- * SUBSCRIBE never ends the process: the stream is `down` and retries.
+ * Redis permissions: the subscriber needs only SUBSCRIBE on the channel (`SSUBSCRIBE` with `sharded`; see
+ * `openSubscription`); a refused SUBSCRIBE never ends the process: the stream is `down` and retries.
  * @public
  */
 export function attachSystemStream(server: HttpServer | HttpsServer, options?: SystemStreamOptions): SystemStream {
@@ -86,10 +86,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       refusals.refused(outcome);
       logger.debug({ event: 'handshake_refused', path: o.path, status, outcome }, 'handshake refused');
     },
-    accept(ws, _req, types) {
+    accept(ws, _req, filter) {
       labelled.handshakes.accepted++;
       const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
-      fanout.accept(ws, types, [snapshot.deliveries(types, staleness.staleDeliveries()), ...stateNow]);
+      fanout.accept(ws, filter, [snapshot.deliveries(filter, staleness.staleDeliveries()), ...stateNow]);
     },
   });
   // Claim the path only now, together with the listener: an attach that threw above leaves it free for a retry.
@@ -121,7 +121,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
         wsPath: o.path,
         logger,
         authenticate,
-        snapshotJson: (types) => snapshot.json(types),
+        snapshotJson: (filter) => snapshot.json(filter),
         health: () => ({ redis: subscription.state, clients: fanout.size, maxClients: o.maxClients }),
         metrics: metrics && createMetricsRoute(metrics.registry, o.metricsAuth === 'same' ? authenticate : undefined, logger),
       }),

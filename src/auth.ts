@@ -1,15 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { requestedFilter, type ClientFilter } from './client-filter.js';
 import { isEnvelopeType, MAX_API_KEY_BYTES, type ResolvedOptions } from './options.js';
 import { KEY_PROTOCOL_PREFIX, type EnvelopeType } from './protocol/wire.js';
 
 /**
- * The outcome of authenticating one request. `types: null` means every type. A 503 says why in
- * `reason`: `timeout` when the hook did not settle in time, `busy` when too many requests waited on it.
+ * The outcome of authenticating one request: when it passes, what the client may see (`types: null`:
+ * every type). A 503 says why in `reason`: `timeout` when the hook did not settle in time, `busy` when
+ * too many requests waited on it.
  */
 export type AuthDecision =
-  | { readonly ok: true; readonly types: ReadonlySet<EnvelopeType> | null }
+  | ({ readonly ok: true } & ClientFilter)
   | { readonly ok: false; readonly status: 400 | 401 | 500 | 503; readonly error?: unknown; readonly reason?: 'timeout' | 'busy' };
+
+/** What a request asks to see: `?types=`, `?source=`, `?metric_type=`, each `undefined` when absent. */
+interface Requested {
+  readonly types: ReadonlySet<EnvelopeType> | undefined;
+  readonly sources: ReadonlySet<string> | undefined;
+  readonly metricTypes: ReadonlySet<string> | undefined;
+}
 
 const ALL: AuthDecision = Object.freeze({ ok: true, types: null });
 const UNAUTHORIZED: AuthDecision = Object.freeze({ ok: false, status: 401 });
@@ -68,7 +77,9 @@ export function offeredProtocols(req: IncomingMessage): string[] {
  * if there is one (it may accept a cookie or Basic credentials), else is refused. What the hook returns is
  * awaited if it is thenable and grants only if it is `true` or an object whose `types` is an array; a hook
  * that does not settle within `authenticateTimeoutMs` is answered 503, and so is every request past
- * `maxPendingAuthentications` waiting on it. The optional `?types=a,b` query narrows what the client receives.
+ * `maxPendingAuthentications` waiting on it. The optional `?types=a,b`, `?source=a,b` and `?metric_type=a,b`
+ * queries narrow what the client receives, together with what the hook granted (AND); one that is empty
+ * or names something no envelope can have is answered 400.
  */
 export function createAuthenticator(options: ResolvedOptions): (req: IncomingMessage) => AuthDecision | Promise<AuthDecision> {
   const digests = options.apiKeys.map(sha256);
@@ -115,8 +126,10 @@ export function createAuthenticator(options: ResolvedOptions): (req: IncomingMes
 
   return (req) => {
     const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
-    const requested = requestedTypes(query);
-    if (requested === null) return BAD_REQUEST;
+    const types = requestedTypes(query);
+    const filter = requestedFilter(query);
+    if (types === null || filter === null) return BAD_REQUEST;
+    const requested: Requested = { types, ...filter };
     if (!options.authRequired) return narrow(ALL, requested);
 
     const { key, ambiguous } = presentedApiKey(req, query);
@@ -131,13 +144,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
-/** Fail closed: only `true` or `{ types: [...] }` is a grant; anything else is a refusal. */
+/**
+ * Fail closed: only `true` or `{ types: [...] }` (with, optionally, `sources: [...]`) is a grant; anything
+ * else is a refusal, `sources` that is not an array of strings included.
+ */
 function grant(verdict: unknown): AuthDecision {
   if (verdict === true) return ALL;
   if (typeof verdict !== 'object' || verdict === null || Array.isArray(verdict)) return UNAUTHORIZED;
-  const types: unknown = (verdict as { types?: unknown }).types;
+  const { types, sources } = verdict as { types?: unknown; sources?: unknown };
   if (!Array.isArray(types)) return UNAUTHORIZED;
-  return { ok: true, types: new Set(types.filter((t): t is EnvelopeType => typeof t === 'string' && isEnvelopeType(t))) };
+  if (sources !== undefined && (!Array.isArray(sources) || !sources.every((s) => typeof s === 'string'))) return UNAUTHORIZED;
+  const allowed = new Set(types.filter((t): t is EnvelopeType => typeof t === 'string' && isEnvelopeType(t)));
+  return sources === undefined ? { ok: true, types: allowed } : { ok: true, types: allowed, sources: [new Set(sources as string[])] };
 }
 
 /** `?types=system_metric,alert`: `undefined` when absent, `null` when empty or naming an unknown type. */
@@ -148,8 +166,17 @@ function requestedTypes(query: URLSearchParams): ReadonlySet<EnvelopeType> | nul
   return names.length > 0 && names.every(isEnvelopeType) ? new Set(names) : null;
 }
 
-function narrow(decision: AuthDecision, requested: ReadonlySet<EnvelopeType> | undefined): AuthDecision {
-  if (!decision.ok || requested === undefined) return decision;
-  const types = decision.types === null ? requested : new Set([...requested].filter((t) => decision.types?.has(t)));
-  return { ok: true, types };
+/** What the client may see: the grant narrowed by what the request asks for. */
+function narrow(decision: AuthDecision, requested: Requested): AuthDecision {
+  if (!decision.ok) return decision;
+  const { types: asked, sources, metricTypes } = requested;
+  if (asked === undefined && sources === undefined && metricTypes === undefined) return decision;
+  const types = asked === undefined ? decision.types : decision.types === null ? asked : new Set([...asked].filter((t) => decision.types?.has(t)));
+  const allSources = sources === undefined ? decision.sources : [...(decision.sources ?? []), sources];
+  return {
+    ok: true,
+    types,
+    ...(allSources === undefined ? {} : { sources: allSources }),
+    ...(metricTypes === undefined ? {} : { metricTypes }),
+  };
 }

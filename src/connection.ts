@@ -3,15 +3,12 @@ import type { WebSocket } from 'ws';
 import { CloseCode } from './protocol/close-codes.js';
 import { encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
-import { authorize } from './operators/authorize.js';
 import { backpressure, type BackpressureOptions } from './operators/backpressure.js';
-import type { EnvelopeType } from './protocol/wire.js';
 import { writeFrames } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
 
 /** What every connection shares: created once per stream. */
 export interface ConnectionContext {
-  readonly batches$: Observable<readonly Delivery[]>;
   readonly drain$: Observable<unknown>;
   readonly counters: StreamCounters;
   readonly logger: Logger;
@@ -28,8 +25,6 @@ export interface ConnectionContext {
 
 // A slow consumer is sent a close frame, then cut off this much later if it has not closed by then.
 const SLOW_CLOSE_GRACE_MS = 1000;
-
-const ENVELOPE_TYPES = new Set<string>(['system_metric', 'container_status', 'alert']);
 
 // The socket's listeners are shared functions that find their connection here, rather than four
 // closures per client: with 10,000 clients, per-client closures cost more than the sockets themselves.
@@ -50,8 +45,8 @@ function onClose(this: WebSocket, code: number): void {
 }
 
 /**
- * One WebSocket client: subscribes it to the shared batches through its own authorize and
- * backpressure operators, and writes each batch (one text frame per packet) with one socket write. It is its own observer and its own
+ * One WebSocket client: subscribes it to the batches of its filter group (shared with every client whose
+ * filter is the same; see filter-groups.ts) through its own backpressure operator, and writes each batch (one text frame per packet) with one socket write. It is its own observer and its own
  * backpressure options (prototype methods, no closures per client). Everything it sets up is torn down
  * on the socket's `close`.
  */
@@ -69,7 +64,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   constructor(
     readonly id: string,
     ws: WebSocket,
-    private readonly types: ReadonlySet<EnvelopeType> | null,
+    visible$: Observable<readonly Delivery[]>,
     ctx: ConnectionContext,
   ) {
     this.#ws = ws;
@@ -80,7 +75,6 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     ws.on('message', onData);
     ws.on('error', onSocketError);
     ws.on('close', onClose);
-    const visible$ = types === null ? ctx.batches$ : ctx.batches$.pipe(authorize((d: Delivery) => this.#canSee(d)));
     this.#subscription = visible$.pipe(backpressure<Delivery>(this)).subscribe(this);
   }
 
@@ -192,10 +186,6 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #write(batch: readonly Delivery[]): void {
     if (writeFrames(this.#ws, encodeFrames(batch))) return;
     for (const delivery of batch) this.#ws.send(delivery.json);
-  }
-
-  #canSee(delivery: Delivery): boolean {
-    return !ENVELOPE_TYPES.has(delivery.type) || (this.types as ReadonlySet<string>).has(delivery.type);
   }
 
   #closeSlow(why: string): void {

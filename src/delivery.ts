@@ -15,9 +15,14 @@ export interface Delivery {
    * envelopes. Set on every packet built here, so that all of them share one object shape.
    */
   readonly time?: string | null;
+  /** What client filters match on (see client-filter.ts): an envelope's `source`, a container's name; absent for control packets. */
+  readonly source?: string;
+  /** A metric's or alert's `metric_type`. */
+  readonly metricType?: string | undefined;
 }
 
 export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
+  const isContainer = envelope.type === 'container_status';
   return {
     type: envelope.type,
     json: JSON.stringify(envelope),
@@ -25,6 +30,8 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
     // transitions are events, and each one must arrive.
     conflationKey: envelope.type === 'system_metric' ? key : null,
     time: envelope.data.time,
+    source: isContainer ? envelope.data.container : envelope.data.source,
+    metricType: isContainer ? undefined : envelope.data.metric_type,
   };
 }
 

@@ -1,9 +1,10 @@
 import { interval, share, Subject } from 'rxjs';
 import type { WebSocket } from 'ws';
+import type { ClientFilter } from './client-filter.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
 import type { Delivery } from './delivery.js';
+import { createFilterGroups, type FilterGroups } from './filter-groups.js';
 import type { Logger } from './logger.js';
-import type { EnvelopeType } from './protocol/wire.js';
 import type { StreamCounters } from './stats.js';
 
 /** How often a client that is behind is retried (one shared timer, running only while someone is behind). */
@@ -31,6 +32,8 @@ export class Fanout {
   readonly #clients = new Set<ClientConnection>();
   readonly #batches = new Subject<readonly Delivery[]>();
   readonly #ctx: ConnectionContext;
+  /** Clients with the same filter share one filtered copy of the batches (and its encoded frames). */
+  readonly #groups: FilterGroups;
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #nextClientId = 0;
   /** Resolves `closeAll()` once the last client has closed. */
@@ -38,8 +41,8 @@ export class Fanout {
 
   constructor(o: FanoutOptions) {
     const { counters, logger } = o;
+    this.#groups = createFilterGroups(this.#batches);
     this.#ctx = {
-      batches$: this.#batches,
       drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
       counters,
       logger,
@@ -79,9 +82,9 @@ export class Fanout {
     this.#batches.next(batch);
   }
 
-  /** Serves a new WebSocket: first the `initial` batches (the snapshot, a state packet), then the shared stream. */
-  accept(ws: WebSocket, types: ReadonlySet<EnvelopeType> | null, initial: readonly (readonly Delivery[])[]): ClientConnection {
-    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, types, this.#ctx);
+  /** Serves a new WebSocket: first the `initial` batches (the snapshot, a state packet), then what `filter` lets through. */
+  accept(ws: WebSocket, filter: ClientFilter, initial: readonly (readonly Delivery[])[]): ClientConnection {
+    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, this.#groups.join(filter), this.#ctx);
     this.#clients.add(client);
     for (const batch of initial) client.sendNow(batch);
     this.#ctx.logger.debug({ event: 'client_connected', clientId: client.id }, 'client connected');

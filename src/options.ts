@@ -3,6 +3,7 @@ import { describeValue, invalidOption } from './errors.js';
 import type { Logger } from './logger.js';
 import type { MetricsRegistry } from './metrics.js';
 import {
+  channelList,
   DEFAULT_CHANNEL,
   defaultRedis,
   functionOption,
@@ -14,6 +15,7 @@ import {
   numberOption,
   optionsObject,
   redisOption,
+  shardedOption,
   stringList,
   type OptionNames,
 } from './options/checks.js';
@@ -27,13 +29,22 @@ import type { RedisLike } from './redis/connection.js';
 export interface AuthGrant {
   /** Envelope types this client may receive (an array is required: an object without it is a refusal). */
   readonly types: readonly EnvelopeType[];
+  /**
+   * If given, the only sources this client may receive: a metric's or alert's `source`, a container's name,
+   * matched as the handshake's `?source=` is (equal, or the host part of the sentinel's `<host>:<mount>` and
+   * `<host>/<container>` names). What the client asks for with `?source=` is narrowed by this, never widened.
+   * Anything but an array of strings is a refusal.
+   * @defaultValue every source
+   */
+  readonly sources?: readonly string[] | undefined;
 }
 
 /**
  * Decides whether a handshake (or a snapshot request) is allowed. It receives the raw HTTP request
  * (for the WebSocket, the upgrade request: Express middleware has not run on it).
  *
- * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}), grants. Anything
+ * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}; its `sources`, if
+ * present, an array of strings), grants. Anything
  * else (`false`, `undefined`, `[]`, `{}`, `{ ok: false }`, a number) refuses with 401. A returned
  * promise or any other thenable is awaited; a thrown error or rejection refuses with 500 and is logged;
  * one that has not settled after `authenticateTimeoutMs` refuses with 503.
@@ -54,6 +65,11 @@ export interface SystemStreamOptions {
    * stream `duplicate()`s for its subscriber (it closes only the copy, never your client). A URL that
    * ioredis cannot open (a bad IPv6 bracket, a port above 65535, a malformed `%` escape) is refused at
    * once; the error never repeats the URL.
+   *
+   * The client may be a standalone `Redis`, a `Redis` in Sentinel mode (`{ sentinels, name }`: the copy
+   * follows failovers), or an ioredis `Cluster`: the copy keeps your startup nodes and settings and takes
+   * the subscriber's (its retry, offline queue and connection name), and the health check PINGs the node
+   * the subscription lives on, so a dead or hung subscriber node is noticed.
    * @defaultValue `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`
    */
   readonly redis?: string | RedisLike | undefined;
@@ -63,10 +79,23 @@ export interface SystemStreamOptions {
    */
   readonly path?: string | undefined;
   /**
-   * The Redis Pub/Sub channel producers publish to.
+   * The Redis Pub/Sub channel producers publish to, or a list of distinct channels: the stream subscribes
+   * to each (with `sharded`, one SSUBSCRIBE per channel, since the channels of one call must share a
+   * slot) and serves their messages as one stream. Several channels spread a fleet's traffic over the
+   * shards of a Redis Cluster, e.g. one channel per group of monitored hosts.
    * @defaultValue `system:metrics`
    */
-  readonly channel?: string | undefined;
+  readonly channel?: string | readonly string[] | undefined;
+  /**
+   * Subscribe with sharded Pub/Sub (SSUBSCRIBE, Redis 7 or later) instead of SUBSCRIBE. On a Redis
+   * Cluster a sharded channel lives on the shard that owns its slot, so messages are not relayed to every
+   * node as classic PUBLISH is; producers must then SPUBLISH (`createSystemPublisher({ sharded: true })`),
+   * since sharded subscribers never see classic PUBLISH and classic ones never see SPUBLISH. An ioredis
+   * `Cluster` passed as `redis` must have been created with `shardedSubscribers: true`; one without it
+   * is refused (`SST_ERR_INVALID_OPTION`).
+   * @defaultValue `false`
+   */
+  readonly sharded?: boolean | undefined;
   /**
    * Accepted API keys, each 1 to 512 bytes. A client sends one in the `api_key` query parameter, the
    * `x-api-key` header or `Authorization: Bearer`. Compared in constant time; never logged.
@@ -222,7 +251,10 @@ export interface SystemStreamOptions {
 export interface ResolvedOptions {
   readonly redis: string | RedisLike;
   readonly path: string;
+  /** The first of `channels`: the one logs name. */
   readonly channel: string;
+  readonly channels: readonly string[];
+  readonly sharded: boolean;
   readonly apiKeys: readonly string[];
   readonly authenticate: Authenticate | undefined;
   readonly authenticateTimeoutMs: number;
@@ -256,6 +288,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   redis: true,
   path: true,
   channel: true,
+  sharded: true,
   apiKeys: true,
   authenticate: true,
   authenticateTimeoutMs: true,
@@ -331,11 +364,15 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
   if (staleAfterIntervals > 0 && staleAfterIntervals < 1) {
     throw invalidOption(`Expected \`staleAfterIntervals\` to be 0 (off) or a number from 1 to 1000, got ${staleAfterIntervals}: below 1, a source would be stale before its next metric is due`);
   }
+  const redis = redisOption(input.redis ?? defaultRedis(), 'subscriber');
+  const channels = channelList('channel', input.channel ?? DEFAULT_CHANNEL);
 
   return Object.freeze({
-    redis: redisOption(input.redis ?? defaultRedis(), 'subscriber'),
+    redis,
     path,
-    channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
+    channel: channels[0] as string,
+    channels,
+    sharded: shardedOption(input.sharded, redis, 'subscriber'),
     apiKeys,
     authenticate,
     authenticateTimeoutMs: integerMs('authenticateTimeoutMs', input.authenticateTimeoutMs ?? DEFAULTS.authenticateTimeoutMs, { min: 1 }),

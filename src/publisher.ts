@@ -11,6 +11,7 @@ import {
   nonEmptyString,
   optionsObject,
   redisOption,
+  shardedOption,
   type OptionNames,
 } from './options/checks.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol/wire.js';
@@ -35,6 +36,13 @@ export interface SystemPublisherOptions {
    * @defaultValue `system:metrics`
    */
   readonly channel?: string | undefined;
+  /**
+   * Publish with SPUBLISH (sharded Pub/Sub, Redis 7 or later) instead of PUBLISH, for a stream attached
+   * with `sharded: true`: sharded subscribers never see classic PUBLISH. On a Redis Cluster, SPUBLISH goes
+   * to the master that owns the channel's slot (a Cluster needs no `shardedSubscribers` to publish).
+   * @defaultValue `false`
+   */
+  readonly sharded?: boolean | undefined;
   /**
    * Longest wait for one publish, including waiting for Redis to (re)connect, in whole milliseconds
    * from 1 to 2147482647 (Node's longest timer less the 1 s added for the socket timeout). Past it the
@@ -139,20 +147,23 @@ export interface SystemPublisher {
   close(): Promise<void>;
 }
 
-const OPTION_NAMES: OptionNames<SystemPublisherOptions> = { redis: true, channel: true, publishTimeoutMs: true, logger: true };
+const OPTION_NAMES: OptionNames<SystemPublisherOptions> = { redis: true, channel: true, sharded: true, publishTimeoutMs: true, logger: true };
 const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
 
 /** Applies defaults and checks every option; throws `SST_ERR_INVALID_OPTION` naming the option. @internal */
 export function resolvePublisherOptions(options: SystemPublisherOptions | undefined): {
   readonly redis: string | RedisLike;
   readonly channel: string;
+  readonly sharded: boolean;
   readonly publishTimeoutMs: number;
   readonly logger: Logger;
 } {
   const input = optionsObject(options, OPTION_NAMES, 'createSystemPublisher');
+  const redis = redisOption(input.redis ?? defaultRedis(), 'publisher');
   return {
-    redis: redisOption(input.redis ?? defaultRedis(), 'publisher'),
+    redis,
     channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
+    sharded: shardedOption(input.sharded, redis, 'publisher'),
     // An owned connection's socket timeout is publishTimeoutMs + 1000 ms, which
     // must stay a valid timer too.
     publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { min: 1, max: MAX_TIMER_MS - 1000 }),
@@ -173,10 +184,17 @@ const MAX_WAITING = 1000;
  * may be in any state (connected, connecting, reconnecting): the publisher waits (bounded) for its `ready`
  * status before sending, so nothing lands in its offline queue. A client created with `lazyConnect: true`
  * is connected by the publisher right away.
+ *
+ * Failover (Redis Sentinel, Redis Cluster): the publisher fails fast rather than retrying. While the
+ * primary (or the shard's master) is gone, a publish either waits for the client to reconnect or fails
+ * within `publishTimeoutMs` with `SST_ERR_REDIS_UNAVAILABLE`; it is never sent twice, and nothing is queued
+ * for later. Metrics are samples: publish the next one on the next tick. On a Cluster, SPUBLISHes to a
+ * shard fail while it has no master (about 2.5 s after its master dies, with `cluster-node-timeout 1000`);
+ * classic PUBLISH goes to any node, so a failover seldom touches it.
  * @public
  */
 export function createSystemPublisher(options?: SystemPublisherOptions): SystemPublisher {
-  const { redis: source, channel, publishTimeoutMs, logger } = resolvePublisherOptions(options);
+  const { redis: source, channel, sharded, publishTimeoutMs, logger } = resolvePublisherOptions(options);
 
   // A socket timeout past the publish timeout drops a hung server (one that keeps the TCP connection open
   // but never answers), so that the connection reconnects.
@@ -202,7 +220,8 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
-        client.publish(channel, json),
+        // resolvePublisherOptions refused `sharded` for a client without spublish().
+        sharded && client.spublish ? client.spublish(channel, json).then(Number) : client.publish(channel, json),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(redisUnavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
         }),

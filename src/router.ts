@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthDecision } from './auth.js';
+import type { ClientFilter } from './client-filter.js';
 import type { Logger } from './logger.js';
 import type { MetricsRoute } from './metrics-route.js';
 import type { RedisState } from './redis/health.js';
@@ -35,7 +36,7 @@ export interface RouterContext {
   readonly wsPath: string;
   readonly logger: Logger;
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
-  snapshotJson(types: ReadonlySet<string> | null): string;
+  snapshotJson(filter: ClientFilter): string;
   health(): Omit<HealthReport, 'status'>;
   /** `GET metrics`, when the stream has metrics. */
   readonly metrics: MetricsRoute | undefined;
@@ -65,7 +66,7 @@ export function createRouter(ctx: RouterContext): SystemStreamRouter {
       sendJson(res, decision.status, JSON.stringify({ error: decision.status === 401 ? 'unauthorized' : 'error' }));
       return;
     }
-    sendJson(res, 200, ctx.snapshotJson(decision.types));
+    sendJson(res, 200, ctx.snapshotJson(decision));
   };
 
   return (req, res, next) => {

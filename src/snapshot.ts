@@ -1,5 +1,9 @@
+import { canSee, filterKey, type ClientFilter } from './client-filter.js';
 import { envelopeDelivery, snapshotEndDelivery, type Delivery } from './delivery.js';
 import { envelopeKey, type Envelope } from './protocol/wire.js';
+
+/** Filtered snapshots kept until the next change, so that a connection storm filters once per filter. */
+const MAX_CACHED_FILTERS = 1000;
 
 /**
  * The latest envelope of every key, for clients that connect later. Holds at most `maxKeys` keys,
@@ -12,6 +16,7 @@ export class SnapshotStore {
   readonly #maxKeys: number;
   #json: string | null = null;
   #deliveries: readonly Delivery[] | null = null;
+  readonly #filtered = new Map<string, readonly Delivery[]>();
   #withExtra: { base: readonly Delivery[]; extra: readonly Delivery[]; deliveries: readonly Delivery[] } | null = null;
 
   constructor(maxKeys: number) {
@@ -21,6 +26,7 @@ export class SnapshotStore {
   update(envelope: Envelope, key: string = envelopeKey(envelope)): void {
     this.#json = null;
     this.#deliveries = null;
+    this.#filtered.clear();
     this.#latest.delete(key); // re-insert at the end: Map order is recency order
     if (envelope.type === 'alert' && envelope.data.level === 'resolved') return;
     if (this.#maxKeys === 0) return;
@@ -32,27 +38,35 @@ export class SnapshotStore {
     return [...this.#latest.values()];
   }
 
-  /** `{"type":"snapshot","data":[…]}`, limited to `types` if given. */
-  json(types: ReadonlySet<string> | null = null): string {
-    if (types !== null) {
-      return JSON.stringify({ type: 'snapshot', data: this.envelopes().filter((e) => types.has(e.type)) });
+  /** `{"type":"snapshot","data":[…]}`, limited to what `filter` lets through if given. */
+  json(filter: ClientFilter | null = null): string {
+    if (filter !== null && filterKey(filter) !== '') {
+      const all = this.#all();
+      // Deliveries are in the order of the envelopes they were made from.
+      return JSON.stringify({ type: 'snapshot', data: this.envelopes().filter((_, i) => canSee(filter, all[i] as Delivery)) });
     }
     this.#json ??= JSON.stringify({ type: 'snapshot', data: this.envelopes() });
     return this.#json;
   }
 
   /**
-   * The snapshot's envelopes, one packet each, then `extra` (control packets that describe the current
-   * state, such as stale sources), then the `snapshot_end` marker; limited to `types` if given.
-   * Without types and extras it is the same array until the next change, so its frames are built once.
+   * The snapshot's envelopes, one packet each, limited to what `filter` lets through if given, then
+   * `extra` (control packets that describe the current state, such as stale sources), then the
+   * `snapshot_end` marker. The same array until the next change (per filter, and per `extra` array, which
+   * the staleness tracker hands out unchanged until it changes), so its frames are built once.
    */
-  deliveries(types: ReadonlySet<string> | null = null, extra: readonly Delivery[] = []): readonly Delivery[] {
-    if (types !== null) return toDeliveries([...this.#latest].filter(([, e]) => types.has(e.type)), extra);
-    this.#deliveries ??= toDeliveries([...this.#latest], []);
-    if (extra.length === 0) return this.#deliveries;
-    // Cached per `extra` array too (the staleness tracker hands out the same one until it changes).
-    if (this.#withExtra?.extra !== extra || this.#withExtra.base !== this.#deliveries) {
-      const base = this.#deliveries;
+  deliveries(filter: ClientFilter | null = null, extra: readonly Delivery[] = []): readonly Delivery[] {
+    const key = filter === null ? '' : filterKey(filter);
+    let base = key === '' ? this.#all() : this.#filtered.get(key);
+    if (base === undefined) {
+      const visible = this.#all().slice(0, -1).filter((d) => canSee(filter as ClientFilter, d));
+      base = [...visible, snapshotEndDelivery(visible.length)];
+      if (this.#filtered.size >= MAX_CACHED_FILTERS) this.#filtered.clear();
+      this.#filtered.set(key, base);
+    }
+    if (extra.length === 0) return base;
+    if (key !== '') return [...base.slice(0, -1), ...extra, base.at(-1) as Delivery];
+    if (this.#withExtra?.extra !== extra || this.#withExtra.base !== base) {
       this.#withExtra = { base, extra, deliveries: [...base.slice(0, -1), ...extra, base.at(-1) as Delivery] };
     }
     return this.#withExtra.deliveries;
@@ -61,8 +75,14 @@ export class SnapshotStore {
   get size(): number {
     return this.#latest.size;
   }
+
+  /** Every key's envelope as a delivery, then the marker: built once per change. */
+  #all(): readonly Delivery[] {
+    this.#deliveries ??= toDeliveries([...this.#latest]);
+    return this.#deliveries;
+  }
 }
 
-function toDeliveries(entries: readonly (readonly [string, Envelope])[], extra: readonly Delivery[]): readonly Delivery[] {
-  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), ...extra, snapshotEndDelivery(entries.length)];
+function toDeliveries(entries: readonly (readonly [string, Envelope])[]): readonly Delivery[] {
+  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), snapshotEndDelivery(entries.length)];
 }

@@ -2,9 +2,10 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { offeredProtocols, type AuthDecision } from './auth.js';
+import type { ClientFilter } from './client-filter.js';
 import { refusalOf, type HandshakeRefusal } from './handshake-outcomes.js';
 import type { Logger } from './logger.js';
-import { PROTOCOL_V1, type EnvelopeType } from './protocol/wire.js';
+import { PROTOCOL_V1 } from './protocol/wire.js';
 
 export interface UpgradeHandlerOptions {
   readonly path: string;
@@ -13,7 +14,7 @@ export interface UpgradeHandlerOptions {
   authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
   /** Whether one more client may be served now. */
   hasCapacity(): boolean;
-  accept(ws: WebSocket, req: IncomingMessage, types: ReadonlySet<EnvelopeType> | null): void;
+  accept(ws: WebSocket, req: IncomingMessage, filter: ClientFilter): void;
   onRejected(outcome: HandshakeRefusal, status: number): void;
 }
 
@@ -74,7 +75,7 @@ export function acceptsProtocols(offered: readonly string[]): boolean {
 
 /**
  * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). In
- * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, 500 when the hook
+ * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, `source` or `metric_type`, 500 when the hook
  * fails, 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered in
  * plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
  * subprotocol header (keys travel there).
@@ -101,7 +102,7 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     }
     // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
     // capacity check and `accept` cannot interleave with another handshake.
-    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision.types));
+    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision));
   };
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -80,6 +80,53 @@ export function nonEmptyString(name: string, value: unknown): string {
   return value;
 }
 
+/** A boolean, or `fallback` when the option is left out. */
+export function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidOption(`Expected \`${name}\` to be true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+/**
+ * One channel or a list of them: a non-empty string, or a non-empty array of distinct non-empty strings.
+ * Returns the list (one element for a single channel), frozen.
+ */
+export function channelList(name: string, value: unknown): readonly string[] {
+  if (typeof value === 'string' && value.length > 0) return Object.freeze([value]);
+  if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'string' || v.length === 0)) {
+    throw invalidOption(`Expected \`${name}\` to be a non-empty string or a non-empty array of them, got ${describeValue(value)}`);
+  }
+  const channels = value as string[];
+  const repeated = channels.find((c, i) => channels.indexOf(c) !== i);
+  if (repeated !== undefined) throw invalidOption(`Expected the channels in \`${name}\` to be distinct, got ${describeValue(repeated)} twice`);
+  return Object.freeze([...channels]);
+}
+
+/**
+ * The `sharded` option against the `redis` it goes with. Sharded Pub/Sub needs a client that has the
+ * sharded commands (`ssubscribe`/`spublish`: an ioredis Redis or Cluster, not the in-process bus). For the
+ * stream, an ioredis Cluster must also have been created with `shardedSubscribers: true`: without it ioredis
+ * sends SSUBSCRIBE to an arbitrary node, which answers MOVED until ioredis gives up.
+ */
+export function shardedOption(value: unknown, redis: string | RedisLike, role: RedisRole): boolean {
+  const sharded = booleanOption('sharded', value, false);
+  if (!sharded || typeof redis === 'string') return sharded;
+  const client = redis as RedisLike & { readonly isCluster?: unknown; readonly options?: { readonly shardedSubscribers?: unknown } };
+  const command = role === 'subscriber' ? 'ssubscribe' : 'spublish';
+  if (client.isCluster === true) {
+    if (role === 'subscriber' && client.options?.shardedSubscribers !== true) {
+      throw invalidOption(
+        '`sharded: true` needs an ioredis Cluster created with `shardedSubscribers: true` (e.g. `new Cluster(nodes, { shardedSubscribers: true })`): without it ioredis cannot route SSUBSCRIBE to the shard that owns the channel',
+      );
+    }
+    return sharded;
+  }
+  if (typeof (client as unknown as Record<string, unknown>)[command] !== 'function') {
+    throw invalidOption(`\`sharded: true\` needs a Redis client with ${command}() (an ioredis Redis or Cluster on Redis 7 or later); this \`redis\` has none`);
+  }
+  return sharded;
+}
+
 /** One of `allowed`, compared exactly. */
 export function oneOf<const T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (!(allowed as readonly unknown[]).includes(value)) {

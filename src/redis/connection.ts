@@ -11,6 +11,11 @@ export interface RedisLike {
   duplicate(override?: object): unknown;
   /** Publishes `message` to `channel`; resolves with the number of receivers. */
   publish(channel: string, message: string): Promise<number>;
+  /**
+   * Sharded publish (SPUBLISH, Redis 7 or later); needed only by a publisher created with `sharded: true`.
+   * Resolves with the number of receivers (ioredis types it as `unknown`).
+   */
+  spublish?(channel: string, message: string): Promise<unknown>;
 }
 
 /** What a connection the package opens is for. Each role has its own settings and connection name. */
@@ -51,6 +56,11 @@ interface ClusterLike {
 
 function isCluster(source: RedisLike): source is RedisLike & ClusterLike {
   return 'isCluster' in source && source.isCluster === true;
+}
+
+/** Whether `client` is an ioredis `Cluster` (which has `isCluster: true`). */
+export function isClusterClient(client: object): boolean {
+  return 'isCluster' in client && client.isCluster === true;
 }
 
 /** The same settings in a Cluster's shape: retry and offline queue belong to the cluster, the rest to each node. */

@@ -1,14 +1,20 @@
 import type { Observable } from 'rxjs';
 import { SystemStreamError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { fromRedisChannel } from './channel-source.js';
-import { describeEndpoint, openRedisConnection, type RedisLike } from './connection.js';
+import { fromRedisChannels } from './channel-list-source.js';
+import { describeEndpoint, type RedisLike } from './connection.js';
 import { watchRedisHealth, type RedisState } from './health.js';
 import { createReadyDeadline } from './ready-deadline.js';
+import { openSubscriber } from './subscriber.js';
 
 export interface SubscriptionOptions {
   readonly redis: string | RedisLike;
+  /** The first of `channels`, for logs. */
   readonly channel: string;
+  /** Every channel the stream subscribes to. */
+  readonly channels: readonly string[];
+  /** SSUBSCRIBE instead of SUBSCRIBE. */
+  readonly sharded: boolean;
   readonly redisHealthCheckMs: number;
   readonly readyTimeoutMs: number;
   readonly logger: Logger;
@@ -37,7 +43,8 @@ export interface Subscription {
  */
 export function openSubscription(o: SubscriptionOptions): Subscription {
   const { channel, logger } = o;
-  const redis = openRedisConnection(o.redis, 'subscriber', logger);
+  // A URL, or a duplicate of the host's client: a Redis, Sentinel-managed or not, or a Cluster.
+  const redis = openSubscriber(o.redis, { sharded: o.sharded, channels: o.channels, healthCheckMs: o.redisHealthCheckMs }, logger);
   const deadline = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   let everDown = false;
@@ -59,7 +66,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     }
   });
 
-  const messages$ = fromRedisChannel(redis, channel, {
+  const messages$ = fromRedisChannels(redis, o.channels, {
     onSubscribed: () => health.subscribed(),
     onRefused(err, attempt) {
       health.refused();

@@ -29,6 +29,11 @@ const FULL = [
   { name: '1,000 clients, 50 msg/s, writeDelayMs 20', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 20 },
   { name: '1,000 clients, 50 msg/s, writeDelayMs 50', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 50 },
   { name: '1,000 clients, 50 msg/s, writeDelayMs 100', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 100 },
+  // Per-client filters: the same traffic from 100 hosts (sources h0…h99); filtered clients each ask for
+  // one host (`?source=hN`, 10 clients per filter), so each receives 1/100 of it. Against the same load
+  // to unfiltered clients.
+  { name: '1,000 unfiltered clients, 50 msg/s (100 sources)', clients: 1000, rate: 50, seconds: 20, sources: 100 },
+  { name: '1,000 clients, 100 distinct filters, 50 msg/s', clients: 1000, rate: 50, seconds: 20, sources: 100, filters: 100 },
 ];
 const DEBUG = [
   { name: 'burst1: 1 client, 2,000 msgs', clients: 1, burst: 2000, keys: 100 },
@@ -124,7 +129,9 @@ async function runOnce(scenario, impl, redisUrl, round) {
     const groups = [];
     for (let left = scenario.clients; left > 0; left -= CLIENTS_PER_PROCESS) {
       const n = Math.min(left, CLIENTS_PER_PROCESS);
-      const child = fork(`${here}clients.mjs`, ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none'], { stdio: 'inherit' });
+      const offset = String(scenario.clients - left);
+      const filterArgs = ['--filters', String(scenario.filters ?? 0), '--offset', offset];
+      const child = fork(`${here}clients.mjs`, ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none', ...filterArgs], { stdio: 'inherit' });
       children.push(child);
       groups.push(child);
     }
@@ -146,7 +153,8 @@ async function runOnce(scenario, impl, redisUrl, round) {
     // (ajv, RxJS, ws), which would otherwise show up as the first scenario's latency.
     // About 200,000 deliveries, whatever the number of clients.
     const warmMessages = Math.max(20, Math.min(2000, Math.round(200_000 / opened)));
-    const warm = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--burst', String(warmMessages), '--keys', '100', '--metric-type', 'warmup'], { stdio: 'inherit' });
+    const sourceArgs = ['--sources', String(scenario.sources ?? 0)];
+    const warm = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--burst', String(warmMessages), '--keys', '100', '--metric-type', 'warmup', ...sourceArgs], { stdio: 'inherit' });
     children.push(warm);
     await onceMessage(warm, 'done');
     await quiet(groups);
@@ -157,7 +165,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
     await fetch(`http://127.0.0.1:${server.port}/bench/ingest-reset`);
     const s1 = await server.stats();
     const started = performance.now();
-    const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys)], { stdio: 'inherit' });
+    const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys), ...sourceArgs], { stdio: 'inherit' });
     children.push(publisher);
     const burstEnd = scenario.burst ? onceMessage(publisher, 'burst-end') : null;
     const { published } = await onceMessage(publisher, 'done');
@@ -171,7 +179,8 @@ async function runOnce(scenario, impl, redisUrl, round) {
     Object.assign(result, {
       published,
       delivered,
-      expected: published * opened,
+      // A filtered client receives the messages of its one source: 1/filters of them (published is a multiple of it).
+      expected: scenario.filters ? (published * opened) / scenario.filters : published * opened,
       // Percentiles are per load-generator process; with several, the worst is reported.
       p50: Math.max(...reports.map((r) => r.p50)),
       p90: Math.max(...reports.map((r) => r.p90)),

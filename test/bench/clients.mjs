@@ -5,7 +5,14 @@ import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 
 const { values: args } = parseArgs({
-  options: { url: { type: 'string' }, n: { type: 'string' }, track: { type: 'string', default: 'none' } },
+  options: {
+    url: { type: 'string' },
+    n: { type: 'string' },
+    track: { type: 'string', default: 'none' },
+    // With --filters F, client number i (counted from --offset across processes) asks for `?source=h<i % F>`.
+    filters: { type: 'string', default: '0' },
+    offset: { type: 'string', default: '0' },
+  },
 });
 const n = Number(args.n);
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -59,7 +66,9 @@ await new Promise((resolve) => {
     while (inFlight < 500 && next < n) {
       inFlight++;
       next++;
-      const ws = new WebSocket(args.url, { skipUTF8Validation: true, perMessageDeflate: false });
+      const filters = Number(args.filters);
+      const url = filters > 0 ? `${args.url}&source=h${(Number(args.offset) + next - 1) % filters}` : args.url;
+      const ws = new WebSocket(url, { skipUTF8Validation: true, perMessageDeflate: false });
       sockets.push(ws);
       ws.on('message', onFrame);
       ws.on('error', () => {});

@@ -13,6 +13,9 @@ const { values: args } = parseArgs({
     burst: { type: 'string', default: '0' },
     keys: { type: 'string', default: '1000' },
     'metric-type': { type: 'string', default: 'bench' },
+    // With --sources S, each message's source is `h<seq % S>:<key>`: a part of host h<seq % S>, as a mount
+    // is (`web-1:/var`), so that `?source=h7` takes it. Keys stay one per `--keys`.
+    sources: { type: 'string', default: '0' },
   },
 });
 const redis = new Redis(args.redis);
@@ -20,12 +23,15 @@ const keys = Number(args.keys);
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const time = new Date().toISOString();
 
+const sources = Number(args.sources);
+
 function message(seq) {
   const k = `b${seq % keys}`;
+  const source = sources > 0 ? `h${seq % sources}:${k}` : k;
   // ~230 bytes, like a sentinel's sample with its unit and host annotations.
   return JSON.stringify({
     type: 'system_metric',
-    data: { time, metric_type: args['metric-type'], value: seq, source: k, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
+    data: { time, metric_type: args['metric-type'], value: seq, source, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
   });
 }
 

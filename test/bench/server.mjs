@@ -65,11 +65,29 @@ if (args.impl === 'lib') {
   stream.messages$.subscribe(sawMessage);
 } else if (args.impl === 'bare') {
   const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
+  // `?source=h7`: the naive way, a check of each client's filter for every message (the message is parsed
+  // once, and only when some client filters).
+  const filters = new WeakMap();
+  const SNAPSHOT_END = '{"type":"snapshot_end","data":{"count":0}}';
+  wss.on('connection', (ws, req) => {
+    const source = new URL(req.url, 'http://bench').searchParams.get('source');
+    if (source) filters.set(ws, source);
+    // An empty snapshot, as the library sends one: the load generator counts only what follows it.
+    ws.send(SNAPSHOT_END);
+  });
   const sub = new Redis(args.redis);
   const text = { binary: false };
   sub.on('messageBuffer', (_channel, message) => {
     sawMessage();
-    for (const ws of wss.clients) ws.send(message, text);
+    let host;
+    for (const ws of wss.clients) {
+      const wanted = filters.get(ws);
+      if (wanted !== undefined) {
+        host ??= JSON.parse(message).data.source.split(':')[0];
+        if (wanted !== host) continue;
+      }
+      ws.send(message, text);
+    }
   });
   await sub.subscribe(args.channel);
 } else {

@@ -33,7 +33,8 @@ export function useStreamFixtures(): {
   return {
     redis: current,
     async server(options = {}, mountRouter = true) {
-      const channel = options.channel ?? current().channel();
+      // A list of channels is passed as it is; `channel` is then its first.
+      const channel = typeof options.channel === 'string' ? options.channel : (options.channel?.[0] ?? current().channel());
       const hasAuth = options.apiKeys || options.authenticate || options.auth === false;
       const server = await startServer({ redis: current().url, channel, ...(hasAuth ? {} : { apiKeys: ['k'] }), ...options }, mountRouter);
       disposers.push(() => server.close());

@@ -115,3 +115,41 @@ describe('createAuthenticator with an authenticate hook', () => {
     expect(await auth(req('/4'))).toMatchObject({ ok: false, status: 503 }); // room again: waits, then times out
   });
 });
+
+describe('createAuthenticator: source and metric_type filters', () => {
+  const auth = createAuthenticator(resolveOptions({ apiKeys: ['right-key'] }));
+  const withHook = (verdict: unknown) => createAuthenticator(resolveOptions({ authenticate: (() => verdict) as never }));
+
+  it('narrows to the requested sources and metric types, ANDed with types', () => {
+    expect(auth(req('/ws?api_key=right-key&source=web-1,web-2&metric_type=cpu&types=system_metric'))).toEqual({
+      ok: true,
+      types: new Set(['system_metric']),
+      sources: [new Set(['web-1', 'web-2'])],
+      metricTypes: new Set(['cpu']),
+    });
+    expect(auth(req('/ws?api_key=right-key&source=web-1'))).toEqual({ ok: true, types: null, sources: [new Set(['web-1'])] });
+  });
+
+  it('refuses an empty list, or a metric type no envelope can have, with 400', () => {
+    for (const query of ['source=', 'source=,', 'metric_type=', 'metric_type=a:b']) {
+      expect(auth(req(`/ws?api_key=right-key&${query}`))).toMatchObject({ ok: false, status: 400 });
+    }
+  });
+
+  it('lets authenticate() narrow sources: the request can narrow them further, never widen them', async () => {
+    const hook = withHook({ types: ['system_metric', 'alert'], sources: ['web-1', 'web-2'] });
+    expect(await hook(req('/ws'))).toEqual({ ok: true, types: new Set(['system_metric', 'alert']), sources: [new Set(['web-1', 'web-2'])] });
+    // Asking for web-3 as well adds a list that must match too: web-3 is never let through (see canSee).
+    expect(await hook(req('/ws?source=web-2,web-3'))).toEqual({
+      ok: true,
+      types: new Set(['system_metric', 'alert']),
+      sources: [new Set(['web-1', 'web-2']), new Set(['web-2', 'web-3'])],
+    });
+  });
+
+  it('refuses (401) a grant whose sources is not an array of strings', async () => {
+    for (const sources of ['web-1', [1], null, {}]) {
+      expect(await withHook({ types: ['alert'], sources })(req('/ws'))).toMatchObject({ ok: false, status: 401 });
+    }
+  });
+});

@@ -48,7 +48,7 @@ describe('SnapshotStore', () => {
     expect(JSON.parse(deliveries[2]!.json)).toEqual({ type: 'snapshot_end', data: { count: 1 } });
     expect(store.deliveries(null, stale)).toBe(deliveries);
     expect(store.deliveries(null, [])).toBe(store.deliveries());
-    expect(store.deliveries(new Set(['alert']), stale).map((d) => d.type)).toEqual(['source_status', 'snapshot_end']);
+    expect(store.deliveries({ types: new Set(['alert']) }, stale).map((d) => d.type)).toEqual(['source_status', 'snapshot_end']);
     store.update(metric('memory', 2, 'web-1'));
     expect(store.deliveries(null, stale)).not.toBe(deliveries);
     expect(store.deliveries(null, stale).map((d) => d.type)).toEqual(['system_metric', 'system_metric', 'source_status', 'snapshot_end']);

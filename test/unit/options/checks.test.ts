@@ -132,8 +132,8 @@ describe('option resolvers (attachSystemStream, createSystemPublisher, startSent
     const base = entry === 'attachSystemStream' ? { auth: false } : {};
     const names = Object.keys(resolve({})).filter((k) => !(k in base));
     const allUndefined = Object.fromEntries(names.map((k) => [k, undefined]));
-    // Resolved option names that are not option names (authRequired) are not passed in.
-    const known = Object.fromEntries(Object.entries(allUndefined).filter(([k]) => k !== 'authRequired'));
+    // Resolved option names that are not option names (authRequired, channels) are not passed in.
+    const known = Object.fromEntries(Object.entries(allUndefined).filter(([k]) => k !== 'authRequired' && k !== 'channels'));
     expect(resolve(known)).toEqual(resolve({}));
   });
 
@@ -270,5 +270,41 @@ describe('option kit', () => {
     expect(loggerOption(logger)).toBe(logger);
     expect(loggerOption(undefined)).toBe(noopLogger);
     expect(invalid(() => loggerOption(null)).message).toMatch(/`logger`/);
+  });
+});
+
+describe('channelList', () => {
+  it('takes one channel or a list of distinct ones, and refuses the rest by name', async () => {
+    const { channelList } = await import('../../../src/options/checks.js');
+    expect(channelList('channel', 'a')).toEqual(['a']);
+    expect(channelList('channel', ['a', 'b'])).toEqual(['a', 'b']);
+    expect(Object.isFrozen(channelList('channel', ['a']))).toBe(true);
+    for (const bad of ['', [], [''], ['a', 1], 7, null]) expect(invalid(() => channelList('channel', bad)).message).toMatch(/^Expected `channel` to be a non-empty string or a non-empty array/);
+    expect(invalid(() => channelList('channel', ['a', 'b', 'a'])).message).toBe('Expected the channels in `channel` to be distinct, got "a" twice');
+  });
+});
+
+describe('option: sharded', () => {
+  const cluster = (shardedSubscribers?: boolean) => ({ isCluster: true, options: { shardedSubscribers }, duplicate() {}, publish: async () => 0 });
+
+  it('is false unless set, and must be a boolean', () => {
+    expect(resolveOptions({ auth: false }).sharded).toBe(false);
+    expect(resolvePublisherOptions({}).sharded).toBe(false);
+    expect(invalid(() => resolveOptions({ auth: false, sharded: 'yes' as never })).message).toBe('Expected `sharded` to be true or false, got "yes"');
+  });
+
+  it('refuses a Cluster without shardedSubscribers for the stream, not for the publisher', () => {
+    expect(invalid(() => resolveOptions({ auth: false, redis: cluster() as never, sharded: true })).message).toMatch(/shardedSubscribers: true/);
+    expect(resolveOptions({ auth: false, redis: cluster(true) as never, sharded: true }).sharded).toBe(true);
+    // SPUBLISH is routed like any keyed command: publishing needs no sharded subscribers.
+    expect(resolvePublisherOptions({ redis: cluster() as never, sharded: true }).sharded).toBe(true);
+  });
+
+  it('refuses a client without the sharded commands (the in-process bus)', async () => {
+    const { createInProcessBus } = await import('../../../src/redis/in-process-bus.js');
+    const bus = createInProcessBus();
+    expect(invalid(() => resolveOptions({ auth: false, redis: bus, sharded: true })).message).toMatch(/needs a Redis client with ssubscribe\(\)/);
+    expect(invalid(() => resolvePublisherOptions({ redis: bus, sharded: true })).message).toMatch(/needs a Redis client with spublish\(\)/);
+    expect(resolveOptions({ auth: false, redis: 'redis://127.0.0.1:1', sharded: true }).sharded).toBe(true);
   });
 });
