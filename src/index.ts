@@ -31,6 +31,7 @@ export {
   type SystemMetricMessage,
 } from './protocol.js';
 export type { RedisLike } from './redis/connection.js';
+export { historyStreamKey } from './redis/history-script.js';
 export type { RedisState } from './redis/health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './schemas.js';
