@@ -1,19 +1,20 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { interval, type Observable, share, Subject, tap } from 'rxjs';
+import { interval, merge, type Observable, share, Subject, tap } from 'rxjs';
 import { WebSocketServer } from 'ws';
-import { createAuthenticator } from './auth.js';
+import { createAuthenticator, type AuthDecision } from './auth.js';
 import { CloseCode } from './close-codes.js';
 import { ClientConnection, type ConnectionContext } from './connection.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
+import { HistoryStore, sinceOf } from './history.js';
 import { createRateLimitedLog } from './logger.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { PROTOCOL_V1, type Envelope } from './protocol.js';
-import { fromRedisChannel } from './redis/channel-source.js';
 import { describeEndpoint, openRedisConnection } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
+import { openMessageSources } from './redis/history-stream.js';
 import { createReadyDeadline } from './redis/ready-deadline.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
@@ -60,6 +61,8 @@ const MAX_HELD_PER_CLIENT = 5000;
 /** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
 const MAX_CLIENT_FRAME_BYTES = 1024;
 const LOG_INTERVAL_MS = 10_000;
+/** A handshake whose `since` is not one valid time. */
+const BAD_SINCE: AuthDecision = Object.freeze({ ok: false, status: 400 });
 
 /**
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
@@ -82,6 +85,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const { logger } = o;
   const counters = createCounters();
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
+  const history = new HistoryStore({ historyMs: o.historyMs, maxPerKey: o.maxHistoryPerKey, maxEntries: o.maxHistoryEntries });
   const messages = new Subject<Envelope>();
   const batches = new Subject<readonly Delivery[]>();
   const clients = new Set<ClientConnection>();
@@ -111,7 +115,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(o.channel), logger };
   const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
     if (state === 'up') {
-      settleReady();
+      void sources.loaded.then(() => settleReady());
       if (everDown) {
         logger.info({ channel: o.channel }, 'redis subscription restored');
         batches.next([redisUpDelivery()]);
@@ -128,7 +132,8 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   });
 
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped invalid message', LOG_INTERVAL_MS);
-  const raw$ = fromRedisChannel(redis, o.channel, {
+  // The channel's live messages and, with the Redis-backed history, what a reconnect missed.
+  const sources = openMessageSources(redis, o, history, {
     onSubscribed: () => health.subscribed(),
     onRefused(err, attempt) {
       health.refused();
@@ -137,8 +142,9 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       if (attempt === 1) logger.error({ channel: o.channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
       settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${o.channel}: ${message}`, { cause: err }));
     },
-  }).pipe(tap(() => counters.received++));
-  const pipeline = createPipeline(raw$, o, {
+    onRecovered: (count) => void (counters.recovered += count),
+  });
+  const hooks: Parameters<typeof createPipeline>[2] = {
     onInvalid(reason, detail) {
       counters.invalid++;
       const fields = detail.errors?.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`.trim());
@@ -152,8 +158,16 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     onThrottled() {
       counters.throttled++;
     },
-  }).subscribe({
-    next: (batch) => batches.next(batch),
+  };
+  const pipeline = merge(
+    createPipeline(sources.live$.pipe(tap(() => counters.received++)), o, hooks),
+    // Read back from the Redis stream: published long enough ago that its throttle windows are over.
+    createPipeline(sources.recovered$, { maxMessageBytes: o.maxMessageBytes, throttleMs: 0 }, hooks),
+  ).subscribe({
+    next: (batch) => {
+      history.record(batch); // before it goes out: a client accepted from now on gets it live, not twice
+      batches.next(batch);
+    },
     error: (err: unknown) => {
       logger.error({ err, channel: o.channel }, 'redis subscription failed');
       settleReady(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Could not subscribe to ${o.channel}`, { cause: err }));
@@ -176,17 +190,18 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     wss,
     logger,
     allowedOrigins: o.allowedOrigins,
-    authenticate,
+    authenticate: (req) => (sinceOf(req.url) === null ? BAD_SINCE : authenticate(req)),
     hasCapacity: () => clients.size < o.maxClients,
     onRejected(status) {
       counters.rejected++;
       logger.debug({ path: o.path, status }, 'handshake refused');
     },
-    accept(ws, _req, types) {
+    accept(ws, req, types) {
       const id = `c${++nextClientId}`;
       const client = new ClientConnection(id, ws, types, ctx);
       clients.add(client);
-      client.sendNow(snapshot.deliveries(types));
+      const sinceMs = sinceOf(req.url);
+      client.sendNow(typeof sinceMs === 'number' ? history.replay(sinceMs, snapshot.deliveries(types), types).deliveries : snapshot.deliveries(types));
       if (health.state === 'down') client.sendNow([redisDownDelivery()]);
       logger.debug({ clientId: id, path: o.path }, 'client connected');
     },
@@ -217,6 +232,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     health.stop();
     settleReady(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
     pipeline.unsubscribe();
+    sources.close();
     batches.complete();
     messages.complete();
     for (const client of clients) client.close(CloseCode.GoingAway, 'server shutting down');

@@ -10,6 +10,10 @@ export interface Delivery {
   readonly type: ServerPacket['type'];
   readonly json: string;
   readonly conflationKey: string | null;
+  /** An envelope's key (see `envelopeKey`); absent on control packets. */
+  readonly key?: string;
+  /** An envelope's `time`, as sent; absent on control packets. Read by the history. */
+  readonly time?: string;
 }
 
 export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
@@ -19,6 +23,8 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
     // A dashboard behind on metrics needs only each series' latest value; alerts and container
     // transitions are events, and each one must arrive.
     conflationKey: envelope.type === 'system_metric' ? key : null,
+    key,
+    time: envelope.data.time,
   };
 }
 

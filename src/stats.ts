@@ -9,6 +9,11 @@ export interface SystemStreamStats {
   readonly clients: number;
   /** Redis messages received on the channel. */
   readonly received: number;
+  /**
+   * Messages read back from the Redis-backed history (`historyStream`) after the subscriber reconnected:
+   * published while it was away, so Pub/Sub never delivered them. The load at start does not count.
+   */
+  readonly recovered: number;
   /** Envelopes that passed validation (a batch counts each member). */
   readonly valid: number;
   /** Redis messages or batch members dropped as invalid: too large, not JSON, or failing the schema. */
@@ -35,6 +40,7 @@ export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 
 export function createCounters(): StreamCounters {
   return {
     received: 0,
+    recovered: 0,
     valid: 0,
     invalid: 0,
     throttled: 0,
