@@ -10,8 +10,9 @@ export interface SystemStreamStats {
   /** Redis messages received on the channel. */
   readonly received: number;
   /**
-   * Messages read back from the Redis-backed history (`historyStream`) after the subscriber reconnected:
-   * published while it was away, so Pub/Sub never delivered them. The load at start does not count.
+   * Messages delivered from the Redis-backed history (`historyStream`) after the subscriber reconnected:
+   * those published while it was away, which Pub/Sub never delivered, and those that arrived live while
+   * it was reading them (each is delivered once). The load at start does not count.
    */
   readonly recovered: number;
   /** Envelopes that passed validation (a batch counts each member). */
