@@ -15,6 +15,7 @@ import {
   type SystemMetricMessage,
 } from '../protocol.js';
 import { backoffDelay } from './backoff.js';
+import { ResumeTracker } from './resume.js';
 import type {
   FetchLike,
   StreamManagerEventMap,
@@ -116,6 +117,7 @@ export class StreamManager {
   readonly #timers: StreamManagerTimers;
   readonly #listeners = new Map<string, Set<(value: never) => void>>();
   readonly #latest = new Map<string, Envelope>();
+  readonly #resume: ResumeTracker;
   #status: StreamStatus = { state: 'closed' };
   #socket: Socket | null = null;
   #retry: { readonly handle: unknown } | null = null;
@@ -139,6 +141,8 @@ export class StreamManager {
       stableAfterMs = 5000,
       idleTimeoutMs = 75_000,
       connectTimeoutMs = 10_000,
+      historyMs = 0,
+      resume = true,
     } = options;
     const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
@@ -152,6 +156,8 @@ export class StreamManager {
     check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
     check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
     check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
+    check(isNumberIn(historyMs, 0), 'historyMs', 'a finite number >= 0', historyMs);
+    check(typeof resume === 'boolean', 'resume', 'a boolean', resume);
     check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
     check(
       types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
@@ -176,6 +182,7 @@ export class StreamManager {
     this.#WebSocket = WebSocket as WebSocketConstructor;
     this.#random = options.random ?? Math.random;
     this.#timers = options.timers ?? defaultTimers;
+    this.#resume = new ResumeTracker(historyMs, resume, () => this.#timers.now());
     // Set per instance, so a Symbol.observable polyfill loaded after this module still counts.
     const observable = (Symbol as { observable?: symbol }).observable;
     if (observable) (this as unknown as Record<symbol, () => this>)[observable] = () => this;
@@ -238,7 +245,9 @@ export class StreamManager {
 
   /**
    * Calls `listener` on every `event`; returns a function that removes it. Envelope listeners also receive
-   * the snapshot's envelopes, so after a reconnect they see the latest value of each key again.
+   * the envelopes a connection starts with (the snapshot, and the history backfilled with it): with
+   * `resume` (the default) only those not passed on before, so each value reaches them once; with
+   * `resume: false` the whole snapshot again after every reconnect.
    */
   on<K extends keyof StreamManagerEventMap>(event: K, listener: (value: StreamManagerEventMap[K]) => void): () => void {
     let listeners = this.#listeners.get(event);
@@ -302,7 +311,7 @@ export class StreamManager {
   #open(): void {
     let socket: Socket;
     try {
-      socket = new this.#WebSocket(this.#url, this.#protocols) as Socket;
+      socket = new this.#WebSocket(this.#resume.url(this.#url), this.#protocols) as Socket;
     } catch (error) {
       // The constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       this.#setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
@@ -417,7 +426,7 @@ export class StreamManager {
       const envelope = packet as Envelope;
       if (this.#snapshot !== null) {
         this.#snapshot.push(envelope); // held until snapshot_end, then applied at once
-      } else {
+      } else if (this.#resume.accept(envelope)) {
         this.#store(envelope);
         this.#deliver(envelope);
       }
@@ -427,7 +436,7 @@ export class StreamManager {
       this.#latest.clear();
       for (const envelope of envelopes) this.#store(envelope);
       this.#emit('snapshot', envelopes);
-      for (const envelope of envelopes) {
+      for (const envelope of envelopes.filter((e) => this.#resume.accept(e))) {
         if (socket !== this.#socket) return; // closed by a listener
         this.#deliver(envelope);
       }
