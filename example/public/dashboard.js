@@ -718,7 +718,7 @@ async function showHost() {
 async function start(key) {
   // A refused key ends the manager in `closed` with 4401 (onState then asks for another key); a server
   // that is down or full is retried with backoff.
-  const manager = new StreamManager({ url: 'api/system/ws', apiKey: key });
+  const manager = new StreamManager({ url: 'api/system/ws', apiKey: key, historyMs: WINDOW_S * 1000 });
   // Envelopes of the snapshot (the first packet of every connection) are not live: no latency for them.
   /** @type {WeakSet<object>} */
   let replayed = new WeakSet();
