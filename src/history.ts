@@ -16,12 +16,6 @@ export interface HistoryOptions {
   readonly now?: () => number;
 }
 
-interface Entry {
-  readonly delivery: Delivery & { readonly key: string };
-  readonly timeMs: number;
-  evicted: boolean;
-}
-
 /** A FIFO over an array: amortised O(1) push and shift. */
 class Queue<T> {
   #items: (T | undefined)[] = [];
@@ -66,6 +60,24 @@ class Queue<T> {
   }
 }
 
+// Kept small on purpose (it is held per value): the JSON already built for the wire and the time, but
+// not the Delivery, whose key and time strings would cost more than the rest of the entry.
+interface Entry {
+  readonly json: string;
+  readonly type: Delivery['type'];
+  readonly timeMs: number;
+  /** The key's values; its `key` names them. */
+  readonly values: KeyValues;
+  evicted: boolean;
+}
+
+/** One key's values, oldest delivered first. */
+class KeyValues extends Queue<Entry> {
+  constructor(readonly key: string) {
+    super();
+  }
+}
+
 /** What a `?since=` backfill sends: the frames before `snapshot_end`, and whether they are complete. */
 export interface Replay {
   readonly deliveries: readonly Delivery[];
@@ -84,7 +96,7 @@ export class HistoryStore {
   readonly #maxPerKey: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #byKey = new Map<string, Queue<Entry>>();
+  readonly #byKey = new Map<string, KeyValues>();
   /** Every entry in delivery order, including forgotten ones not yet compacted away. */
   readonly #all = new Queue<Entry>();
   #size = 0;
@@ -118,9 +130,9 @@ export class HistoryStore {
       if (delivery.key === undefined || delivery.time === undefined) continue;
       const timeMs = Date.parse(delivery.time);
       if (!Number.isFinite(timeMs)) continue;
-      const entry: Entry = { delivery: delivery as Entry['delivery'], timeMs, evicted: false };
       let values = this.#byKey.get(delivery.key);
-      if (values === undefined) this.#byKey.set(delivery.key, (values = new Queue()));
+      if (values === undefined) this.#byKey.set(delivery.key, (values = new KeyValues(delivery.key)));
+      const entry: Entry = { json: delivery.json, type: delivery.type, timeMs, values, evicted: false };
       values.push(entry);
       this.#all.push(entry);
       this.#size++;
@@ -167,15 +179,15 @@ export class HistoryStore {
     if (this.#historyMs > 0) {
       this.#all.forEach((entry) => {
         if (entry.evicted || entry.timeMs < fromMs) return;
-        if (types !== null && !types.has(entry.delivery.type as EnvelopeType)) return;
-        items.push({ delivery: entry.delivery, timeMs: entry.timeMs, order: items.length });
+        if (types !== null && !types.has(entry.type as EnvelopeType)) return;
+        items.push({ delivery: toDelivery(entry), timeMs: entry.timeMs, order: items.length });
       });
     }
     const held = items.length;
     for (const delivery of snapshot) {
       if (delivery.key === undefined) continue;
       const last = this.#byKey.get(delivery.key)?.last();
-      if (last !== undefined && last.timeMs >= fromMs && last.delivery.json === delivery.json) continue; // sent above
+      if (last !== undefined && last.timeMs >= fromMs && last.json === delivery.json) continue; // sent above
       const timeMs = delivery.time === undefined ? NaN : Date.parse(delivery.time);
       items.push({ delivery, timeMs: Number.isFinite(timeMs) ? timeMs : -Infinity, order: held + items.length });
     }
@@ -203,9 +215,9 @@ export class HistoryStore {
         const isOld = head.timeMs < cutoffMs;
         if (!isOld && this.#size <= this.#maxEntries) break;
         // The oldest delivered value is also the oldest of its key: both are in delivery order.
-        const values = this.#byKey.get(head.delivery.key) as Queue<Entry>;
+        const { values } = head;
         values.shift();
-        if (values.length === 0) this.#byKey.delete(head.delivery.key);
+        if (values.length === 0) this.#byKey.delete(values.key);
         this.#forget(head, !isOld);
       }
       this.#all.shift();
@@ -214,6 +226,12 @@ export class HistoryStore {
     // when they outnumber the values held.
     if (this.#all.length > 2 * this.#size + 1024) this.#all.compact((entry) => !entry.evicted);
   }
+}
+
+/** The packet of a held value, as `envelopeDelivery` made it. */
+function toDelivery(entry: Entry): Delivery {
+  const key = entry.values.key;
+  return { type: entry.type, json: entry.json, conflationKey: entry.type === 'system_metric' ? key : null, key };
 }
 
 /** The largest epoch-milliseconds value a `since` may have: what a Date can hold. */
