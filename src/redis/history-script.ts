@@ -20,6 +20,16 @@ export function historyStreamKey(channel: string): string {
   return hashTag(wrapped) === channel ? wrapped : plain;
 }
 
+/** The Redis Cluster slot of a key or shard channel: CRC16 (XMODEM) of its hash tag, modulo 16384. */
+export function keySlot(key: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(hashTag(key))) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
 /** What Redis Cluster hashes of `key`: its hash tag, or the whole key when it has none. */
 export function hashTag(key: string): string {
   const open = key.indexOf('{');
@@ -30,8 +40,9 @@ export function hashTag(key: string): string {
 
 /**
  * Adds the message to the stream (capped near `maxlen` entries) and publishes it stamped with the new
- * entry's ID, in one script: Redis runs it atomically, and an XADD that fails (a key of another type, a
- * refused command) aborts it before anything is published. MULTI/EXEC would publish anyway.
+ * entry's ID, in one script: Redis runs it atomically (no other command runs in between), and an XADD
+ * that fails (a key of another type, a refused command) aborts it before anything is published, where
+ * MULTI/EXEC would publish anyway. A failure after the XADD would not undo it: see {@link publishWithHistory}.
  * KEYS[1] stream; ARGV[1] channel, ARGV[2] message, ARGV[3] maxlen, ARGV[4] `PUBLISH` or `SPUBLISH`.
  * Returns the number of subscribers that received it.
  */
@@ -66,8 +77,16 @@ export interface HistoryTarget {
 /**
  * Runs {@link PUBLISH_WITH_HISTORY_LUA} by its SHA (EVALSHA), loading it with EVAL when Redis does not
  * know it yet (a fresh or restarted server). Resolves with the number of subscribers that received it.
+ *
+ * With SPUBLISH the stream must be in the channel's slot ({@link historyStreamKey} is), and this is
+ * checked before anything is sent: Redis refuses a shard channel the node does not serve only when the
+ * script reaches the SPUBLISH, after its XADD, and a script's writes are not rolled back, so the entry
+ * would stay in the stream although nobody received it.
  */
 export async function publishWithHistory(client: ScriptRunner, target: HistoryTarget, message: string): Promise<number> {
+  if (target.command === 'SPUBLISH' && keySlot(target.streamKey) !== keySlot(target.channel)) {
+    throw new Error(`The history stream ${target.streamKey} is not in the Cluster slot of the shard channel ${target.channel}: use historyStreamKey(channel)`);
+  }
   const args = [target.streamKey, target.channel, message, target.maxLen, target.command ?? 'PUBLISH'] as const;
   try {
     return Number(await client.evalsha(PUBLISH_WITH_HISTORY_SHA, 1, ...args));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareStreamIds, hashTag, historyStreamKey, unstamp } from '../../../src/redis/history-script.js';
+import { compareStreamIds, hashTag, historyStreamKey, keySlot, publishWithHistory, unstamp } from '../../../src/redis/history-script.js';
 
 /** Redis Cluster's slot of a key or channel: CRC16-XMODEM of its hash tag (or the whole name), mod 16384. */
 function slot(key: string): number {
@@ -45,6 +45,24 @@ describe('historyStreamKey', () => {
     expect(hashTag('foo{{bar}}zap')).toBe('{bar');
     expect(hashTag('foo{bar}{zap}')).toBe('bar');
     expect(hashTag('plain')).toBe('plain');
+  });
+});
+
+describe('keySlot', () => {
+  it('agrees with the reference CRC16 on every name above', () => {
+    for (const name of ['system:metrics', '{system:metrics}:history', '{tenant-1}:metrics', 'a}b', 'x{}y', 'ünïcode:metrics']) expect(keySlot(name)).toBe(slot(name));
+    expect(keySlot('123456789')).toBe(0x31c3 % 16384); // the CRC16-XMODEM check value
+  });
+});
+
+describe('publishWithHistory', () => {
+  it('refuses SPUBLISH to a channel in another slot than the stream before sending anything', async () => {
+    const calls: unknown[] = [];
+    const client = { evalsha: async (...args: unknown[]) => calls.push(args), eval: async (...args: unknown[]) => calls.push(args) };
+    await expect(publishWithHistory(client, { channel: 'system:metrics', streamKey: 'system:metrics:history', maxLen: 10, command: 'SPUBLISH' }, '{}')).rejects.toThrow(
+      /not in the Cluster slot/,
+    );
+    expect(calls).toEqual([]);
   });
 });
 
