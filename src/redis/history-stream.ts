@@ -56,10 +56,22 @@ export function openMessageSources(
     return { live$, recovered$: EMPTY, loaded: Promise.resolve(), close: () => void redis.off('close', onClose) };
   }
 
-  const reader = openRedisConnection(options.redis, 'history', logger);
+  // A read runs once the subscriber is back, while live messages are held for it: a reader connection
+  // still waiting out its reconnect backoff then (Redis restarted) is replaced by a new one, which connects
+  // at once. (ioredis cannot be told to reconnect now: disconnect() during a backoff leaves it stuck.)
+  let reader = openRedisConnection(options.redis, 'history', logger);
+  const connectedReader: StreamReader = {
+    xrange(...args) {
+      if (reader.status === 'reconnecting' || reader.status === 'close' || reader.status === 'end') {
+        reader.disconnect();
+        reader = openRedisConnection(options.redis, 'history', logger);
+      }
+      return (reader as unknown as StreamReader).xrange(...args);
+    },
+  };
   let markLoaded: () => void = () => {};
   const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
-  const messages$ = fromHistoryChannel(redis, reader as unknown as StreamReader, channel, { streamKey: historyStream, historyMs, logger }, {
+  const messages$ = fromHistoryChannel(redis, connectedReader, channel, { streamKey: historyStream, historyMs, logger }, {
     onSubscribed: () => events.onSubscribed(),
     onRefused: (err, attempt) => events.onRefused(err, attempt),
     onRead(count, isFirstLoad, fromMs) {
@@ -287,6 +299,13 @@ export function fromHistoryChannel(
       isSubscribed = false;
       isHolding = true;
       clearImmediate(release); // messages held for release stay held, in order, for the next read
+      // A read in flight is given up: it may wait on a reader connection that went down too, and the next
+      // SUBSCRIBE reads on from lastId (on a fresh connection if need be). What it emitted stays emitted.
+      readToken++;
+      isReading = false;
+      isRereadNeeded = false;
+      failures = 0;
+      clearTimeout(retry);
     };
 
     const live = fromRedisChannel(redis, channel, {
