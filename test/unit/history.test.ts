@@ -204,3 +204,31 @@ describe('sinceOf', () => {
     expect(sinceOf(undefined)).toBeUndefined();
   });
 });
+
+describe('history options', () => {
+  it('resolves the defaults: 5 minutes, 6000 per key, 100000 in total, no history stream', async () => {
+    const { resolveOptions } = await import('../../src/options.js');
+    const o = resolveOptions({ auth: false, redis: 'redis://127.0.0.1:1' });
+    expect([o.historyMs, o.maxHistoryPerKey, o.maxHistoryEntries, o.historyStream]).toEqual([300_000, 6000, 100_000, null]);
+    expect(resolveOptions({ auth: false, historyStream: true }).historyStream).toBe('{system:metrics}:history');
+    expect(resolveOptions({ auth: false, historyStream: true, channel: '{t1}:m' }).historyStream).toBe('{t1}:m:history');
+    expect(resolveOptions({ auth: false, historyStream: 'my:stream' }).historyStream).toBe('my:stream');
+  });
+
+  it('refuses a history stream on the in-process bus, and values that are not a boolean or a key', async () => {
+    const { resolveOptions } = await import('../../src/options.js');
+    const { createInProcessBus } = await import('../../src/redis/in-process-bus.js');
+    expect(() => resolveOptions({ auth: false, redis: createInProcessBus(), historyStream: true })).toThrow(/`historyStream` needs a Redis server/);
+    expect(() => resolveOptions({ auth: false, historyStream: '' as never })).toThrow(/Expected `historyStream` to be true, false or a non-empty stream key, got/);
+    expect(() => resolveOptions({ auth: false, historyStream: 1 as never })).toThrow(/historyStream/);
+    expect(() => resolveOptions({ auth: false, maxHistoryPerKey: 0 })).toThrow(/`maxHistoryPerKey` to be an integer >= 1/);
+    expect(() => resolveOptions({ auth: false, maxHistoryEntries: 1.5 })).toThrow(/`maxHistoryEntries`/);
+  });
+
+  it('refuses a publisher history stream on a client that cannot run scripts', async () => {
+    const { resolvePublisherOptions } = await import('../../src/publisher.js');
+    expect(() => resolvePublisherOptions({ redis: { publish: async () => 1, duplicate: () => ({}) }, historyStream: true })).toThrow(/needs evalsha\(\) and eval\(\)/);
+    expect(resolvePublisherOptions({ historyStream: true, historyMaxLen: 500 }).historyStream).toEqual({ channel: 'system:metrics', streamKey: '{system:metrics}:history', maxLen: 500 });
+    expect(resolvePublisherOptions({}).historyStream).toBeNull();
+  });
+});
