@@ -14,7 +14,7 @@ import { createPipeline } from './pipeline.js';
 import { PROTOCOL_V1, type Envelope } from './protocol.js';
 import { describeEndpoint, openRedisConnection } from './redis/connection.js';
 import { watchRedisHealth } from './redis/health.js';
-import { openMessageSources } from './redis/history-stream.js';
+import { openMessageSources } from './redis/message-sources.js';
 import { createReadyDeadline } from './redis/ready-deadline.js';
 import { createRouter, type SystemStreamRouter } from './router.js';
 import { SnapshotStore } from './snapshot.js';
