@@ -1,11 +1,12 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { Subject, tap } from 'rxjs';
-import { createAuthenticator } from './auth.js';
+import { merge, Subject, tap } from 'rxjs';
+import { createAuthenticator, type AuthDecision } from './auth.js';
 import { CloseCode } from './protocol/close-codes.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './delivery.js';
 import { invalidOption, SystemStreamError } from './errors.js';
 import { Fanout } from './fanout.js';
+import { HistoryStore, sinceOf } from './history.js';
 import { createStreamMetrics } from './metrics.js';
 import { createMetricsRoute } from './metrics-route.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
@@ -25,6 +26,8 @@ import { assertRouteFree, routeUpgrades } from './upgrade-routes.js';
 /** How long `close()` waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
 const LOG_INTERVAL_MS = 10_000;
+/** A handshake whose `since` is not one valid time. */
+const BAD_SINCE: AuthDecision = Object.freeze({ ok: false, status: 400 });
 
 /**
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
@@ -46,6 +49,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const counters = createCounters();
   const labelled = createLabelledCounters();
   const snapshot = new SnapshotStore(o.maxSnapshotKeys);
+  const history = new HistoryStore({ historyMs: o.historyMs, maxPerKey: o.maxHistoryPerKey, maxEntries: o.maxHistoryEntries });
   const messages = new Subject<Envelope>();
   // Before anything is opened or registered: a missing prom-client or a registry that already holds our names throws here.
   const gauges = { clients: (): number => fanout.size, isRedisUp: (): boolean => subscription.state === 'up' };
@@ -55,6 +59,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   // Redis: the stream's own subscriber; each outage and recovery is told to every client once.
   const subscription = openSubscription({
     ...o,
+    history,
     onLost: () => fanout.broadcast([redisDownDelivery()]),
     onRestored() {
       labelled.redisReconnects++;
@@ -67,18 +72,25 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   messages.subscribe((envelope) => staleness.observe(envelope));
 
   // The shared path, run once per message whatever the number of clients.
-  const fanOut = (batch: readonly Delivery[]): void => fanout.broadcast(batch);
-  const pipeline = createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, createPipelineHooks({ ...o, counters, labelled, snapshot, messages }))
-    .subscribe({
-      next: metrics?.timeFanOut(fanOut) ?? fanOut,
-      error: (err: unknown) => subscription.fail(err),
-    });
+  const fanOut = (batch: readonly Delivery[]): void => {
+    history.record(batch); // before it goes out: a client accepted from now on gets it live, not twice
+    fanout.broadcast(batch);
+  };
+  const hooks = createPipelineHooks({ ...o, counters, labelled, snapshot, messages });
+  const pipeline = merge(
+    createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), o, hooks),
+    // Read back from the Redis stream: published long enough ago that its throttle windows are over.
+    createPipeline(subscription.recovered$, { ...o, throttleMs: 0 }, hooks),
+  ).subscribe({
+    next: metrics?.timeFanOut(fanOut) ?? fanOut,
+    error: (err: unknown) => subscription.fail(err),
+  });
 
   const authenticate = createAuthenticator(o);
   const refusals = createRefusalSummary((obj, msg) => logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
     ...o,
-    authenticate,
+    authenticate: (req) => (sinceOf(req.url) === null ? BAD_SINCE : authenticate(req)),
     hasCapacity: () => fanout.size < o.maxClients,
     onRejected(outcome, status) {
       counters.rejected++;
@@ -86,10 +98,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       refusals.refused(outcome);
       logger.debug({ event: 'handshake_refused', path: o.path, status, outcome }, 'handshake refused');
     },
-    accept(ws, _req, filter) {
+    accept(ws, req, filter) {
       labelled.handshakes.accepted++;
+      const sinceMs = sinceOf(req.url);
+      const stale = staleness.staleDeliveries();
+      const first = typeof sinceMs === 'number' ? history.replay(sinceMs, snapshot.deliveries(filter), filter, stale).deliveries : snapshot.deliveries(filter, stale);
       const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
-      fanout.accept(ws, filter, [snapshot.deliveries(filter, staleness.staleDeliveries()), ...stateNow]);
+      fanout.accept(ws, filter, [first, ...stateNow]);
     },
   });
   // Claim the path only now, together with the listener: an attach that threw above leaves it free for a retry.
@@ -113,7 +128,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     ready: subscription.ready,
     messages$: messages.asObservable(),
     path: o.path,
-    stats: () => ({ ...counters, clients: fanout.size, redis: subscription.state }),
+    stats: () => ({ ...counters, recovered: subscription.recoveredCount, clients: fanout.size, redis: subscription.state }),
     snapshot: () => snapshot.envelopes(),
     metrics: metrics?.registry,
     router: () =>

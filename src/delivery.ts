@@ -11,10 +11,12 @@ export interface Delivery {
   readonly json: string;
   readonly conflationKey: string | null;
   /**
-   * The envelope's `time`, read by the delivery-lag histogram; `null` for packets that are not
-   * envelopes. Set on every packet built here, so that all of them share one object shape.
+   * The envelope's `time`, read by the delivery-lag histogram and the history; `null` for packets that
+   * are not envelopes. Set on every packet built here, so that all of them share one object shape.
    */
   readonly time?: string | null;
+  /** An envelope's key (see `envelopeKey`); absent on control packets. */
+  readonly key?: string;
   /** What client filters match on (see client-filter.ts): an envelope's `source`, a container's name; absent for control packets. */
   readonly source?: string;
   /** A metric's or alert's `metric_type`. */
@@ -29,6 +31,7 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
     // A dashboard behind on metrics needs only each series' latest value; alerts and container
     // transitions are events, and each one must arrive.
     conflationKey: envelope.type === 'system_metric' ? key : null,
+    key,
     time: envelope.data.time,
     source: isContainer ? envelope.data.container : envelope.data.source,
     metricType: isContainer ? undefined : envelope.data.metric_type,

@@ -35,6 +35,7 @@ export {
   type SystemMetricMessage,
 } from './protocol/wire.js';
 export type { RedisLike } from './redis/connection.js';
+export { historyStreamKey } from './redis/history-script.js';
 export type { RedisState } from './redis/health.js';
 export type { HealthReport, SystemStreamRouter } from './router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';

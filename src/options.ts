@@ -21,6 +21,7 @@ import {
 } from './options/checks.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from './protocol/wire.js';
 import type { RedisLike } from './redis/connection.js';
+import { historyStreamKey } from './redis/history-script.js';
 
 /**
  * What an `authenticate` hook may grant beyond `true`: a narrower view of the stream.
@@ -207,6 +208,40 @@ export interface SystemStreamOptions {
    */
   readonly maxSnapshotKeys?: number | undefined;
   /**
+   * How long the stream keeps what it delivered, by the envelopes' `time`, for clients that connect with
+   * `?since=` (a dashboard filling its charts at once, a client resuming after a drop). Values are kept at
+   * the throttled resolution: what clients were sent, not every message received. Whole milliseconds from
+   * 0 to 2147483647; `0` keeps none (a `since` then gets the snapshot only, marked incomplete).
+   * @defaultValue `300000` (5 minutes)
+   */
+  readonly historyMs?: number | undefined;
+  /**
+   * Most values the history keeps for one key (an integer, at least 1); past it the key's oldest is
+   * forgotten. The default holds `historyMs` of a key updated at the default `throttleMs` (20 per second).
+   * @defaultValue `6000`
+   */
+  readonly maxHistoryPerKey?: number | undefined;
+  /**
+   * Most values the history keeps for all keys together (an integer, at least 1), which bounds its memory:
+   * about 0.3 KB per value for a `system_metric` with a small `meta` (see the README), so about 30 MB at the
+   * default. Past it the oldest delivered value is forgotten.
+   * @defaultValue `100000`
+   */
+  readonly maxHistoryEntries?: number | undefined;
+  /**
+   * Redis-backed history: after its subscriber reconnects to Redis, the stream reads what it missed from a
+   * Redis Stream and delivers it (in order, each message once) before resuming live, and at start it loads
+   * the last `historyMs` from there, so every instance of an API holds the same history. `true` reads
+   * `historyStreamKey(channel)` (`{system:metrics}:history`, in the channel's Cluster slot); a string names
+   * another key. Producers write there with `createSystemPublisher({ historyStream: true })`, whose Lua
+   * script adds each message to the stream and publishes it stamped with its entry ID; producers that only
+   * PUBLISH keep working and get the in-memory history alone. Needs a Redis server (not the in-process
+   * bus); a least-privilege user needs `+xrange` on the stream's key (`%R~{system:metrics}:history`).
+   * `stream.ready` waits for the first load.
+   * @defaultValue `false`
+   */
+  readonly historyStream?: boolean | string | undefined;
+  /**
    * A pino-compatible logger (an object with `debug`, `info`, `warn` and `error` methods).
    * @defaultValue silent ({@link noopLogger})
    */
@@ -272,6 +307,11 @@ export interface ResolvedOptions {
   readonly readyTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly maxSnapshotKeys: number;
+  readonly historyMs: number;
+  readonly maxHistoryPerKey: number;
+  readonly maxHistoryEntries: number;
+  /** The Redis Stream of the Redis-backed history; `null` when it is off. */
+  readonly historyStream: string | null;
   readonly logger: Logger;
   /** `undefined` when metrics are off. */
   readonly metrics: true | MetricsRegistry | undefined;
@@ -306,6 +346,10 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   readyTimeoutMs: true,
   maxMessageBytes: true,
   maxSnapshotKeys: true,
+  historyMs: true,
+  maxHistoryPerKey: true,
+  maxHistoryEntries: true,
+  historyStream: true,
   logger: true,
   metrics: true,
   metricsAuth: true,
@@ -330,6 +374,9 @@ const DEFAULTS = {
   maxSnapshotKeys: 10_000,
   staleAfterIntervals: 3,
   staleFloorMs: 5000,
+  historyMs: 300_000,
+  maxHistoryPerKey: 6000,
+  maxHistoryEntries: 100_000,
 } as const;
 
 /**
@@ -390,6 +437,10 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     readyTimeoutMs: integerMs('readyTimeoutMs', input.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs, { min: 0 }),
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
+    historyMs: integerMs('historyMs', input.historyMs ?? DEFAULTS.historyMs, { min: 0 }),
+    maxHistoryPerKey: integerOption('maxHistoryPerKey', input.maxHistoryPerKey ?? DEFAULTS.maxHistoryPerKey, { min: 1 }),
+    maxHistoryEntries: integerOption('maxHistoryEntries', input.maxHistoryEntries ?? DEFAULTS.maxHistoryEntries, { min: 1 }),
+    historyStream: historyStreamOption(input.historyStream, channels, redis),
     logger: loggerOption(input.logger),
     metrics: metricsOption(input.metrics),
     metricsAuth: oneOf('metricsAuth', input.metricsAuth ?? 'same', ['same', 'none']),
@@ -410,6 +461,20 @@ function metricsOption(value: unknown): true | MetricsRegistry | undefined {
     );
   }
   return value as MetricsRegistry;
+}
+
+/** The `historyStream` option: the stream's key, or `null` when it is off. */
+function historyStreamOption(value: unknown, channels: readonly string[], redis: string | RedisLike): string | null {
+  if (value === undefined || value === false) return null;
+  if (channels.length > 1) throw invalidOption('`historyStream` needs a single `channel`: one history stream follows one channel');
+  const channel = channels[0] as string;
+  if (value !== true && (typeof value !== 'string' || value.length === 0)) {
+    throw invalidOption(`Expected \`historyStream\` to be true, false or a non-empty stream key, got ${describeValue(value)}`);
+  }
+  if (typeof redis !== 'string' && typeof (redis as { xrange?: unknown }).xrange !== 'function') {
+    throw invalidOption('`historyStream` needs a Redis server: the `redis` client given has no xrange() (the in-process bus keeps no stream)');
+  }
+  return value === true ? historyStreamKey(channel) : value;
 }
 
 /** Checks the `types` an {@link AuthGrant} or a `?types=` query names. @internal */

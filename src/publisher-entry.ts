@@ -27,4 +27,5 @@ export {
   type SystemPublisherOptions,
 } from './publisher.js';
 export type { RedisLike } from './redis/connection.js';
+export { historyStreamKey } from './redis/history-script.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';

@@ -2,10 +2,12 @@ import type { Redis } from 'ioredis';
 import { encodeEnvelopes } from './encode-envelopes.js';
 import { SystemStreamError, SystemStreamValidationError } from './errors.js';
 import type { Logger } from './logger.js';
+import { describeValue, invalidOption } from './errors.js';
 import {
   DEFAULT_CHANNEL,
   defaultRedis,
   integerMs,
+  integerOption,
   loggerOption,
   MAX_TIMER_MS,
   nonEmptyString,
@@ -16,6 +18,7 @@ import {
 } from './options/checks.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from './protocol/wire.js';
 import { openRedisConnection, type RedisLike } from './redis/connection.js';
+import { historyStreamKey, isScriptRunner, publishWithHistory, type HistoryTarget, type ScriptRunner } from './redis/history-script.js';
 import { redisUnavailable, whenReady, type ReadinessSource } from './redis/when-ready.js';
 
 /**
@@ -50,6 +53,24 @@ export interface SystemPublisherOptions {
    * @defaultValue `2000`
    */
   readonly publishTimeoutMs?: number | undefined;
+  /**
+   * Also keep every message in a capped Redis Stream, from which streams attached with the same
+   * `historyStream` recover what their subscriber missed while it reconnected, and load their history at
+   * start. Each publish then runs one Lua script (EVALSHA) that adds the message to the stream and
+   * publishes it stamped with the entry's ID (`<id> <json>`), atomically: if the XADD fails, nothing is
+   * published. `true` uses `historyStreamKey(channel)` (`{system:metrics}:history`); a string names another
+   * key. A client you pass must have `evalsha()` and `eval()` (ioredis does); a least-privilege user needs
+   * `+evalsha +eval +xadd +publish`, the channel and the stream's key.
+   * @defaultValue `false`: plain PUBLISH
+   */
+  readonly historyStream?: boolean | string | undefined;
+  /**
+   * The history stream's cap in entries (`XADD … MAXLEN ~`; Redis keeps a little more). Size it to hold
+   * the stream's `historyMs` of messages: a message is one PUBLISH, so a batch counts once. Redis needs
+   * about 0.3 KB per entry of one metric, more for batches.
+   * @defaultValue `10000`
+   */
+  readonly historyMaxLen?: number | undefined;
   /**
    * A pino-compatible logger. The Redis URL is never logged.
    * @defaultValue silent
@@ -147,8 +168,17 @@ export interface SystemPublisher {
   close(): Promise<void>;
 }
 
-const OPTION_NAMES: OptionNames<SystemPublisherOptions> = { redis: true, channel: true, sharded: true, publishTimeoutMs: true, logger: true };
+const OPTION_NAMES: OptionNames<SystemPublisherOptions> = {
+  redis: true,
+  channel: true,
+  sharded: true,
+  publishTimeoutMs: true,
+  historyStream: true,
+  historyMaxLen: true,
+  logger: true,
+};
 const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
+const DEFAULT_HISTORY_MAX_LEN = 10_000;
 
 /** Applies defaults and checks every option; throws `SST_ERR_INVALID_OPTION` naming the option. @internal */
 export function resolvePublisherOptions(options: SystemPublisherOptions | undefined): {
@@ -156,14 +186,31 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
   readonly channel: string;
   readonly sharded: boolean;
   readonly publishTimeoutMs: number;
+  /** Where messages are also kept; `null`: plain PUBLISH. */
+  readonly historyStream: HistoryTarget | null;
   readonly logger: Logger;
 } {
   const input = optionsObject(options, OPTION_NAMES, 'createSystemPublisher');
   const redis = redisOption(input.redis ?? defaultRedis(), 'publisher');
+  const channel = nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL);
+  const maxLen = integerOption('historyMaxLen', input.historyMaxLen ?? DEFAULT_HISTORY_MAX_LEN, { min: 1 });
+  let history: HistoryTarget | null = null;
+  if (input.historyStream !== undefined && input.historyStream !== false) {
+    if (input.historyStream !== true && (typeof input.historyStream !== 'string' || input.historyStream.length === 0)) {
+      throw invalidOption(`Expected \`historyStream\` to be true, false or a non-empty stream key, got ${describeValue(input.historyStream)}`);
+    }
+    if (typeof redis !== 'string' && !isScriptRunner(redis)) {
+      throw invalidOption('`historyStream` runs a Lua script: the `redis` client given needs evalsha() and eval() (ioredis has them; the in-process bus keeps no stream)');
+    }
+    history = { channel, streamKey: input.historyStream === true ? historyStreamKey(channel) : input.historyStream, maxLen };
+  }
+  const sharded = shardedOption(input.sharded, redis, 'publisher');
+  if (history !== null && sharded) history = { ...history, command: 'SPUBLISH' };
   return {
     redis,
-    channel: nonEmptyString('channel', input.channel ?? DEFAULT_CHANNEL),
-    sharded: shardedOption(input.sharded, redis, 'publisher'),
+    channel,
+    sharded,
+    historyStream: history,
     // An owned connection's socket timeout is publishTimeoutMs + 1000 ms, which
     // must stay a valid timer too.
     publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { min: 1, max: MAX_TIMER_MS - 1000 }),
@@ -194,7 +241,7 @@ const MAX_WAITING = 1000;
  * @public
  */
 export function createSystemPublisher(options?: SystemPublisherOptions): SystemPublisher {
-  const { redis: source, channel, sharded, publishTimeoutMs, logger } = resolvePublisherOptions(options);
+  const { redis: source, channel, sharded, publishTimeoutMs, historyStream: history, logger } = resolvePublisherOptions(options);
 
   // A socket timeout past the publish timeout drops a hung server (one that keeps the TCP connection open
   // but never answers), so that the connection reconnects.
@@ -220,8 +267,12 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
-        // resolvePublisherOptions refused `sharded` for a client without spublish().
-        sharded && client.spublish ? client.spublish(channel, json).then(Number) : client.publish(channel, json),
+        history !== null
+          ? publishWithHistory(client as unknown as ScriptRunner, history, json)
+          : // resolvePublisherOptions refused `sharded` for a client without spublish().
+            sharded && client.spublish
+            ? client.spublish(channel, json).then(Number)
+            : client.publish(channel, json),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(redisUnavailable(`no reply within ${publishTimeoutMs} ms`)), remainingMs);
         }),

@@ -12,6 +12,12 @@ export interface SystemStreamStats {
   readonly clients: number;
   /** Redis messages received on the channel. */
   readonly received: number;
+  /**
+   * Messages delivered from the Redis-backed history (`historyStream`) after the subscriber reconnected:
+   * those published while it was away, which Pub/Sub never delivered, and those that arrived live while
+   * it was reading them (each is delivered once). The load at start does not count.
+   */
+  readonly recovered: number;
   /** Envelopes that passed validation (a batch counts each member). */
   readonly valid: number;
   /** Redis messages or batch members dropped as invalid: too large, not JSON, or failing the schema. */
@@ -38,6 +44,7 @@ export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 
 export function createCounters(): StreamCounters {
   return {
     received: 0,
+    recovered: 0,
     valid: 0,
     invalid: 0,
     throttled: 0,

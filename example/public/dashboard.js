@@ -758,6 +758,7 @@ async function start(key, settings) {
     url: 'api/system/ws',
     apiKey: key,
     shareAcrossTabs: true,
+    historyMs: WINDOW_S * 1000, // charts full at once
     ...(Number.isFinite(hiddenTimeoutMs) ? { hiddenTimeoutMs } : {}),
   });
   // Envelopes of the snapshot (the first packet of every connection) are not live: no latency for them.

@@ -18,7 +18,8 @@ export interface LatestStore {
    * A snapshot replaces the latest values and the stale sources at once, then is passed on; `isCurrent`
    * stops the passing when a listener closed the manager (or, in a follower, left the tabs).
    */
-  applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean): void;
+  /** Replaces `latest()` with the snapshot's envelopes, then passes on those `isNew` accepts (all by default). */
+  applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean, isNew?: (envelope: Envelope) => boolean): void;
   /** A live envelope becomes the latest of its key (a `resolved` alert removes its series' alert), then is passed on. */
   applyEnvelope(envelope: Envelope): void;
   /** A live `source_status`: a `stale` source is added, any other status removes it; then it is passed on. */
@@ -48,14 +49,14 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
     latest: () => new Map(latest),
     staleSources: () => new Map(stale),
     contents: () => (hasSnapshot ? { envelopes: [...latest.values()], stale: [...stale.values()] } : undefined),
-    applySnapshot(envelopes, statuses, isCurrent) {
+    applySnapshot(envelopes, statuses, isCurrent, isNew = () => true) {
       hasSnapshot = true;
       latest.clear();
       for (const envelope of envelopes) store(envelope);
       const before = stale;
       stale = new Map(statuses.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
       listeners.emit('snapshot', envelopes);
-      for (const envelope of envelopes) {
+      for (const envelope of envelopes.filter(isNew)) {
         if (!isCurrent()) return;
         deliver(envelope);
       }

@@ -16,6 +16,7 @@ import type { ResolvedOptions } from './options.js';
 import { watchPage } from './page-watch.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type { StreamStatus } from './types.js';
+import { ResumeTracker } from './resume.js';
 
 /** The `reason` of `closed` while the page is hidden, and of `reconnecting` while the browser is offline. */
 const HIDDEN = 'hidden';
@@ -55,15 +56,18 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
   /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
   let joins = 0;
   const page = watchPage(o, { visibilityChange: onVisibilityChange, online: onOnline, offline: onOffline });
+  // Each connection asks for `since` and each value is passed on once, across reconnects.
+  const resumeTracker = new ResumeTracker(o.historyMs, o.resume, () => timers.now());
 
   // Received on the socket: passed to the other tabs first, as every status is (see setStatus).
   const connectionHost: ConnectionHost = {
     opened: () => setStatus({ state: 'open' }),
     snapshot(envelopes, stale, isCurrent) {
       broadcast({ t: 'snapshot', envelopes, stale });
-      store.applySnapshot(envelopes, stale, isCurrent);
+      store.applySnapshot(envelopes, stale, isCurrent, (e) => resumeTracker.accept(e));
     },
     envelope(envelope) {
+      if (!resumeTracker.accept(envelope)) return; // passed on before this reconnect, or older than its key's newest
       broadcast({ t: 'envelope', envelope });
       store.applyEnvelope(envelope);
     },
@@ -116,7 +120,7 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
 
   function open(): void {
     try {
-      connection = openConnection(o, connectionHost);
+      connection = openConnection({ ...o, url: resumeTracker.url(o.url) }, connectionHost);
     } catch (error) {
       // The WebSocket constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });

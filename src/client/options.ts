@@ -22,6 +22,10 @@ export interface ResolvedOptions {
   readonly authCheckUrl: string | null;
   readonly fetch: FetchLike | undefined;
   readonly connectTimeoutMs: number;
+  /** How much history the first connection asks for (`since`); `0`: none. */
+  readonly historyMs: number;
+  /** Whether reconnects ask for `since` and each value is passed on once (see resume.ts). */
+  readonly resume: boolean;
   readonly backoffMs: readonly number[];
   readonly jitter: number;
   readonly stableAfterMs: number;
@@ -112,6 +116,8 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedOptions {
     shareAcrossTabs = false,
     hiddenTimeoutMs = 300_000,
     resumeJitterMs = 1000,
+    historyMs = 0,
+    resume = true,
   } = options;
   const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
@@ -128,6 +134,8 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedOptions {
   check(isNumberIn(hiddenTimeoutMs, 0, MAX_TIMER_MS), 'hiddenTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, hiddenTimeoutMs);
   check(isNumberIn(resumeJitterMs, 0, MAX_TIMER_MS), 'resumeJitterMs', `a number from 0 to ${MAX_TIMER_MS}`, resumeJitterMs);
   check(typeof shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', shareAcrossTabs);
+  check(isNumberIn(historyMs, 0), 'historyMs', 'a finite number >= 0', historyMs);
+  check(typeof resume === 'boolean', 'resume', 'a boolean', resume);
   check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
   check(
     types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
@@ -146,6 +154,8 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedOptions {
     authCheckUrl: options.authCheckUrl === false ? null : toHttpUrl(options.authCheckUrl ?? 'snapshot', url),
     fetch: options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis),
     connectTimeoutMs,
+    historyMs,
+    resume,
     backoffMs: [...backoffMs],
     jitter,
     stableAfterMs,

@@ -174,6 +174,24 @@ export interface StreamManagerOptions {
    */
   readonly fetch?: FetchLike | undefined;
   /**
+   * On the first connection, ask the server for the values of the last this many milliseconds (the
+   * `since` handshake parameter), so that charts are full at once: they arrive with the snapshot, before
+   * it ends, oldest first, each key in time order. The server keeps its own `historyMs` (5 minutes by
+   * default); asking for more gets what it has. `0` asks for none: the snapshot only.
+   * @defaultValue `0`
+   */
+  readonly historyMs?: number | undefined;
+  /**
+   * Reconnect without a gap and without repeats: every reconnect asks for `since` the newest `time`
+   * received (less 2 s for producer clocks that disagree), and every envelope (backfilled, snapshot or
+   * live) is passed on only when it is new for its key: its `time` is after the newest passed on for
+   * that key, or equal to it with other content. So listeners see each value once, also across
+   * reconnects, and a key's values never go back in time. `false` restores the plain behaviour: each
+   * connection starts with the server's snapshot, passed on again in full.
+   * @defaultValue `true`
+   */
+  readonly resume?: boolean | undefined;
+  /**
    * The WebSocket class. Node 20 has no global WebSocket: pass `WebSocket` from the `ws` package there.
    * @defaultValue `globalThis.WebSocket`
    */
@@ -245,9 +263,11 @@ export interface StreamManagerEventMap {
   /** A threshold crossing or, with level `resolved`, its end; from the snapshot or live. */
   alert: AlertMessage;
   /**
-   * The server's snapshot, received first on every connection (its envelopes up to the `snapshot_end`
-   * packet), applied to `latest()` at once and then passed on one by one. With `shareAcrossTabs`, a tab
-   * that joins the others receives the leader's latest values this way too.
+   * What a connection starts with, up to the `snapshot_end` packet: the server's snapshot and, after a
+   * handshake with `since` (`historyMs`, or any reconnect with `resume`), the history backfilled with it,
+   * oldest first. Applied to `latest()` at once; then the envelopes among them that are new (see `resume`)
+   * are passed on one by one. With `shareAcrossTabs`, a tab that joins the others receives the leader's
+   * latest values this way too.
    */
   snapshot: readonly Envelope[];
   /** Every change of the connection state. */

@@ -152,7 +152,7 @@ export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' 
     type: 'object',
     required: ['count'],
     additionalProperties: false,
-    properties: { count: integer },
+    properties: { count: integer, since: isoTime, complete: { type: 'boolean' } },
   }),
   error: packetSchema('error', 'error', {
     type: 'object',

@@ -143,17 +143,26 @@ export interface SnapshotPacket {
 }
 
 /**
- * Sent once on every connection, right after the snapshot's envelopes: everything before it was the
- * latest known value of each key, everything after it is live.
+ * Sent once on every connection, right after the snapshot's envelopes (and, for a handshake with
+ * `?since=`, the history backfilled with them): everything before it was known before the connection,
+ * everything after it is live.
  * @public
  */
 export interface SnapshotEndPacket {
   /** Discriminator. */
   readonly type: 'snapshot_end';
-  /** How many envelopes the snapshot held. */
+  /** How many envelopes came before it, and what a `since` backfill covered. */
   readonly data: {
     /** The number of envelope frames sent before this packet on this connection (`source_status` packets are not counted). */
     readonly count: number;
+    /** Only after a handshake with `?since=`: that time as the server read it, ISO-8601 UTC. */
+    readonly since?: string;
+    /**
+     * Only after a handshake with `?since=`: `true` when the server held every value it delivered with
+     * `time` at or after `since`, so the backfill has no gap; `false` when some may be missing (`since`
+     * is older than its history, the server started later, or it lost messages while Redis was away).
+     */
+    readonly complete?: boolean;
   };
 }
 

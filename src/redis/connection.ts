@@ -19,7 +19,7 @@ export interface RedisLike {
 }
 
 /** What a connection the package opens is for. Each role has its own settings and connection name. */
-export type RedisRole = 'subscriber' | 'publisher';
+export type RedisRole = 'subscriber' | 'publisher' | 'history';
 
 const LOG_INTERVAL_MS = 10_000;
 
@@ -45,6 +45,16 @@ const ROLE_OPTIONS: Readonly<Record<RedisRole, RedisOptions>> = {
     lazyConnect: false,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
     connectionName: 'system-stream:publisher',
+  },
+  // The Redis-backed history's reads (XRANGE): they wait for a reconnect like the subscriber's commands,
+  // with a time limit set by the reader itself.
+  history: {
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    enableReadyCheck: false,
+    lazyConnect: false,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 500),
+    connectionName: 'system-stream:history',
   },
 };
 

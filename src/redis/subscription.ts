@@ -1,9 +1,10 @@
 import type { Observable } from 'rxjs';
+import type { HistoryStore } from '../history.js';
 import { SystemStreamError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { fromRedisChannels } from './channel-list-source.js';
 import { describeEndpoint, type RedisLike } from './connection.js';
 import { watchRedisHealth, type RedisState } from './health.js';
+import { openMessageSources } from './message-sources.js';
 import { createReadyDeadline } from './ready-deadline.js';
 import { openSubscriber } from './subscriber.js';
 
@@ -15,6 +16,11 @@ export interface SubscriptionOptions {
   readonly channels: readonly string[];
   /** SSUBSCRIBE instead of SUBSCRIBE. */
   readonly sharded: boolean;
+  /** The Redis stream that backs the history (`historyStream`), or `null`. */
+  readonly historyStream: string | null;
+  readonly historyMs: number;
+  /** Told where the stream may have a gap, and fed by the history stream's first load. */
+  readonly history: HistoryStore;
   readonly redisHealthCheckMs: number;
   readonly readyTimeoutMs: number;
   readonly logger: Logger;
@@ -26,7 +32,12 @@ export interface SubscriptionOptions {
 
 /** The stream's Redis side: its own subscriber connection, the channel's messages, health and `ready`. */
 export interface Subscription {
+  /** The channels' live messages. */
   readonly messages$: Observable<Buffer>;
+  /** With a history stream: what it holds that the live messages missed (the first load, after each reconnect). */
+  readonly recovered$: Observable<Buffer | string>;
+  /** Messages recovered after reconnects so far. */
+  readonly recoveredCount: number;
   readonly ready: Promise<void>;
   readonly state: RedisState;
   /** The message stream failed for good: logged, and `ready` rejects if it is still pending. */
@@ -45,13 +56,15 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
   const { channel, logger } = o;
   // A URL, or a duplicate of the host's client: a Redis, Sentinel-managed or not, or a Cluster.
   const redis = openSubscriber(o.redis, { sharded: o.sharded, channels: o.channels, healthCheckMs: o.redisHealthCheckMs }, logger);
+  let recoveredCount = 0;
   const deadline = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   let everDown = false;
   const healthOptions = { intervalMs: o.redisHealthCheckMs, fallbackProbe: () => redis.subscribe(channel), logger };
   const health = watchRedisHealth(redis, healthOptions, (state, reason) => {
     if (state === 'up') {
-      deadline.settle();
+      // With a history stream, ready also waits for its first load (or for it to be given up).
+      void sources.loaded.then(() => deadline.settle());
       if (everDown) {
         logger.info({ event: 'redis_up', channel }, 'redis subscription restored');
         o.onRestored();
@@ -66,7 +79,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     }
   });
 
-  const messages$ = fromRedisChannels(redis, o.channels, {
+  const sources = openMessageSources(redis, o, o.history, {
     onSubscribed: () => health.subscribed(),
     onRefused(err, attempt) {
       health.refused();
@@ -74,10 +87,15 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
       if (attempt === 1) logger.error({ event: 'subscribe_refused', channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
       deadline.settle(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${channel}: ${message}`, { cause: err }));
     },
+    onRecovered: (count) => void (recoveredCount += count),
   });
 
   return {
-    messages$,
+    messages$: sources.live$,
+    recovered$: sources.recovered$,
+    get recoveredCount() {
+      return recoveredCount;
+    },
     ready: deadline.promise,
     get state() {
       return health.state;
@@ -88,6 +106,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     },
     close() {
       health.stop();
+      sources.close();
       deadline.settle(new SystemStreamError('SST_ERR_CLOSED', 'The stream was closed before its Redis subscription was ready'));
       redis.disconnect();
     },

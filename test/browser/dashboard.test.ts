@@ -236,12 +236,13 @@ describe('example dashboard in Chromium (in-process bus)', () => {
   });
 
   it('logs no errors to the browser console', () => {
-    // Tolerated, narrowly: Chromium's reports of a WebSocket to this server's stream path refused while
+    // Tolerated, narrowly: Chromium's reports of a WebSocket to this server's stream path (with the
+    // `since` a resuming manager asks for) refused while
     // the server was down on purpose, and of the manager's check of why the handshake failed
     // (a HEAD request to the snapshot endpoint) refused likewise. Anything else (a 404, an uncaught
     // exception, a refused connection at any other time) fails the test.
     const refused = new RegExp(
-      `^(WebSocket connection to 'ws://127\\.0\\.0\\.1:${port}/api/system/ws' failed: .*|Failed to load resource: )net::ERR_CONNECTION_REFUSED$`,
+      `^(WebSocket connection to 'ws://127\\.0\\.0\\.1:${port}/api/system/ws(?:\\?since=\\d+)?' failed: .*|Failed to load resource: )net::ERR_CONNECTION_REFUSED$`,
     );
     const isExpected = (e: ConsoleError): boolean => e.at >= downtime.from && e.at <= downtime.to && refused.test(e.text);
     expect(tab.errors.filter((e) => !isExpected(e)).map((e) => e.text)).toEqual([]);

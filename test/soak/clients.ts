@@ -5,6 +5,7 @@
 // out-of-order live message per key, and each Redis outage is timed from the clients' side.
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { ResumeTracker } from '../../src/client/resume.js';
 import { isTerminalCloseCode } from '../../src/protocol/close-codes.js';
 import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
 import { FLOOD_HOT_METRIC, FLOOD_METRIC, INVALID_SOURCE, PROBE_METRIC } from './producer.js';
@@ -19,6 +20,8 @@ const CLOSE_FALLBACK_MS = 2000;
 /** One Redis outage as the clients saw it. Times are `performance.now()`. */
 export interface Outage {
   readonly index: number;
+  /** A SIGKILL and restart of Redis, or `CLIENT KILL TYPE pubsub` of the server's subscriber alone. */
+  readonly kind: 'sigkill' | 'pubsub kill';
   readonly killAt: number;
   downMs: number;
   /** When the restarted redis-server said "Ready to accept connections". */
@@ -50,6 +53,12 @@ export interface FleetTotals {
   orderViolationExamples: string[];
   /** Packets that carry a marker of an invalid message, or an unknown packet type. */
   invalidDelivered: number;
+  /** A metric `seq` received twice on one connection (backfill and live overlapping, or a repeat). */
+  wireDuplicates: number;
+  /** A metric `seq` passed on twice to one client by the resume rule, across its connections. */
+  duplicatesPassed: number;
+  /** Envelopes the resume rule dropped as already passed on (the overlap of a `since` backfill). */
+  resumeDropped: number;
   /** Closes the client did not ask for, by close code. */
   readonly dropped: Record<string, number>;
   /** Closes the soak asked for, by reason. */
@@ -84,6 +93,9 @@ export class Fleet {
     orderViolations: 0,
     orderViolationExamples: [],
     invalidDelivered: 0,
+    wireDuplicates: 0,
+    duplicatesPassed: 0,
+    resumeDropped: 0,
     dropped: {},
     closedByUs: {},
     spurious503: 0,
@@ -101,6 +113,8 @@ export class Fleet {
   constructor(
     readonly url: string,
     readonly random: () => number,
+    /** Clients reconnect with `?since=` and the resume rule of StreamManager (src/client/resume.ts). */
+    readonly isResuming: boolean,
   ) {}
 
   /** Opens `count` clients (slot 0 observer, 1 slow, 2 zombie, the rest readers) and waits for their snapshots. */
@@ -161,11 +175,12 @@ export class Fleet {
   }
 
   /** Marks the start of an outage: from now on 503/200/first live packets are attributed to it. */
-  beginOutage(index: number): Outage {
+  beginOutage(index: number, kind: Outage['kind'] = 'sigkill'): Outage {
     // The slow reader and the zombie pause on their own schedule, possibly in the middle of the outage.
     const reading = new Set(this.clients.filter((c) => c.isOpen && (c.role === 'reader' || c.role === 'observer')).map((c) => c.connId));
     this.outage = {
       index,
+      kind,
       killAt: performance.now(),
       downMs: 0,
       restartedAt: undefined,
@@ -229,6 +244,13 @@ export class SoakClient {
   #timer: NodeJS.Timeout | undefined;
   #isStopped = false;
   #lastSeq = new Map<string, number>();
+  /** Metric seqs received on the current connection. */
+  #connSeqs = new Set<number>();
+  readonly #resume: ResumeTracker;
+  /** Metric seqs passed on by the resume rule, over every connection of this client. */
+  readonly passedSeqs = new Set<number>();
+  /** When this client first had its snapshot (`performance.now()`); 0 before. */
+  firstOpenAt = 0;
 
   constructor(
     readonly slot: number,
@@ -236,17 +258,19 @@ export class SoakClient {
     fleet: Fleet,
   ) {
     this.#fleet = fleet;
+    this.#resume = new ResumeTracker(0, fleet.isResuming, () => Date.now());
   }
 
   connect(): void {
     if (this.#isStopped) return;
     const f = this.#fleet;
     const t = f.totals;
-    const ws = new WebSocket(f.url, { perMessageDeflate: false });
+    const ws = new WebSocket(this.#resume.url(f.url), { perMessageDeflate: false });
     const connId = ++f.nextConnId;
     this.ws = ws;
     this.connId = connId;
     this.#lastSeq = new Map();
+    this.#connSeqs = new Set();
     this.#closingBecause = null;
     let hasOpened = false;
 
@@ -368,6 +392,7 @@ export class SoakClient {
         if (!this.isOpen && this.#closingBecause === null) {
           this.isOpen = true;
           this.openedAt = performance.now();
+          if (this.firstOpenAt === 0) this.firstOpenAt = this.openedAt;
           this.#attempt = 0;
         }
         return;
@@ -385,6 +410,7 @@ export class SoakClient {
       case 'system_metric':
       case 'container_status':
       case 'alert':
+        this.#track(packet);
         if (!this.isOpen) {
           // Before snapshot_end: one of the snapshot's envelopes, not live.
           if (isMarkedInvalid(packet)) t.invalidDelivered++;
@@ -400,6 +426,23 @@ export class SoakClient {
         count('unknown');
         t.invalidDelivered++;
     }
+  }
+
+  /** Wire duplicates per connection, and what the resume rule passes on across connections. */
+  #track(envelope: Envelope): void {
+    const t = this.#fleet.totals;
+    const seq = envelope.type === 'system_metric' ? envelope.data.meta?.['seq'] : undefined;
+    if (typeof seq === 'number') {
+      if (this.#connSeqs.has(seq)) t.wireDuplicates++;
+      this.#connSeqs.add(seq);
+    }
+    if (!this.#resume.accept(envelope)) {
+      t.resumeDropped++;
+      return;
+    }
+    if (typeof seq !== 'number') return;
+    if (this.passedSeqs.has(seq)) t.duplicatesPassed++;
+    this.passedSeqs.add(seq);
   }
 
   #checkMetric(data: Extract<Envelope, { type: 'system_metric' }>['data']): void {

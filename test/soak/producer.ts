@@ -1,8 +1,12 @@
 // The soak's producer: a sentinel-like batch every second, a flood now and then, a trickle of invalid
 // messages, and probes that time the recovery after a Redis restart. Publishes with its own ioredis
 // connection, which fails fast while Redis is down (as a real producer's would), and counts every outcome.
+// With the Redis-backed history (the default), sentinel batches, floods and probes go through the
+// publisher's script (XADD to the history stream + stamped PUBLISH); invalid messages stay plain PUBLISHes,
+// as from a producer in another language.
 import { Redis } from 'ioredis';
 import type { AlertMessage, ContainerState, ContainerStatusMessage, Envelope, SystemMetricMessage } from '../../src/protocol/wire.js';
+import { historyStreamKey, publishWithHistory, type HistoryTarget } from '../../src/redis/history-script.js';
 
 /** What happened to the Redis messages of one kind. */
 export interface PublishTally {
@@ -12,15 +16,26 @@ export interface PublishTally {
   subscribed: number;
   /** PUBLISH answered 0: Redis was up but the server had not subscribed again yet. */
   noSubscriber: number;
+  /** Of those, the ones also in the history stream, which the server recovers. */
+  recoverable: number;
   /** PUBLISH failed: Redis down or the publisher not reconnected yet. */
   failed: number;
-  /** Valid envelopes in the messages that reached the subscriber. */
+  /** Valid envelopes in the messages that reached the subscriber (live, or recovered from the history stream). */
   validEnvelopes: number;
   /** Invalid messages or batch members in the messages that reached the subscriber. */
   invalidItems: number;
 }
 
 export type PublishKind = 'sentinel' | 'flood' | 'invalid' | 'probe';
+
+/** A sentinel metric Redis acknowledged: every client that reads must get it once. */
+export interface AckedMetric {
+  readonly seq: number;
+  /** `performance.now()` when Redis answered. */
+  readonly ackedAt: number;
+  /** Redis answered 0 subscribers: only the history stream can bring it to the server. */
+  readonly isUnsubscribed: boolean;
+}
 
 /** Marks every envelope the soak publishes: clients check order per key and measure latency with these. */
 export interface SoakMeta {
@@ -56,7 +71,10 @@ export class Producer {
   /** Container status changes published (and acknowledged by a subscriber). */
   containerChanges = 0;
   alerts = 0;
+  /** Sentinel metric envelopes in batches Redis acknowledged, in publish order. */
+  readonly ackedMetrics: AckedMetric[] = [];
   readonly #redis: Redis;
+  readonly #history: HistoryTarget | null;
   readonly #random: () => number;
   #seq = 0;
   #tick = 0;
@@ -70,8 +88,10 @@ export class Producer {
     redisUrl: string,
     readonly channel: string,
     random: () => number,
+    useHistoryStream: boolean,
   ) {
     this.#random = random;
+    this.#history = useHistoryStream ? { channel, streamKey: historyStreamKey(channel), maxLen: 10_000 } : null;
     this.#redis = new Redis(redisUrl, {
       enableOfflineQueue: false, // fail fast while Redis is down, like a sentinel that skips a tick
       maxRetriesPerRequest: 0,
@@ -124,16 +144,24 @@ export class Producer {
       batch.push(this.#alert('resolved', time));
       alerts++;
     }
-    if (await this.#publish('sentinel', JSON.stringify(batch), batch.length, 0)) {
+    const receivers = await this.#publish('sentinel', JSON.stringify(batch), batch.length, 0);
+    if (receivers !== undefined) {
+      const ackedAt = performance.now();
+      for (const e of batch) {
+        const seq = e.type === 'system_metric' ? e.data.meta?.['seq'] : undefined;
+        if (typeof seq === 'number') this.ackedMetrics.push({ seq, ackedAt, isUnsubscribed: receivers === 0 });
+      }
+    }
+    if ((receivers ?? 0) > 0 || (receivers === 0 && this.#history !== null)) {
       this.containerChanges += changes;
       this.alerts += alerts;
     }
   }
 
   /** A probe on its own key, for timing the first live message after a restart. */
-  probe(): Promise<boolean> {
+  async probe(): Promise<boolean> {
     const envelope = this.#metric(PROBE_METRIC, 1, 'soak', new Date().toISOString(), {});
-    return this.#publish('probe', JSON.stringify(envelope), 1, 0);
+    return ((await this.#publish('probe', JSON.stringify(envelope), 1, 0)) ?? 0) > 0;
   }
 
   /** One invalid message, a different kind each time. */
@@ -161,7 +189,7 @@ export class Producer {
     const [name, make] = kinds[turn % kinds.length] as (typeof kinds)[number];
     this.invalidKinds[name] = (this.invalidKinds[name] ?? 0) + 1;
     const { payload, valid, invalid } = make();
-    await this.#publish('invalid', payload, valid, invalid);
+    await this.#publish('invalid', payload, valid, invalid, true);
   }
 
   /** Starts a flood of `FLOOD_PER_S` msg/s, paced by the clock rather than by timer ticks; `stopFlood()` ends it. */
@@ -192,22 +220,31 @@ export class Producer {
     this.#redis.disconnect();
   }
 
-  async #publish(kind: PublishKind, payload: string, valid: number, invalid: number): Promise<boolean> {
+  /** Resolves with the number of subscribers Redis reported, or `undefined` when the publish failed. */
+  async #publish(kind: PublishKind, payload: string, valid: number, invalid: number, isPlain = false): Promise<number | undefined> {
     const t = this.tallies[kind];
     t.attempted++;
     try {
-      const receivers = await this.#redis.publish(this.channel, payload);
+      const receivers =
+        this.#history === null || isPlain ? await this.#redis.publish(this.channel, payload) : await publishWithHistory(this.#redis, this.#history, payload);
       if (receivers > 0) {
         t.subscribed++;
         t.validEnvelopes += valid;
         t.invalidItems += invalid;
-        return true;
+      } else {
+        t.noSubscriber++;
+        // In the history stream: the server recovers it after its subscriber is back.
+        if (this.#history !== null && !isPlain) {
+          t.recoverable++;
+          t.validEnvelopes += valid;
+          t.invalidItems += invalid;
+        }
       }
-      t.noSubscriber++;
+      return receivers;
     } catch {
       t.failed++;
+      return undefined;
     }
-    return false;
   }
 
   #metric(metric_type: string, value: number, source: string, time: string, meta: Record<string, string | number>): SystemMetricMessage {
@@ -222,7 +259,7 @@ export class Producer {
 }
 
 function tally(): PublishTally {
-  return { attempted: 0, subscribed: 0, noSubscriber: 0, failed: 0, validEnvelopes: 0, invalidItems: 0 };
+  return { attempted: 0, subscribed: 0, noSubscriber: 0, recoverable: 0, failed: 0, validEnvelopes: 0, invalidItems: 0 };
 }
 
 function round(value: number): number {

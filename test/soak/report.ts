@@ -4,6 +4,29 @@ import type { Fleet, Outage } from './clients.js';
 import type { ServerSample } from './ipc.js';
 import { FLOOD_PER_S, type Producer, type PublishKind } from './producer.js';
 
+/** What the soak counts of the history: acknowledged sentinel metrics that a reading client never got. */
+export interface HistoryResult {
+  readonly isStreamOn: boolean;
+  readonly isAofOn: boolean;
+  /** Sentinel metric envelopes in batches Redis acknowledged. */
+  readonly ackedMetrics: number;
+  /** Of those, acknowledged with 0 subscribers: the stream's subscriber was reconnecting. */
+  readonly ackedUnsubscribed: number;
+  /** The observer (never churned): what Redis restarts could lose. */
+  readonly observer: HistoryTally;
+  /** The readers (churned, rejoining with `since`): what Redis restarts and client churn could lose. */
+  readonly readers: HistoryTally;
+}
+
+export interface HistoryTally {
+  /** (client, envelope) pairs expected. */
+  readonly expected: number;
+  readonly lost: number;
+  /** Lost ones that Redis acknowledged with 0 subscribers. */
+  readonly lostUnsubscribed: number;
+  readonly examples: readonly string[];
+}
+
 export interface SoakResult {
   readonly minutes: number;
   readonly seed: number;
@@ -34,6 +57,7 @@ export interface SoakResult {
   readonly driverCpuMicros: number;
   readonly recoveryLimitMs: number;
   readonly redisVersion: string;
+  readonly history: HistoryResult;
 }
 
 interface Check {
@@ -61,21 +85,25 @@ export function printReport(r: SoakResult): number {
   const kinds = Object.keys(p.tallies) as PublishKind[];
   const sum = (pick: (k: PublishKind) => number): number => kinds.reduce((acc, k) => acc + pick(k), 0);
   const subscribedMessages = sum((k) => p.tallies[k].subscribed);
+  const recoverable = sum((k) => p.tallies[k].recoverable);
   const expectedValid = sum((k) => p.tallies[k].validEnvelopes);
   const expectedInvalid = sum((k) => p.tallies[k].invalidItems);
   // The counters of the last sample under load; the drained sample after closing holds the final totals.
   const totals = r.drained?.stats ?? stats;
 
-  line(`### Soak: ${fmtDuration(r.loadMs)}, ${r.clients} clients, default options${r.aborted ? ' (ABORTED early)' : ''}`);
+  const h = r.history;
+  line(`### Soak: ${fmtDuration(r.loadMs)}, ${r.clients} clients, default options${h.isStreamOn ? ' + Redis-backed history' : ''}${r.aborted ? ' (ABORTED early)' : ''}`);
   line();
   line(
-    `Node ${process.version}, redis-server ${r.redisVersion}, seed ${r.seed}. Server in its own process (library defaults, ` +
-      `\`apiKeys\` only); driver process: producer and clients; private redis-server on 127.0.0.1.`,
+    `Node ${process.version}, redis-server ${r.redisVersion}${h.isAofOn ? ' (AOF, appendfsync everysec)' : ' (no AOF)'}, seed ${r.seed}. Server in its own process (library defaults, ` +
+      `\`apiKeys\`${h.isStreamOn ? ' and `historyStream: true`' : ' only'}); driver process: producer${h.isStreamOn ? ' (sentinel batches, floods and probes through the history script; invalid messages as plain PUBLISH)' : ''} ` +
+      `and clients (which rejoin with \`?since=\` and the client's resume rule); private redis-server on 127.0.0.1.`,
   );
   line(
     `Load: sentinel batch of 13 envelopes every 1 s (cpu, memory, load, 3 disks, net rx/tx, 5 containers; plus an alert on a cpu crossing), ` +
       `a 2,000 msg/s flood on 21 keys for 5 s every minute, 1 invalid message/s (8 kinds), Redis SIGKILL every 60 s ` +
-      `(down 0.5–3 s, restarted on the same port), 5 clients churned every 10 s (3 clean closes, 2 dropped TCP), ` +
+      `(down 0.5–3 s, restarted on the same port) and \`CLIENT KILL TYPE pubsub\` of the server's subscriber 20 s later, ` +
+      `right before a sentinel batch, 5 clients churned every 10 s (3 clean closes, 2 dropped TCP; they rejoin with \`since\`), ` +
       `1 slow reader pausing 25 s every minute, 1 half-open "zombie" that stops reading (recycled after 75 s), ` +
       `1 wrong-key handshake every 10 s.`,
   );
@@ -83,21 +111,26 @@ export function printReport(r: SoakResult): number {
 
   line('#### Messages');
   line();
-  line('| | Redis messages | reached the server | PUBLISH saw no subscriber | PUBLISH failed (Redis down) | valid envelopes in them | invalid items in them |');
-  line('|---|---:|---:|---:|---:|---:|---:|');
+  line('| | Redis messages | reached the server live | PUBLISH saw no subscriber | of those, in the history stream | PUBLISH failed (Redis down) | valid envelopes for the server | invalid items for it |');
+  line('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const k of kinds) {
     const x = p.tallies[k];
-    line(`| published: ${KIND_LABELS[k]} | ${n(x.attempted)} | ${n(x.subscribed)} | ${n(x.noSubscriber)} | ${n(x.failed)} | ${n(x.validEnvelopes)} | ${n(x.invalidItems)} |`);
+    line(
+      `| published: ${KIND_LABELS[k]} | ${n(x.attempted)} | ${n(x.subscribed)} | ${n(x.noSubscriber)} | ${n(x.recoverable)} | ${n(x.failed)} | ${n(x.validEnvelopes)} | ${n(x.invalidItems)} |`,
+    );
   }
   line(
     `| **total** | ${n(sum((k) => p.tallies[k].attempted))} | ${n(subscribedMessages)} | ${n(sum((k) => p.tallies[k].noSubscriber))} | ` +
-      `${n(sum((k) => p.tallies[k].failed))} | ${n(expectedValid)} | ${n(expectedInvalid)} |`,
+      `${n(recoverable)} | ${n(sum((k) => p.tallies[k].failed))} | ${n(expectedValid)} | ${n(expectedInvalid)} |`,
   );
   line();
   line('| server counter (`stream.stats()`) | value | expected from the producer |');
   line('|---|---:|---:|');
   if (totals) {
-    line(`| received (Redis messages) | ${n(totals.received)} | ${n(subscribedMessages)} ${mark(totals.received === subscribedMessages)} |`);
+    line(
+      `| received live + recovered from the history stream (Redis messages) | ${n(totals.received)} + ${n(totals.recovered)} | ` +
+        `${n(subscribedMessages + recoverable)} ${mark(totals.received + totals.recovered === subscribedMessages + recoverable)} |`,
+    );
     line(`| valid envelopes | ${n(totals.valid)} | ${n(expectedValid)} ${mark(totals.valid === expectedValid)} |`);
     line(`| invalid (messages or batch members) | ${n(totals.invalid)} | ${n(expectedInvalid)} ${mark(totals.invalid === expectedInvalid)} |`);
     line(`| throttled (replaced within a throttle window) | ${n(totals.throttled)} | |`);
@@ -115,6 +148,26 @@ export function printReport(r: SoakResult): number {
         .join(', ')}. ` +
       `Invalid messages delivered: **${t.invalidDelivered}**. Duplicate or out-of-order live metrics (per key, per connection): **${t.orderViolations}**` +
       `${t.orderViolationExamples.length ? ` (e.g. ${t.orderViolationExamples.join('; ')})` : ''}.`,
+  );
+  line();
+  line('#### History: lost and duplicated');
+  line();
+  line(
+    `Sentinel metric envelopes in batches Redis acknowledged: ${n(h.ackedMetrics)}, of which ${n(h.ackedUnsubscribed)} while the stream's ` +
+      `subscriber was reconnecting (PUBLISH reached no one${h.isStreamOn ? '; the server read them back from the history stream' : '; lost to Pub/Sub'}). ` +
+      `The server counted ${n(totals?.recovered ?? 0)} messages recovered from the stream.`,
+  );
+  line();
+  line('| | (client, envelope) pairs expected | lost | of those, published while the subscriber reconnected |');
+  line('|---|---:|---:|---:|');
+  line(`| observer (never churned): messages lost to subscriber reconnects | ${n(h.observer.expected)} | **${n(h.observer.lost)}** | ${n(h.observer.lostUnsubscribed)} |`);
+  line(`| readers (churned, rejoin with \`since\`): lost to Redis restarts and client churn | ${n(h.readers.expected)} | **${n(h.readers.lost)}** | ${n(h.readers.lostUnsubscribed)} |`);
+  if (h.observer.examples.length + h.readers.examples.length > 0) line(`\nLost, e.g.: ${[...h.observer.examples, ...h.readers.examples].join('; ')}.`);
+  line();
+  line(
+    `Duplicates: **${n(t.duplicatesPassed)}** metric envelopes passed on twice to one client across its reconnects (after the resume rule), ` +
+      `**${n(t.wireDuplicates)}** received twice on one connection (a backfill overlapping live). The resume rule dropped ${n(t.resumeDropped)} ` +
+      `envelopes that a \`since\` backfill or a snapshot repeated.`,
   );
   line();
   line('| publish → client latency (all clients, same clock) | count | p50 | p99 | max |');
@@ -153,7 +206,7 @@ export function printReport(r: SoakResult): number {
   );
   line();
 
-  line('#### Redis restarts (SIGKILL, then the same port)');
+  line('#### Redis restarts (SIGKILL, then the same port) and subscriber kills (`CLIENT KILL TYPE pubsub`)');
   line();
   line('| # | down | readers open at kill and after recovery | got 503 | 503 after kill (max) | got 200 | 200 after Redis ready (max) | live data after Redis ready (first / last client) |');
   line('|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -233,7 +286,7 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
     const lastLive = ready === undefined ? Infinity : Math.max(...stayed.map((id) => (o.firstLive.get(id) ?? Infinity) - ready));
     add(
       ready !== undefined && stayed.length > 0 && missing(o.got503) + missing(o.got200) + missing(o.firstLive) === 0 && lastLive <= r.recoveryLimitMs,
-      `restart #${o.index}: all ${stayed.length} clients that stayed connected got 503, then 200, then live data within ` +
+      `${o.kind === 'pubsub kill' ? 'subscriber kill' : 'restart'} #${o.index}: all ${stayed.length} clients that stayed connected got 503, then 200, then live data within ` +
         `${r.recoveryLimitMs / 1000} s of Redis being ready (missing 503: ${missing(o.got503)}, 200: ${missing(o.got200)}, ` +
         `live: ${missing(o.firstLive)}; last client live after ${fmtMs(lastLive)})`,
     );
@@ -266,7 +319,17 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
   );
   add(r.drained?.stats.clients === 0 && r.drained.sockets === 0, `after all clients closed, the server holds 0 clients and 0 sockets (${r.drained?.stats.clients}, ${r.drained?.sockets})`);
   add(r.exitedByItself, 'after stream.close() and server.close() the server process exited by itself (no leaked handles)');
-  add(received === subscribedMessages, `the server received every message Redis acknowledged to a subscriber (${received} vs ${subscribedMessages})`, 'warn');
+  const recoverable = (Object.values(r.producer.tallies) as { recoverable: number }[]).reduce((a, x) => a + x.recoverable, 0);
+  const recovered = r.drained?.stats.recovered ?? 0;
+  add(
+    received !== undefined && received + recovered === subscribedMessages + recoverable,
+    `the server received (live or from the history stream) every message Redis acknowledged (${received} + ${recovered} vs ${subscribedMessages} + ${recoverable})`,
+    'warn',
+  );
+  const h = r.history;
+  add(h.observer.lost === 0, `no message lost to subscriber reconnects: the observer got every acknowledged sentinel metric (${h.observer.lost} of ${h.observer.expected} lost)`, h.isStreamOn ? 'fail' : 'warn');
+  add(h.readers.lost === 0, `no message lost across Redis restarts and client churn at the readers (${h.readers.lost} of ${h.readers.expected} lost)`, h.isStreamOn ? 'fail' : 'warn');
+  add(t.duplicatesPassed === 0 && t.wireDuplicates === 0, `no duplicates: passed on twice ${t.duplicatesPassed}, twice on one connection ${t.wireDuplicates}`);
   return checks;
 }
 
@@ -278,7 +341,7 @@ function outageRow(o: Outage): string {
   const ready = o.restartedAt;
   const live = stayed.filter((id) => o.firstLive.has(id)).map((id) => (o.firstLive.get(id) as number) - (ready ?? NaN));
   return (
-    `| ${o.index} | ${fmtMs(o.downMs)} | ${stayed.length} | ${count(o.got503)} | ${fmtMs(maxAfter(o.got503, o.killAt))} | ` +
+    `| ${o.index}${o.kind === 'pubsub kill' ? ' (CLIENT KILL TYPE pubsub)' : ''} | ${fmtMs(o.downMs)} | ${stayed.length} | ${count(o.got503)} | ${fmtMs(maxAfter(o.got503, o.killAt))} | ` +
     `${count(o.got200)} | ${fmtMs(maxAfter(o.got200, ready))} | ${live.length ? `${fmtMs(Math.min(...live))} / ${fmtMs(Math.max(...live))}` : '–'} |`
   );
 }

@@ -34,8 +34,10 @@ server.on('connection', (socket) => {
   socket.once('close', () => sockets.delete(socket));
 });
 
-// Default options but the key and the logger: the soak measures what a host gets out of the box.
-const stream = attachSystemStream(server, { redis: redisUrl, apiKeys: [apiKey], logger });
+// Default options but the key, the logger and the Redis-backed history (SOAK_HISTORY_STREAM=0: off): the
+// soak measures what a host gets out of the box.
+const historyStream = process.env['SOAK_HISTORY_STREAM'] !== '0';
+const stream = attachSystemStream(server, { redis: redisUrl, apiKeys: [apiKey], logger, historyStream });
 
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();

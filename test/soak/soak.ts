@@ -10,6 +10,9 @@
 // Processes: this driver (redis control, producer, clients), the server (server.ts, forked, so that its
 // memory and event loop are measured alone) and a private redis-server on a free port. 127.0.0.1 only.
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -17,7 +20,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { Fleet, sleep, type Outage } from './clients.js';
 import type { FromServer, ServerSample, ToServer } from './ipc.js';
 import { Producer } from './producer.js';
-import { printReport, type SoakResult } from './report.js';
+import { printReport, type HistoryResult, type SoakResult } from './report.js';
 
 const CLIENTS = 100;
 const API_KEY = 'soak-key';
@@ -29,6 +32,8 @@ const SLOW_PAUSE_MS = 25_000; // under the 30 s heartbeat: a pause must not look
 const FLOOD_FROM_S = 8;
 const FLOOD_UNTIL_S = 13;
 const REDIS_KILL_AT_S = 20;
+/** `CLIENT KILL TYPE pubsub` (the server's subscriber only), right before that second's sentinel batch. */
+const PUBSUB_KILL_AT_S = 40;
 const REDIS_DOWN_MS = [500, 3000] as const;
 const CHURN_EVERY_S = 10;
 const CHURN_COUNT = 5;
@@ -40,6 +45,12 @@ const ZOMBIE_RECYCLE_MS = 75_000;
 const RECOVERY_CHECK_MS = 5000;
 /** A restart after which live data takes longer than this to reach clients counts as broken. */
 const RECOVERY_LIMIT_MS = 5000;
+/** An acknowledged message is expected at a client only from this long after its first snapshot. */
+const LOSS_MARGIN_MS = 1500;
+/** SOAK_HISTORY_STREAM=0: Pub/Sub only (the in-memory history alone), as before the Redis-backed history. */
+const USE_HISTORY_STREAM = process.env['SOAK_HISTORY_STREAM'] !== '0';
+/** SOAK_AOF=0: Redis restarts without AOF, so the history stream does not survive them. */
+const USE_AOF = process.env['SOAK_AOF'] !== '0';
 
 function parseArgs(): { minutes: number; seed: number } {
   const args = process.argv.slice(2);
@@ -88,7 +99,7 @@ class ServerProcess {
     this.child = fork(script, [], {
       // SOAK_SERVER_NODE_ARGS adds flags for a look inside, e.g. "--trace-gc" or "--cpu-prof".
       execArgv: ['--expose-gc', '--enable-source-maps', ...(process.env['SOAK_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)],
-      env: { ...process.env, SOAK_REDIS_URL: redisUrl, SOAK_API_KEY: API_KEY },
+      env: { ...process.env, SOAK_REDIS_URL: redisUrl, SOAK_API_KEY: API_KEY, SOAK_HISTORY_STREAM: USE_HISTORY_STREAM ? '1' : '0' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (message: FromServer) => {
@@ -151,12 +162,16 @@ async function main(): Promise<number> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
 
-  log(`starting: ${minutes} min, ${CLIENTS} clients, seed ${seed}`);
-  const redis: TestRedis = await startRedis();
+  log(`starting: ${minutes} min, ${CLIENTS} clients, seed ${seed}, history stream ${USE_HISTORY_STREAM ? 'on' : 'off'}, AOF ${USE_AOF ? 'everysec' : 'off'}`);
+  // AOF with fsync every second, in a directory of its own: the history stream survives each SIGKILL
+  // (less at most its last second of writes).
+  const aofDir = USE_AOF ? mkdtempSync(join(tmpdir(), 'soak-aof-')) : undefined;
+  const redis: TestRedis = await startRedis(aofDir === undefined ? {} : { args: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', aofDir] });
   const server = new ServerProcess(await bundleServer(), redis.url);
   const cleanup = async (): Promise<void> => {
     if (!server.exit) server.child.kill('SIGKILL');
     await redis.stop().catch(() => {});
+    if (aofDir !== undefined) rmSync(aofDir, { recursive: true, force: true });
   };
   let isAborted = false;
   process.once('SIGINT', () => {
@@ -167,8 +182,8 @@ async function main(): Promise<number> {
   try {
     const port = await server.ready(20_000);
     const baseline = await server.sample(true);
-    const producer = new Producer(redis.url, CHANNEL, random);
-    const fleet = new Fleet(`ws://127.0.0.1:${port}/api/system/ws?api_key=${API_KEY}`, random);
+    const producer = new Producer(redis.url, CHANNEL, random, USE_HISTORY_STREAM);
+    const fleet = new Fleet(`ws://127.0.0.1:${port}/api/system/ws?api_key=${API_KEY}`, random, true);
     const connectStarted = performance.now();
     await fleet.start(CLIENTS, 20_000);
     const connectMs = performance.now() - connectStarted;
@@ -186,10 +201,16 @@ async function main(): Promise<number> {
     let restartFailure: string | undefined;
     let zombieRecycles = 0;
 
+    const admin = redis.publisher();
     const restartRedis = async (outage: Outage): Promise<void> => {
-      await redis.kill('SIGKILL');
-      await sleep(REDIS_DOWN_MS[0] + random() * (REDIS_DOWN_MS[1] - REDIS_DOWN_MS[0]));
-      await redis.start();
+      if (outage.kind === 'pubsub kill') {
+        // Redis stays up; the server's subscriber reconnects while the batch of this second is published.
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      } else {
+        await redis.kill('SIGKILL');
+        await sleep(REDIS_DOWN_MS[0] + random() * (REDIS_DOWN_MS[1] - REDIS_DOWN_MS[0]));
+        await redis.start();
+      }
       outage.restartedAt = performance.now();
       outage.downMs = outage.restartedAt - outage.killAt;
       // Probes on their own key, every 50 ms until a client sees live data again: the first one the
@@ -212,6 +233,14 @@ async function main(): Promise<number> {
       await sleep(t0 + s * 1000 - performance.now());
       elapsedS = s;
       const offset = s % CYCLE_S;
+      if (offset === PUBSUB_KILL_AT_S && restart === undefined) {
+        const outage = fleet.beginOutage(fleet.outages.length + 1, 'pubsub kill');
+        log(`CLIENT KILL TYPE pubsub #${outage.index}`);
+        restart = restartRedis(outage)
+          .catch((err: unknown) => void (restartFailure = String(err)))
+          .finally(() => (restart = undefined));
+        await sleep(1); // the kill is on its way before the batch
+      }
       track(producer.sentinelTick());
       track(producer.invalidTick());
       if (offset === FLOOD_FROM_S) {
@@ -257,6 +286,7 @@ async function main(): Promise<number> {
       }
     }
     const loadMs = performance.now() - t0;
+    const loadEndedAt = performance.now();
     if (isAborted || restartFailure) marks.end ??= await server.sample(true);
 
     // Wind down: no more flood, let a restart finish, everyone reading again, then check the steady state.
@@ -275,6 +305,7 @@ async function main(): Promise<number> {
     const finalProbe = await finalLiveness(fleet, producer);
     const steady = await server.sample();
     const afterLoad = { clientsOpen: fleet.openCount, serverClients: steady?.stats.clients, serverSockets: steady?.sockets };
+    const history = historyAccounting(producer, fleet, loadEndedAt);
 
     await fleet.closeAll();
     let drained = await server.sample();
@@ -320,6 +351,7 @@ async function main(): Promise<number> {
       })(),
       recoveryLimitMs: RECOVERY_LIMIT_MS,
       redisVersion: await redisVersion(),
+      history,
     };
     return printReport(result);
   } finally {
@@ -346,6 +378,41 @@ async function bundleServer(): Promise<string> {
     logLevel: 'warning',
   });
   return outfile;
+}
+
+/**
+ * Every sentinel metric Redis acknowledged (with the history stream: also those it had no subscriber
+ * for) must reach every client that always reads, once: the observer, which is never churned, across the
+ * Redis restarts; the readers across their churn too, since they rejoin with `?since=`. Counted from
+ * LOSS_MARGIN_MS after a client's first snapshot to the end of the load.
+ */
+function historyAccounting(producer: Producer, fleet: Fleet, endAt: number): HistoryResult {
+  const acked = producer.ackedMetrics.filter((a) => USE_HISTORY_STREAM || !a.isUnsubscribed);
+  const count = (role: 'observer' | 'reader') => {
+    let expected = 0;
+    let lost = 0;
+    let lostUnsubscribed = 0;
+    const examples: string[] = [];
+    for (const c of fleet.clients.filter((x) => x.role === role && x.firstOpenAt > 0)) {
+      for (const a of acked) {
+        if (a.ackedAt < c.firstOpenAt + LOSS_MARGIN_MS || a.ackedAt > endAt) continue;
+        expected++;
+        if (c.passedSeqs.has(a.seq)) continue;
+        lost++;
+        if (a.isUnsubscribed) lostUnsubscribed++;
+        if (examples.length < 5) examples.push(`seq ${a.seq} at client ${c.slot}`);
+      }
+    }
+    return { expected, lost, lostUnsubscribed, examples };
+  };
+  return {
+    isStreamOn: USE_HISTORY_STREAM,
+    isAofOn: USE_AOF,
+    ackedMetrics: producer.ackedMetrics.length,
+    ackedUnsubscribed: producer.ackedMetrics.filter((a) => a.isUnsubscribed).length,
+    observer: count('observer'),
+    readers: count('reader'),
+  };
 }
 
 /** Publishes one probe and counts the open clients that receive it within 3 s. */

@@ -61,6 +61,7 @@ const TIMER_OPTIONS: readonly [Entry, string, number, number, number][] = [
   ['attachSystemStream', 'heartbeatIntervalMs', 10, MAX_TIMER_MS, 30_000],
   ['attachSystemStream', 'redisHealthCheckMs', 10, MAX_TIMER_MS, 1000],
   ['attachSystemStream', 'staleFloorMs', 100, MAX_TIMER_MS, 5000],
+  ['attachSystemStream', 'historyMs', 0, MAX_TIMER_MS, 300_000],
   ['createSystemPublisher', 'publishTimeoutMs', 1, MAX_TIMER_MS - 1000, 2000],
   ['startSentinel', 'intervalMs', 100, MAX_TIMER_MS, 1000],
   ['startSentinel', 'containerReannounceMs', 1, MAX_TIMER_MS, 30_000],
