@@ -46,6 +46,6 @@ export {
   type ContainerStatusInput,
   type MetricInput,
   type SystemPublisher,
-  type SystemPublisherOptions,
 } from './publisher.js';
+export type { SystemPublisherOptions } from './publisher-options.js';
 export { createInProcessBus, type InProcessBus } from './redis/in-process-bus.js';

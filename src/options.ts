@@ -1,3 +1,6 @@
+// The stream's options: the one documented interface (most of this file is its TSDoc, which the API report
+// and editors show) and resolveOptions(), which checks every option once with the option kit. One job,
+// kept together so that a field and its check are reviewed side by side.
 import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from './errors.js';
 import type { Logger } from './logger.js';
@@ -10,7 +13,6 @@ import {
   integerMs,
   integerOption,
   loggerOption,
-  nonEmptyString,
   oneOf,
   numberOption,
   optionsObject,

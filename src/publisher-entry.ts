@@ -24,8 +24,8 @@ export {
   type ContainerStatusInput,
   type MetricInput,
   type SystemPublisher,
-  type SystemPublisherOptions,
 } from './publisher.js';
+export type { SystemPublisherOptions } from './publisher-options.js';
 export type { RedisLike } from './redis/connection.js';
 export { historyStreamKey } from './redis/history-script.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';

@@ -1,4 +1,5 @@
-// The client's public types, apart from the class itself. Browser-safe: type imports only.
+// The client's public types, apart from the class itself. Browser-safe: type imports only. Its length is
+// the TSDoc of every option and event.
 import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SourceStatus, SystemMetricMessage } from '../protocol/wire.js';
 import type { StreamManager } from './stream-manager.js';
 

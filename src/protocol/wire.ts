@@ -1,4 +1,5 @@
 // Wire format shared by the server, the publisher and the browser client. Browser-safe: no Node imports.
+// Its length is TSDoc: every field of every packet is documented for users of the types.
 
 /**
  * Free-form annotations of a metric, such as its unit. Values are scalars so that a dashboard can

@@ -28,6 +28,6 @@ export {
   type ContainerStatusInput,
   type MetricInput,
   type SystemPublisher,
-  type SystemPublisherOptions,
 } from '../publisher.js';
+export type { SystemPublisherOptions } from '../publisher-options.js';
 export type { RedisLike } from '../redis/connection.js';

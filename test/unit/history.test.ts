@@ -227,7 +227,7 @@ describe('history options', () => {
   });
 
   it('refuses a publisher history stream on a client that cannot run scripts', async () => {
-    const { resolvePublisherOptions } = await import('../../src/publisher.js');
+    const { resolvePublisherOptions } = await import('../../src/publisher-options.js');
     expect(() => resolvePublisherOptions({ redis: { publish: async () => 1, duplicate: () => ({}) }, historyStream: true })).toThrow(/needs evalsha\(\) and eval\(\)/);
     expect(resolvePublisherOptions({ historyStream: true, historyMaxLen: 500 }).historyStream).toEqual({ channel: 'system:metrics', streamKey: '{system:metrics}:history', maxLen: 500 });
     expect(resolvePublisherOptions({}).historyStream).toBeNull();

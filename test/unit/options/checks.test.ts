@@ -19,7 +19,7 @@ import {
   stringList,
 } from '../../../src/options/checks.js';
 import { resolveOptions } from '../../../src/options.js';
-import { resolvePublisherOptions } from '../../../src/publisher.js';
+import { resolvePublisherOptions } from '../../../src/publisher-options.js';
 import { resolveSentinelOptions } from '../../../src/sentinel/options.js';
 import { startSentinel } from '../../../src/sentinel/sentinel.js';
 
