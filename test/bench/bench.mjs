@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only NAME] [-- --metrics-compare]`: runs each scenario against the library and the bare
+// `npm run bench [-- --quick] [-- --only NAME (a part of it; NAME$ for exactly it)] [-- --metrics-compare]`: runs each scenario against the library and the bare
 // `ws` baseline (with --metrics-compare: the library with `metrics: true` instead of the baseline), alternating, with the server, the load generator and the publisher as separate processes
 // on this machine, and prints a markdown table. Starts its own redis-server on a free port.
 import { fork, spawn } from 'node:child_process';
@@ -215,7 +215,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
 
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : typeof v === 'number' ? v.toFixed(digits) : String(v));
 
-const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter((s) => !args.only || s.name.includes(args.only));
+const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter((s) => !args.only || (args.only.endsWith('$') ? s.name === args.only.slice(0, -1) : s.name.includes(args.only)));
 const redis = await startRedis();
 const results = [];
 try {
