@@ -5,14 +5,14 @@
 // webpack, esbuild --splitting) puts it in its own chunk, loaded only by apps that turn the option on.
 // Reported: that split (the entry chunk every app loads, and the sharing chunk), and the whole client
 // as one file, as a bundler that does not split would ship it. Exits 1 when the entry chunk is above
-// the 5 KiB budget.
+// the 6 KiB budget (5 KiB until resume and history arrived: they cost about 0.6 KiB).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-const BUDGET_BYTES = 5 * 1024;
+const BUDGET_BYTES = 6 * 1024;
 const common = { entryPoints: ['dist/client/index.js'], bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'error' };
 const sizes = (file) => ({ minified: file.contents.length, gzipped: gzipSync(file.contents, { level: 9 }).length });
 const line = (name, { minified, gzipped }) => `${name.padEnd(34)} ${String(minified).padStart(6)} bytes minified, ${String(gzipped).padStart(5)} bytes min+gzip`;
