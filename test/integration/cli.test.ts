@@ -105,7 +105,7 @@ describe('system-stream-sentinel', () => {
     ['a Redis URL that is not one', ['--redis', 'http://user:pw-in-url@example.com'], {}, /--redis/],
     ['a Redis URL with an unclosed IPv6 bracket', ['--redis', 'redis://:pw-in-url@[::1'], {}, /`--redis \/ REDIS_URL`.*not a valid URL/],
     ['a REDIS_URL with a port over 65535', [], { REDIS_URL: 'redis://:pw-in-url@127.0.0.1:70000' }, /`--redis \/ REDIS_URL`.*port is above 65535/],
-    ['a Redis URL with a bad % escape', ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:6379'], {}, /`--redis \/ REDIS_URL`.*malformed percent-escape/],
+    ['a Redis URL with a bad % escape', ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:1'], {}, /`--redis \/ REDIS_URL`.*malformed percent-escape/],
     ['a source with a colon', ['--source', 'web:1'], {}, /`source`.*"web:1"/],
   ])('%s: one line on stderr and exit code 2', async (_what, args, env, message) => {
     const run = runCli(args, env as Record<string, string>);

@@ -16,7 +16,7 @@ import { connectOpen } from '../helpers/ws-client.js';
 // subscriber's user, and options with malformed Redis URLs. The host must never see an unhandled error,
 // and the stream must deliver again once the ACL allows it. HOSTILE_SECONDS sets the length (default 60).
 const SECONDS = Number(process.env['HOSTILE_SECONDS'] ?? 60);
-const BAD_URLS = ['redis://:pw@[::1', 'redis://127.0.0.1:70000', 'redis://:p%zz@127.0.0.1:6379', 'redis://127.0.0.1:6379/x'];
+const BAD_URLS = ['redis://:pw@[::1', 'redis://127.0.0.1:70000', 'redis://:p%zz@127.0.0.1:1', 'redis://127.0.0.1:1/x'];
 
 const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
 const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;

@@ -81,7 +81,7 @@ describe('lifecycle', () => {
     it.each([
       ['an unclosed IPv6 bracket', 'redis://:attach-secret@[::1'],
       ['a port over 65535', 'redis://:attach-secret@127.0.0.1:70000'],
-      ['a malformed % escape', 'redis://:attach-secret%zz@127.0.0.1:6379'],
+      ['a malformed % escape', 'redis://:attach-secret%zz@127.0.0.1:1'],
     ])('(a Redis URL with %s) leaves nothing registered, so a corrected retry on the same server and path works', async (_what, url) => {
       const server = http.createServer();
       const baseline = { upgrade: server.listenerCount('upgrade'), request: server.listenerCount('request') };

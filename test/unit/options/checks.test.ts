@@ -71,12 +71,12 @@ const TIMER_OPTIONS: readonly [Entry, string, number, number, number][] = [
 const BAD_REDIS_URLS: readonly [string, string, RegExp][] = [
   ['an unclosed IPv6 bracket', 'redis://:hunter2-secret@[::1', /not a valid URL/],
   ['a port over 65535', 'redis://:hunter2-secret@127.0.0.1:70000', /port is above 65535/],
-  ['a malformed %-escape in the password', 'redis://:hunter2%zz-secret@127.0.0.1:6379', /malformed percent-escape/],
-  ['a malformed %-escape in the user name', 'redis://us%e0r:hunter2-secret@127.0.0.1:6379', /malformed percent-escape/],
-  ['a space in the host', 'redis://:hunter2-secret@my host:6379', /not a valid URL/],
-  ['a database that is not a number', 'redis://:hunter2-secret@127.0.0.1:6379/zero', /database number/],
-  ['another scheme', 'http://:hunter2-secret@127.0.0.1:6379', /does not start with redis:\/\//],
-  ['no scheme', ':hunter2-secret@127.0.0.1:6379', /does not start with redis:\/\//],
+  ['a malformed %-escape in the password', 'redis://:hunter2%zz-secret@127.0.0.1:1', /malformed percent-escape/],
+  ['a malformed %-escape in the user name', 'redis://us%e0r:hunter2-secret@127.0.0.1:1', /malformed percent-escape/],
+  ['a space in the host', 'redis://:hunter2-secret@my host:1', /not a valid URL/],
+  ['a database that is not a number', 'redis://:hunter2-secret@127.0.0.1:1/zero', /database number/],
+  ['another scheme', 'http://:hunter2-secret@127.0.0.1:1', /does not start with redis:\/\//],
+  ['no scheme', ':hunter2-secret@127.0.0.1:1', /does not start with redis:\/\//],
 ];
 
 /** For each entry, a misspelling of one of its options and the option meant. */
@@ -167,7 +167,7 @@ describe('option resolvers (attachSystemStream, createSystemPublisher, startSent
 
   it('takes REDIS_URL at the time of the call, else the local default', () => {
     expect(defaultRedis({})).toBe(DEFAULT_REDIS_URL);
-    expect(defaultRedis({ REDIS_URL: 'redis://10.1.2.3:6380' })).toBe('redis://10.1.2.3:6380');
+    expect(defaultRedis({ REDIS_URL: 'redis://127.0.0.3:2' })).toBe('redis://127.0.0.3:2');
     expect(resolveOptions({ auth: false }).channel).toBe(DEFAULT_CHANNEL);
     expect(resolvePublisherOptions({}).channel).toBe(DEFAULT_CHANNEL);
   });
@@ -206,7 +206,7 @@ describe('option kit', () => {
   });
 
   describe('redisOption', () => {
-    it.each(['redis://127.0.0.1:6379', 'rediss://user:p%40ss@cache.example:6380/2', 'redis://[::1]:6379', 'REDIS://localhost', 'redis://'])('accepts %s', (url) => {
+    it.each(['redis://127.0.0.1:1', 'rediss://user:p%40ss@127.0.0.1:2/2', 'redis://[::1]:1', 'REDIS://localhost', 'redis://'])('accepts %s', (url) => {
       expect(redisOption(url, 'subscriber')).toBe(url);
     });
     it('asks a host client for the method its role needs', () => {

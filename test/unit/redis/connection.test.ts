@@ -65,11 +65,11 @@ describe('describeEndpoint', () => {
 
   it('names a socket path, a Sentinel group and Cluster nodes given as URLs without their credentials', () => {
     expect(describeEndpoint({ options: { path: '/run/redis.sock' } })).toBe('unix:/run/redis.sock');
-    expect(describeEndpoint({ options: { name: 'main', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2' }] } })).toBe(
-      'sentinel group main via 10.0.0.1:26379, 10.0.0.2:26379',
+    expect(describeEndpoint({ options: { name: 'main', sentinels: [{ host: '127.0.0.11', port: 26379 }, { host: '127.0.0.12' }] } })).toBe(
+      'sentinel group main via 127.0.0.11:26379, 127.0.0.12:26379',
     );
-    expect(describeEndpoint({ startupNodes: ['redis://:s3cret@10.0.0.3:7000', 7001, { host: '10.0.0.4', port: 7002 }] })).toBe(
-      'cluster 10.0.0.3:7000, 127.0.0.1:7001, 10.0.0.4:7002',
+    expect(describeEndpoint({ startupNodes: ['redis://:s3cret@127.0.0.13:7000', 7001, { host: '127.0.0.14', port: 7002 }] })).toBe(
+      'cluster 127.0.0.13:7000, 127.0.0.1:7001, 127.0.0.14:7002',
     );
     expect(describeEndpoint({})).toBe('an unknown address');
   });
