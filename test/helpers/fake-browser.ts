@@ -1,6 +1,7 @@
 // Stand-ins for the browser APIs StreamManager uses, driven by the test: a WebSocket, the page's
 // visibility, the network, Web Locks and BroadcastChannel. None touches the network or a real timer.
 import type { NetworkSource, VisibilitySource } from '../../src/client/types.js';
+import { vi } from 'vitest';
 
 /**
  * A WebSocket stand-in that the test drives: it never touches the network. Like a real socket it
@@ -242,4 +243,11 @@ export class FakeChannels {
   get openCount(): number {
     return [...this.#open.values()].reduce((n, s) => n + s.size, 0);
   }
+}
+
+/** Lets `ms` pass on vitest's fake timers and reports whether a new FakeSocket was created meanwhile. */
+export function advance(ms: number): boolean {
+  const before = FakeSocket.instances.length;
+  vi.advanceTimersByTime(ms);
+  return FakeSocket.instances.length > before;
 }

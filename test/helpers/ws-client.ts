@@ -131,3 +131,8 @@ export function snapshotEnvelopes(client: TestClient): Envelope[] {
   const end = client.packets.findIndex((p) => p.type === 'snapshot_end');
   return client.packets.slice(0, end === -1 ? 0 : end) as Envelope[];
 }
+
+/** The packet that says Redis is unavailable (503). */
+export const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
+/** The packet that says live data flows again (200). */
+export const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;

@@ -6,10 +6,11 @@ import { WebSocket } from 'ws';
 import { attachSystemStream } from '../../src/attach.js';
 import type { SystemStream } from '../../src/stream.js';
 import { StreamManager } from '../../src/client/stream-manager.js';
-import type { StreamManagerEventMap, StreamManagerOptions, StreamManagerTimers, StreamStatus } from '../../src/client/types.js';
+import type { StreamManagerEventMap, StreamManagerOptions, StreamStatus } from '../../src/client/types.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import type { Envelope } from '../../src/protocol/wire.js';
 import { ConformingWebSocket } from '../helpers/conformance.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 import { alert, metric } from '../helpers/fixtures.js';
 import { connectOpen } from '../helpers/ws-client.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -22,33 +23,7 @@ import { startServer } from '../helpers/server.js';
 //   check and the close grace period of stream.close(), which this test needs to run for real.
 // What is asserted is the wait each attempt asked for (exactly 2000, 5000, 10000 ms with jitter 0) and
 // that each released wait makes one real connection attempt; the unit tests check the same schedule
-// against vi.useFakeTimers with the default timers.
-class ManualTimers implements StreamManagerTimers {
-  readonly waits: number[] = [];
-  readonly #pending = new Map<number, () => void>();
-  #next = 0;
-  setTimeout(callback: () => void, ms: number): unknown {
-    this.waits.push(ms);
-    this.#pending.set(++this.#next, callback);
-    return this.#next;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-  now(): number {
-    return Date.now();
-  }
-  get pending(): number {
-    return this.#pending.size;
-  }
-  /** Ends the one pending wait now. */
-  release(): void {
-    expect(this.#pending.size).toBe(1);
-    const [handle, callback] = [...this.#pending][0]!;
-    this.#pending.delete(handle);
-    callback();
-  }
-}
+// against vi.useFakeTimers with the default timers. (ManualTimers: test/helpers/manual-timers.ts.)
 
 /** Counts the sockets a manager opens. */
 function countingWebSocket(): { WebSocket: typeof WebSocket; readonly created: number } {

@@ -3,13 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { attachSystemStream } from '../../src/attach.js';
 import { createSystemPublisher } from '../../src/publisher.js';
-import type { ServerPacket } from '../../src/protocol/wire.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { upgradeThenReset } from '../helpers/raw-socket.js';
-import { connectOpen } from '../helpers/ws-client.js';
+import { connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
 // One run of mixed hostile traffic against a host process (this test's): RST storms on every path,
 // authenticate() hooks that hang, deny or answer through a non-native thenable, ACL flips of the
@@ -18,8 +17,6 @@ import { connectOpen } from '../helpers/ws-client.js';
 const SECONDS = Number(process.env['HOSTILE_SECONDS'] ?? 60);
 const BAD_URLS = ['redis://:pw@[::1', 'redis://127.0.0.1:70000', 'redis://:p%zz@127.0.0.1:1', 'redis://127.0.0.1:1/x'];
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 describe('a host under mixed hostile traffic', () => {
   const fx = useStreamFixtures();

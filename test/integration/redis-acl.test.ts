@@ -1,22 +1,19 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/logger.js';
-import type { ServerPacket } from '../../src/protocol/wire.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { rejection } from '../helpers/rejection.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connectOpen } from '../helpers/ws-client.js';
+import { connectOpen, is200, is503 } from '../helpers/ws-client.js';
 import { recordingLogger } from '../helpers/logger.js';
 
 // Redis ACLs against the subscriber's own user: a real redis-server, users changed with ACL SETUSER while
 // the stream runs. Redis itself disconnects a client whose subscription an ACL change no longer allows;
 // CLIENT KILL USER makes sure of it. Every test fails if anything reaches unhandledRejection/uncaughtException.
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 describe('Redis ACLs and the subscriber', () => {
   const fx = useStreamFixtures();

@@ -1,16 +1,14 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { ErrorPacket, ServerPacket } from '../../src/protocol/wire.js';
+import type { ErrorPacket } from '../../src/protocol/wire.js';
 import { metric } from '../helpers/fixtures.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { heapAfterGc } from '../helpers/heap.js';
 import { recordingLogger } from '../helpers/logger.js';
-import { connectOpen } from '../helpers/ws-client.js';
+import { connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 describe('Redis outage', () => {
   const fx = useStreamFixtures();

@@ -4,39 +4,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { StreamManager } from '../../src/client/stream-manager.js';
-import type { StreamManagerTimers, StreamStatus } from '../../src/client/types.js';
+import type { StreamStatus } from '../../src/client/types.js';
 import type { SystemStreamOptions } from '../../src/options.js';
 import { envelopeKey, type Envelope } from '../../src/protocol/wire.js';
 import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
 import { ConformingWebSocket } from '../helpers/conformance.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Holds every reconnect wait until the test releases it. */
-class HeldTimers implements StreamManagerTimers {
-  readonly #pending = new Map<number, () => void>();
-  #next = 0;
-  setTimeout(callback: () => void, _ms: number): unknown {
-    this.#pending.set(++this.#next, callback);
-    return this.#next;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-  now(): number {
-    return Date.now();
-  }
-  get pending(): number {
-    return this.#pending.size;
-  }
-  releaseAll(): void {
-    const callbacks = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const callback of callbacks) callback();
-  }
-}
 
 /** A ws WebSocket that the test can cut off like a dropped network, and that connects wherever `target()` says. */
 function droppableWebSocket(target: (url: string) => string): { WebSocket: typeof WebSocket; current: () => WebSocket | undefined; urls: string[] } {
@@ -118,7 +95,7 @@ describe('StreamManager resume', () => {
     const s = await server(redis, channel);
     const p = createSystemPublisher({ redis: redis.url, channel });
     defer(() => p.close());
-    const timers = new HeldTimers();
+    const timers = new ManualTimers();
     const sockets = droppableWebSocket((url) => url);
     const manager = new StreamManager({ url: s.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, timers, jitter: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 });
     defer(() => manager.close());
@@ -167,7 +144,7 @@ describe('StreamManager resume', () => {
     let b: TestServer | undefined;
     // The first connection goes to A, every later one to B: a load balancer that moved the client.
     const sockets = droppableWebSocket((url) => (b ? url.replace(`:${a.port}/`, `:${b.port}/`) : url));
-    const timers = new HeldTimers();
+    const timers = new ManualTimers();
     const manager = new StreamManager({ url: a.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, timers, jitter: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 });
     defer(() => manager.close());
     const seen = record(manager);

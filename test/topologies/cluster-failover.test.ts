@@ -7,17 +7,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SystemStreamError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { createSystemPublisher } from '../../src/publisher.js';
-import type { ServerPacket } from '../../src/protocol/wire.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+import { connectOpen, type TestClient, is200, is503 } from '../helpers/ws-client.js';
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 let cluster: TestCluster;
 const disposers = createDisposers();

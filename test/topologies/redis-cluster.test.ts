@@ -14,10 +14,8 @@ import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { command } from '../helpers/redis-process.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+import { connectOpen, type TestClient, is200, is503 } from '../helpers/ws-client.js';
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 const valueIs = (value: number) => (p: ServerPacket) => p.type === 'system_metric' && p.data.value === value;
 
 let cluster: TestCluster;

@@ -5,16 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SystemStreamError } from '../../src/errors.js';
 import { createSystemPublisher } from '../../src/publisher.js';
-import type { ServerPacket } from '../../src/protocol/wire.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startSentinels, type TestSentinels } from '../helpers/redis-sentinel.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connect, connectOpen } from '../helpers/ws-client.js';
+import { connect, connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
-const is503 = (p: ServerPacket): boolean => p.type === 'error' && p.data.code === 503;
-const is200 = (p: ServerPacket): boolean => p.type === 'status' && p.data.code === 200;
 
 let sentinels: TestSentinels;
 const disposers = createDisposers();

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
 import type { Envelope, ServerPacket } from '../../../src/protocol/wire.js';
-import { FakeNetwork, FakeSocket, FakeVisibility } from '../../helpers/fake-browser.js';
+import { advance, FakeNetwork, FakeSocket, FakeVisibility } from '../../helpers/fake-browser.js';
 import { metric } from '../../helpers/fixtures.js';
 
 const URL = 'ws://127.0.0.1:1/api/system/ws';
@@ -33,12 +33,6 @@ function connectLive(manager: StreamManager, ...envelopes: Envelope[]): FakeSock
   socket.open();
   socket.send(snapshot(...envelopes));
   return socket;
-}
-
-function advance(ms: number): boolean {
-  const before = FakeSocket.instances.length;
-  vi.advanceTimersByTime(ms);
-  return FakeSocket.instances.length > before;
 }
 
 beforeEach(() => {

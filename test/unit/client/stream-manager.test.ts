@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamManagerOptions, StreamStatus } from '../../../src/client/types.js';
 import type { Envelope, ServerPacket } from '../../../src/protocol/wire.js';
-import { FakeSocket } from '../../helpers/fake-browser.js';
+import { advance, FakeSocket } from '../../helpers/fake-browser.js';
 import { alert, container, metric } from '../../helpers/fixtures.js';
 
 const last = (): FakeSocket => FakeSocket.instances.at(-1)!;
@@ -42,13 +42,6 @@ function connectLive(manager: StreamManager): FakeSocket {
   const socket = connectOpen(manager);
   socket.send(snapshot());
   return socket;
-}
-
-/** Lets `ms` pass and reports whether a new socket was created in that time. */
-function advance(ms: number): boolean {
-  const before = FakeSocket.instances.length;
-  vi.advanceTimersByTime(ms);
-  return FakeSocket.instances.length > before;
 }
 
 beforeEach(() => {
