@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only NAME (a part of it; NAME$ for exactly it)] [-- --metrics-compare]`: runs each scenario against the library and the bare
+// `npm run bench [-- --quick] [-- --only NAME (a part of it; NAME$ for exactly it)] [-- --repeat N] [-- --metrics-compare] [-- --before DIST] [-- --profile DIR]`: runs each scenario against the library and the bare
 // `ws` baseline (with --metrics-compare: the library with `metrics: true` instead of the baseline), alternating, with the server, the load generator and the publisher as separate processes
 // on this machine, and prints a markdown table. Starts its own redis-server on a free port.
 import { fork, spawn } from 'node:child_process';
@@ -12,12 +12,16 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     repeat: { type: 'string', default: '1' },
     'metrics-compare': { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    // --before DIR: a third implementation, the library built in DIR (a copy of an earlier `dist`), in the same alternating runs.
+    before: { type: 'string' },
   },
 });
 const here = new URL('.', import.meta.url).pathname;
 
 const FULL = [
-  { name: '100 clients, 10 msg/s', clients: 100, rate: 10, seconds: 20 },
+  // The original design's case. One run's p99 is its worst ~1 message in 100 and swings by ±20 %: 5 alternating runs, and their medians.
+  { name: '100 clients, 10 msg/s', clients: 100, rate: 10, seconds: 20, repeat: 5 },
   { name: '1,000 clients, 50 msg/s', clients: 1000, rate: 50, seconds: 20 },
   { name: '5,000 clients, 20 msg/s', clients: 5000, rate: 20, seconds: 20 },
   { name: 'burst: 100 clients, 5,000 msgs back-to-back (100 keys)', clients: 100, burst: 5000, keys: 100 },
@@ -25,6 +29,10 @@ const FULL = [
   { name: 'burst floor: 1 client, 5,000 msgs back-to-back (100 keys)', clients: 1, burst: 5000, keys: 100 },
   { name: 'idle: 5,000 clients', clients: 5000, idle: true },
   { name: '10,000 clients, 10 msg/s', clients: 10000, rate: 10, seconds: 10 },
+  // Past what one process delivers: deliveries/s with one and with two worker processes (node:cluster, as
+  // example/cluster.ts runs them). The load generator shares the same 2 cores.
+  { name: '10,000 clients, 30 msg/s, 1 worker', clients: 10000, rate: 30, seconds: 10, workers: 1 },
+  { name: '10,000 clients, 30 msg/s, 2 workers', clients: 10000, rate: 30, seconds: 10, workers: 2 },
   // writeDelayMs: the library collects for this long and writes each client once per window.
   { name: '1,000 clients, 50 msg/s, writeDelayMs 20', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 20 },
   { name: '1,000 clients, 50 msg/s, writeDelayMs 50', clients: 1000, rate: 50, seconds: 20, writeDelayMs: 50 },
@@ -74,27 +82,32 @@ async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, proc };
 }
 
-async function startServer(impl, redisUrl, channel, maxClients, writeDelayMs = 0) {
-  // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server (see the README's performance section).
+async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs = 0, workers = 1 }, profileName = impl) {
+  // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles each server's whole run; --profile DIR only its measured part.
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const implArgs = [...(impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : ['--impl', impl]), '--write-delay-ms', String(writeDelayMs)];
+  const implArgs = [...(impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : impl === 'before' ? ['--impl', 'lib', '--dist', args.before] : ['--impl', impl]), '--write-delay-ms', String(writeDelayMs)];
+  // --profile DIR: a CPU profile of each server's measured part, DIR/<scenario>-<impl>-<round>.cpuprofile (see profile-summary.mjs).
+  if (args.profile) implArgs.push('--profile-to', `${args.profile}/${profileName}.cpuprofile`);
+  implArgs.push('--workers', String(workers));
   const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, ...implArgs, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise((resolve, reject) => {
+  // `READY <port>`, or with workers `READY <port> <port of the primary's /bench routes>`.
+  const [port, controlPort] = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start')), 10_000);
     let out = '';
     proc.stdout.on('data', (d) => {
       out += d;
-      const m = /READY (\d+)/.exec(out);
+      const m = /READY (\d+)(?: (\d+))?\n/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve([Number(m[1]), Number(m[2] ?? m[1])]);
       }
     });
   });
-  const stats = async () => (await fetch(`http://127.0.0.1:${port}/bench/stats`)).json();
-  return { proc, port, stats };
+  const stats = async () => (await fetch(`http://127.0.0.1:${controlPort}/bench/stats`)).json();
+  const resetIngest = () => fetch(`http://127.0.0.1:${controlPort}/bench/ingest-reset`);
+  return { proc, port, stats, resetIngest };
 }
 
 function onceMessage(child, kind) {
@@ -121,7 +134,8 @@ async function quiet(groups) {
 
 async function runOnce(scenario, impl, redisUrl, round) {
   const channel = `bench:${impl}:${round}:${Date.now()}`;
-  const server = await startServer(impl, redisUrl, channel, scenario.clients + 100, scenario.writeDelayMs);
+  const profileName = `${scenario.name.replace(/[^a-z0-9]+/gi, '-')}-${impl}-${round}`;
+  const server = await startServer(impl, redisUrl, channel, scenario.clients + 100, scenario, profileName);
   const children = [server.proc];
   try {
     const before = await server.stats();
@@ -162,9 +176,10 @@ async function runOnce(scenario, impl, redisUrl, round) {
     const keys = scenario.keys ?? 1000;
     const finalSeq = scenario.burst ? Array.from({ length: keys }, (_, i) => [`b${i}`, scenario.burst - keys + i]) : [];
     await Promise.all(groups.map((c) => (c.send({ kind: 'reset', finalSeq }), onceMessage(c, 'reset-done'))));
-    await fetch(`http://127.0.0.1:${server.port}/bench/ingest-reset`);
+    await server.resetIngest();
     const s1 = await server.stats();
     const started = performance.now();
+    const startedUs = Number(process.hrtime.bigint() / 1000n); // the clock of the clients' timestamps
     const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys), ...sourceArgs], { stdio: 'inherit' });
     children.push(publisher);
     const burstEnd = scenario.burst ? onceMessage(publisher, 'burst-end') : null;
@@ -186,8 +201,12 @@ async function runOnce(scenario, impl, redisUrl, round) {
       p90: Math.max(...reports.map((r) => r.p90)),
       p99: Math.max(...reports.map((r) => r.p99)),
       max: Math.max(...reports.map((r) => r.max)),
-      deliveriesPerSec: delivered / (publishMs / 1000),
+      // Over the time from the first publish to the last delivery: a server that falls behind delivers after the publisher is done.
+      deliveriesPerSec: delivered / (Math.max(publishMs, (Math.max(...reports.map((r) => r.lastFrameUs)) - startedUs) / 1000) / 1000),
       cpuUsPerDelivery: cpuUs / delivered,
+      kernelUsPerDelivery: (s2.cpu.system - s1.cpu.system) / delivered,
+      // The library's own counters over the measured part (the baseline has none).
+      ...(s2.stream ? { conflated: s2.stream.conflated - s1.stream.conflated, throttled: s2.stream.throttled - s1.stream.throttled, received: s2.stream.received - s1.stream.received } : {}),
       peakRssMb: s2.maxRssKb / 1024,
       closed: reports.reduce((a, r) => a + r.closed, 0),
     });
@@ -220,9 +239,11 @@ const redis = await startRedis();
 const results = [];
 try {
   for (const scenario of scenarios) {
-    for (let round = 0; round < Number(args.repeat); round++) {
-      const [first, second] = args['metrics-compare'] ? ['lib', 'lib+metrics'] : ['lib', 'bare'];
-      for (const impl of round % 2 === 0 ? [first, second] : [second, first]) {
+    const rounds = Number(args.repeat) > 1 ? Number(args.repeat) : (scenario.repeat ?? 1);
+    for (let round = 0; round < rounds; round++) {
+      const impls = [...(args['metrics-compare'] ? ['lib', 'lib+metrics'] : ['lib', 'bare']), ...(args.before ? ['before'] : [])];
+      // Each round starts with another implementation, so none always runs first (or last).
+      for (const impl of [...impls.slice(round % impls.length), ...impls.slice(0, round % impls.length)]) {
         const r = await runOnce(scenario, impl, redis.url, round);
         results.push(r);
         process.stderr.write(`${JSON.stringify(r)}\n`);
@@ -251,4 +272,28 @@ for (const r of results) {
   console.log(
     `| ${r.scenario} | ${r.impl} | ${r.opened} | ${r.expected ? `${r.delivered} / ${r.expected}${pct}` : ''} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.deliveriesPerSec, 0)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${fmt(r.peakRssMb, 0)} | ${notes.join('; ')} |`,
   );
+}
+
+// For each scenario run more than once (--repeat N, or its own `repeat`): the median p99 and the median CPU per
+// delivery of each implementation over its alternating runs, and each one's ratio to the baseline.
+const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const repeated = [...new Set(results.filter((r) => r.p99 !== undefined).map((r) => r.scenario))].filter((name) => results.filter((r) => r.scenario === name && r.impl === 'lib').length > 1);
+if (repeated.length > 0) {
+  const baseline = args['metrics-compare'] ? 'lib' : 'bare';
+  console.log('\nMedians of the alternating runs per implementation\n');
+  console.log(`| scenario | impl | p99 ms (each run) | median p99 ms | median CPU µs/delivery | ÷ ${baseline}: p99, CPU |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const name of repeated) {
+    const byImpl = new Map();
+    for (const r of results.filter((x) => x.scenario === name)) byImpl.set(r.impl, [...(byImpl.get(r.impl) ?? []), r]);
+    const med = (impl, key) => median(byImpl.get(impl).map((r) => r[key]));
+    for (const [impl, runs] of byImpl) {
+      const ratio = impl !== baseline && byImpl.has(baseline) ? `${fmt(med(impl, 'p99') / med(baseline, 'p99'), 2)}×, ${fmt(med(impl, 'cpuUsPerDelivery') / med(baseline, 'cpuUsPerDelivery'), 2)}×` : '';
+      console.log(`| ${name} | ${impl} | ${runs.map((r) => fmt(r.p99, 2)).join(', ')} | ${fmt(med(impl, 'p99'), 2)} | ${fmt(med(impl, 'cpuUsPerDelivery'), 2)} | ${ratio} |`);
+    }
+  }
 }

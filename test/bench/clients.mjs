@@ -117,6 +117,7 @@ process.on('message', (msg) => {
       max: (sorted[sorted.length - 1] ?? NaN) / 1000,
       lastFinalArrivalUs: finalArrivals.length ? Math.max(...finalArrivals) : null,
       finalArrivals: finalArrivals.length,
+      lastFrameUs: lastFrameAt,
     });
   } else if (msg.kind === 'exit') {
     for (const ws of sockets) ws.terminate();

@@ -25,13 +25,18 @@ const time = new Date().toISOString();
 
 const sources = Number(args.sources);
 
+// Without --sources, one host publishes every key (each its own metric_type), as one sentinel does: a source
+// that publishes all the time, so the stream never reports it stale. (With a source per key, each would
+// publish once every `keys / rate` seconds and the stream would, correctly, keep announcing sources going
+// stale and coming back: `source_status` packets that the bare baseline does not send.)
 function message(seq) {
   const k = `b${seq % keys}`;
-  const source = sources > 0 ? `h${seq % sources}:${k}` : k;
+  const source = sources > 0 ? `h${seq % sources}:${k}` : 'bench-host-01';
+  const metricType = sources > 0 ? args['metric-type'] : `${args['metric-type']}.${k}`;
   // ~230 bytes, like a sentinel's sample with its unit and host annotations.
   return JSON.stringify({
     type: 'system_metric',
-    data: { time, metric_type: args['metric-type'], value: seq, source, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
+    data: { time, metric_type: metricType, value: seq, source, meta: { t: nowUs(), seq, k, unit: 'percent', host: 'bench-host-01' } },
   });
 }
 

@@ -1,10 +1,16 @@
 // Benchmark server: the library (`--impl lib`) or the bare baseline (`--impl bare`: ioredis subscriber +
 // ws, one Buffer per message written to every client). Reports its own CPU and memory on GET /bench/stats.
+// With `--workers N` (N > 1) it runs as example/cluster.ts does: a node:cluster primary forks N workers,
+// each a whole server with its own subscriber, all on one port (the primary hands out connections in
+// turn); the primary answers /bench/* on a port of its own with the sum over the workers and itself.
+import cluster from 'node:cluster';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { Session } from 'node:inspector/promises';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
-import { attachSystemStream } from '../../dist/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -15,8 +21,21 @@ const { values: args } = parseArgs({
     'throttle-ms': { type: 'string' },
     'write-delay-ms': { type: 'string', default: '0' },
     metrics: { type: 'boolean', default: false },
+    // Writes a CPU profile of the measured part only (from /bench/ingest-reset to the /bench/stats after it).
+    'profile-to': { type: 'string' },
+    // Another build of the library (a `dist` directory), to measure before and after in one run.
+    dist: { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
+if (Number(args.workers) > 1 && cluster.isPrimary) {
+  await runPrimary(Number(args.workers));
+} else {
+  await runServer();
+}
+
+async function runServer() {
+const { attachSystemStream } = await import(args.dist ? pathToFileURL(`${args.dist}/index.js`).href : '../../dist/index.js');
 
 // When the server saw the first and the last Redis message, in the publisher's clock (µs).
 const ingest = { first: 0, last: 0, count: 0 };
@@ -27,25 +46,44 @@ const sawMessage = () => {
   ingest.last = now;
 };
 
-const server = http.createServer((req, res) => {
+let profiler = null; // the inspector session while the measured part is profiled
+let statsSinceReset = 0;
+
+async function reset() {
+  ingest.first = ingest.last = ingest.count = 0;
+  statsSinceReset = 0;
+  if (args['profile-to']) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+    await profiler.post('Profiler.start');
+  }
+}
+
+async function stats() {
+  // The first call after the reset opens the measured part, the second closes it.
+  if (profiler && ++statsSinceReset === 2) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(args['profile-to'], JSON.stringify(profile));
+    profiler.disconnect();
+    profiler = null;
+  }
+  // CPU is read before the collection below, which would otherwise count a forced full GC in every measurement.
+  const cpu = process.cpuUsage();
+  globalThis.gc?.();
+  return { cpu, mem: process.memoryUsage(), maxRssKb: process.resourceUsage().maxRSS, stream: stream?.stats(), ingest };
+}
+
+const server = http.createServer(async (req, res) => {
   if (req.url === '/bench/ingest-reset') {
-    ingest.first = ingest.last = ingest.count = 0;
+    await reset();
     res.end('{}');
-    return;
+  } else if (req.url === '/bench/stats') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await stats()));
+  } else {
+    res.writeHead(404).end();
   }
-  if (req.url === '/bench/stats') {
-    globalThis.gc?.();
-    const body = JSON.stringify({
-      cpu: process.cpuUsage(),
-      mem: process.memoryUsage(),
-      maxRssKb: process.resourceUsage().maxRSS,
-      stream: stream?.stats(),
-      ingest,
-    });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-    return;
-  }
-  res.writeHead(404).end();
 });
 server.maxConnections = 50_000;
 
@@ -96,8 +134,62 @@ if (args.impl === 'lib') {
 
 // A deep accept backlog: thousands of clients connect at once (Node's default of 511 drops SYNs,
 // which the kernel retries only after a second).
+// (With node:cluster the primary owns the listening socket; workers asking for port 0 all share one.)
 server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-  process.stdout.write(`READY ${server.address().port}\n`);
+  if (cluster.isWorker) process.send({ kind: 'ready', port: server.address().port });
+  else process.stdout.write(`READY ${server.address().port}\n`);
 });
+if (cluster.isWorker) {
+  process.on('message', async (msg) => {
+    if (msg.kind === 'reset') await reset();
+    process.send({ kind: msg.kind, id: msg.id, stats: msg.kind === 'stats' ? await stats() : null });
+  });
+}
 // SIGTERM exits through process.exit so that --cpu-prof writes its profile.
 process.on('SIGTERM', () => process.exit(0));
+}
+
+async function runPrimary(n) {
+  cluster.setupPrimary({ execArgv: process.execArgv });
+  const workers = Array.from({ length: n }, () => cluster.fork());
+  const ports = await Promise.all(workers.map((w) => new Promise((resolve) => w.on('message', (m) => m.kind === 'ready' && resolve(m.port)))));
+  let nextId = 0;
+  const ask = (kind) =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve) => {
+            const id = nextId++;
+            const onReply = (m) => m.id === id && (w.off('message', onReply), resolve(m.stats));
+            w.on('message', onReply);
+            w.send({ kind, id });
+          }),
+      ),
+    );
+  const sum = (xs, pick) => xs.reduce((a, x) => a + pick(x), 0);
+  const control = http.createServer(async (req, res) => {
+    if (req.url === '/bench/ingest-reset') {
+      await ask('reset');
+      res.end('{}');
+    } else if (req.url === '/bench/stats') {
+      const own = process.cpuUsage();
+      const all = await ask('stats');
+      const streams = all.map((x) => x.stream).filter(Boolean);
+      const body = {
+        cpu: { user: own.user + sum(all, (x) => x.cpu.user), system: own.system + sum(all, (x) => x.cpu.system) },
+        mem: { rss: process.memoryUsage().rss + sum(all, (x) => x.mem.rss), heapUsed: sum(all, (x) => x.mem.heapUsed), external: sum(all, (x) => x.mem.external) },
+        maxRssKb: sum(all, (x) => x.maxRssKb),
+        stream: streams.length ? { conflated: sum(streams, (x) => x.conflated), throttled: sum(streams, (x) => x.throttled), received: sum(streams, (x) => x.received) } : undefined,
+        ingest: { first: Math.min(...all.filter((x) => x.ingest.count > 0).map((x) => x.ingest.first)), last: Math.max(...all.map((x) => x.ingest.last)), count: sum(all, (x) => x.ingest.count) },
+      };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  control.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${ports[0]} ${control.address().port}\n`));
+  process.on('SIGTERM', () => {
+    for (const w of workers) w.process.kill('SIGTERM');
+    process.exit(0);
+  });
+}
