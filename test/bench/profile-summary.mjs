@@ -1,4 +1,5 @@
-// `node test/bench/profile-summary.mjs <file.cpuprofile> [more…]`: where a bench server's CPU went.
+// `node test/bench/profile-summary.mjs <file.cpuprofile> [more…]`: where a bench server's CPU went. The
+// profiles of one scenario and implementation (`…-<impl>-<round>.cpuprofile`) are added up.
 // Each sample is charged to the nearest library module on its stack (dist/<module>.js, so ajv's compiled
 // validator counts as the validator that called it and JSON.stringify as delivery.js), or, with no library
 // frame on the stack, to the package or runtime part at its top (ws, ioredis, rxjs, node:net, GC, idle).
@@ -11,7 +12,7 @@ function partOf(frame) {
   const { url, functionName } = frame.callFrame;
   const pkg = /node_modules\/(@[^/]+\/[^/]+|[^/]+)\//.exec(url);
   if (pkg) return { part: pkg[1], isLib: false };
-  const lib = /\/dist\/(.+)\.js$/.exec(url);
+  const lib = /\/dist[^/]*\/(.+)\.js$/.exec(url); // dist/, or an earlier build copied to dist-before/ (--before)
   if (lib) return { part: `lib: ${lib[1]}`, isLib: true };
   if (url.startsWith('node:')) return { part: url.replace(/^node:internal\//, 'node:').split('/').slice(0, 2).join('/'), isLib: false };
   if (functionName === '(garbage collector)') return { part: 'GC', isLib: false };
@@ -20,7 +21,7 @@ function partOf(frame) {
   return { part: url ? basename(url) : `native: ${functionName || '(anonymous)'}`, isLib: false };
 }
 
-function summarize(file) {
+function partsOf(file) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
@@ -50,13 +51,23 @@ function summarize(file) {
     const part = charge(id);
     us.set(part, (us.get(part) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
-  const busy = [...us].filter(([part]) => part !== 'idle').reduce((a, [, v]) => a + v, 0);
-  console.log(`\n${basename(file)}: ${(busy / 1000).toFixed(0)} ms busy of ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms\n`);
-  console.log('| part | ms | share of busy |');
-  console.log('|---|---:|---:|');
-  for (const [part, v] of [...us].filter(([p]) => p !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 25)) {
-    console.log(`| ${part} | ${(v / 1000).toFixed(0)} | ${((100 * v) / busy).toFixed(1)} % |`);
-  }
+  return us;
 }
 
-for (const file of process.argv.slice(2)) summarize(file);
+const groups = new Map();
+for (const file of process.argv.slice(2)) {
+  const label = basename(file).replace(/(-\d+)?\.cpuprofile$/, '');
+  const group = groups.get(label) ?? { runs: 0, us: new Map() };
+  for (const [part, v] of partsOf(file)) group.us.set(part, (group.us.get(part) ?? 0) + v);
+  group.runs++;
+  groups.set(label, group);
+}
+for (const [label, { runs, us }] of groups) {
+  const busy = [...us].filter(([part]) => part !== 'idle').reduce((a, [, v]) => a + v, 0);
+  console.log(`\n${label}: ${(busy / 1000 / runs).toFixed(0)} ms busy per run (${runs} run${runs > 1 ? 's' : ''})\n`);
+  console.log('| part | ms per run | share of busy |');
+  console.log('|---|---:|---:|');
+  for (const [part, v] of [...us].filter(([p]) => p !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`| ${part} | ${(v / 1000 / runs).toFixed(1)} | ${((100 * v) / busy).toFixed(1)} % |`);
+  }
+}
