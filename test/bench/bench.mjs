@@ -132,6 +132,16 @@ async function quiet(groups) {
   }
 }
 
+/**
+ * Waits until the server has taken in `count` messages since its last ingest reset (at most 60 s). A publisher
+ * is done when Redis has its messages, not when the server has: without this, a server still working through
+ * a burst, with nothing delivered yet, looks quiet, and its backlog lands in the measured part.
+ */
+async function received(server, count) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline && (await server.stats()).ingest.count < count) await new Promise((r) => setTimeout(r, 100));
+}
+
 async function runOnce(scenario, impl, redisUrl, round) {
   const channel = `bench:${impl}:${round}:${Date.now()}`;
   const profileName = `${scenario.name.replace(/[^a-z0-9]+/gi, '-')}-${impl}-${round}`;
@@ -171,6 +181,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
     const warm = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--burst', String(warmMessages), '--keys', '100', '--metric-type', 'warmup', ...sourceArgs], { stdio: 'inherit' });
     children.push(warm);
     await onceMessage(warm, 'done');
+    await received(server, warmMessages * (scenario.workers ?? 1));
     await quiet(groups);
 
     const keys = scenario.keys ?? 1000;
@@ -185,6 +196,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
     const burstEnd = scenario.burst ? onceMessage(publisher, 'burst-end') : null;
     const { published } = await onceMessage(publisher, 'done');
     const publishMs = performance.now() - started;
+    await received(server, published * (scenario.workers ?? 1));
     await new Promise((r) => setTimeout(r, 1000));
     await quiet(groups); // let the last deliveries land: a queueing server may take seconds
     const s2 = await server.stats();
