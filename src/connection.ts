@@ -6,7 +6,6 @@ import type { Logger } from './logger.js';
 import { backpressure, type BackpressureOptions } from './operators/backpressure.js';
 import { writeFrames } from './raw-frame.js';
 import type { StreamCounters } from './stats.js';
-import type { RoundWriter, WriteRound } from './write-round.js';
 
 /** What every connection shares: created once per stream. */
 export interface ConnectionContext {
@@ -20,8 +19,6 @@ export interface ConnectionContext {
   readonly maxHeldPerClient: number;
   /** Called after each socket write of a live batch (the snapshot and heartbeats are not live): the metrics' hook. */
   readonly onWritten: ((batch: readonly Delivery[]) => void) | undefined;
-  /** Collects the live writes of one broadcast, to make them back to back. */
-  readonly writes: WriteRound<readonly Delivery[]>;
   /** Called once when the client's socket has closed, after the connection has torn itself down. */
   onClosed(connection: ClientConnection, code: number): void;
 }
@@ -53,7 +50,7 @@ function onClose(this: WebSocket, code: number): void {
  * backpressure options (prototype methods, no closures per client). Everything it sets up is torn down
  * on the socket's `close`.
  */
-export class ClientConnection implements Observer<readonly Delivery[]>, BackpressureOptions<Delivery>, RoundWriter<readonly Delivery[]> {
+export class ClientConnection implements Observer<readonly Delivery[]>, BackpressureOptions<Delivery> {
   /** Heartbeat flag: set by each pong, cleared by each ping. */
   isAlive = true;
   readonly #ws: WebSocket;
@@ -131,12 +128,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     if (this.#ws.readyState !== 1) return;
     this.#tokens -= batch.length;
     this.#ctx.counters.delivered += batch.length;
-    if (!this.#ctx.writes.defer(this, batch)) this.write(batch);
-  }
-
-  /** Writes a live batch now (at the end of its broadcast's write round, or at a drain tick). */
-  write(batch: readonly Delivery[]): void {
-    this.#send(batch);
+    this.#write(batch);
     this.#ctx.onWritten?.(batch);
   }
 
@@ -148,14 +140,14 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   /** Sends packets outside the shared stream (the snapshot, a state packet on connect). */
   sendNow(batch: readonly Delivery[]): void {
-    if (this.#ws.readyState === 1) this.#send(batch);
+    if (this.#ws.readyState === 1) this.#write(batch);
   }
 
   /** The heartbeat: a WebSocket ping (answered by a pong, also from browsers) and a heartbeat packet that clients can see. */
   ping(): void {
     this.isAlive = false;
     this.#ws.ping();
-    if (this.#ws.readyState === 1) this.#send(HEARTBEAT);
+    if (this.#ws.readyState === 1) this.#write(HEARTBEAT);
   }
 
   /** Whether the server has begun to close it (slow, sent data, shutting down): the heartbeat leaves it to that close. */
@@ -191,7 +183,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   }
 
   /** Same bytes for every client: one write of frames built once, rather than ws framing each packet per client. */
-  #send(batch: readonly Delivery[]): void {
+  #write(batch: readonly Delivery[]): void {
     if (writeFrames(this.#ws, encodeFrames(batch))) return;
     for (const delivery of batch) this.#ws.send(delivery.json);
   }

@@ -6,7 +6,6 @@ import type { Delivery } from './delivery.js';
 import { createFilterGroups, type FilterGroups } from './filter-groups.js';
 import type { Logger } from './logger.js';
 import type { StreamCounters } from './stats.js';
-import { WriteRound } from './write-round.js';
 
 /** How often a client that is behind is retried (one shared timer, running only while someone is behind). */
 const DRAIN_INTERVAL_MS = 25;
@@ -52,7 +51,6 @@ export class Fanout {
       maxMessagesPerSecond: o.maxMessagesPerSecond,
       maxHeldPerClient: MAX_HELD_PER_CLIENT,
       onWritten: o.onWritten,
-      writes: new WriteRound(),
       onClosed: (client, code) => {
         this.#clients.delete(client);
         logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
@@ -79,9 +77,9 @@ export class Fanout {
     return this.#clients.size;
   }
 
-  /** Sends a batch to every client (through each one's filter and backpressure operators), then writes it to their sockets back to back. */
+  /** Sends a batch to every client (through each one's authorize and backpressure operators). */
   broadcast(batch: readonly Delivery[]): void {
-    this.#ctx.writes.run(() => this.#batches.next(batch));
+    this.#batches.next(batch);
   }
 
   /** Serves a new WebSocket: first the `initial` batches (the snapshot, a state packet), then what `filter` lets through. */
