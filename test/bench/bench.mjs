@@ -105,7 +105,8 @@ async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs =
       }
     });
   });
-  const stats = async () => (await fetch(`http://127.0.0.1:${controlPort}/bench/stats`)).json();
+  // A fresh connection per call: polled every 100 ms, a kept-alive one can be closed by the server just as it is reused (ECONNRESET).
+  const stats = async () => (await fetch(`http://127.0.0.1:${controlPort}/bench/stats`, { headers: { connection: 'close' } })).json();
   const resetIngest = () => fetch(`http://127.0.0.1:${controlPort}/bench/ingest-reset`);
   return { proc, port, stats, resetIngest };
 }

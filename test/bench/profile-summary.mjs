@@ -67,7 +67,7 @@ for (const [label, { runs, us }] of groups) {
   console.log(`\n${label}: ${(busy / 1000 / runs).toFixed(0)} ms busy per run (${runs} run${runs > 1 ? 's' : ''})\n`);
   console.log('| part | ms per run | share of busy |');
   console.log('|---|---:|---:|');
-  for (const [part, v] of [...us].filter(([p]) => p !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+  for (const [part, v] of [...us].filter(([p]) => p !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 60)) {
     console.log(`| ${part} | ${(v / 1000 / runs).toFixed(1)} | ${((100 * v) / busy).toFixed(1)} % |`);
   }
 }
