@@ -35,118 +35,118 @@ if (Number(args.workers) > 1 && cluster.isPrimary) {
 }
 
 async function runServer() {
-const { attachSystemStream } = await import(args.dist ? pathToFileURL(`${args.dist}/index.js`).href : '../../dist/index.js');
+  const { attachSystemStream } = await import(args.dist ? pathToFileURL(`${args.dist}/index.js`).href : '../../dist/index.js');
 
-// When the server saw the first and the last Redis message, in the publisher's clock (µs).
-const ingest = { first: 0, last: 0, count: 0 };
-const nowUs = () => Number(process.hrtime.bigint() / 1000n);
-const sawMessage = () => {
-  const now = nowUs();
-  if (ingest.count++ === 0) ingest.first = now;
-  ingest.last = now;
-};
+  // When the server saw the first and the last Redis message, in the publisher's clock (µs).
+  const ingest = { first: 0, last: 0, count: 0 };
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+  const sawMessage = () => {
+    const now = nowUs();
+    if (ingest.count++ === 0) ingest.first = now;
+    ingest.last = now;
+  };
 
-let profiler = null; // the inspector session while the measured part is profiled
-let statsSinceReset = 0;
+  let profiler = null; // the inspector session while the measured part is profiled
+  let statsSinceReset = 0;
 
-async function reset() {
-  ingest.first = ingest.last = ingest.count = 0;
-  statsSinceReset = 0;
-  if (args['profile-to']) {
-    profiler = new Session();
-    profiler.connect();
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
-    await profiler.post('Profiler.start');
+  async function reset() {
+    ingest.first = ingest.last = ingest.count = 0;
+    statsSinceReset = 0;
+    if (args['profile-to']) {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+      await profiler.post('Profiler.start');
+    }
   }
-}
 
-async function stats() {
-  // The first call after the reset opens the measured part, the second closes it.
-  if (profiler && ++statsSinceReset === 2) {
-    const { profile } = await profiler.post('Profiler.stop');
-    writeFileSync(args['profile-to'], JSON.stringify(profile));
-    profiler.disconnect();
-    profiler = null;
+  async function stats() {
+    // The first call after the reset opens the measured part, the second closes it.
+    if (profiler && ++statsSinceReset === 2) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(args['profile-to'], JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = null;
+    }
+    // CPU is read before the collection below, which would otherwise count a forced full GC in every measurement.
+    const cpu = process.cpuUsage();
+    globalThis.gc?.();
+    return { cpu, mem: process.memoryUsage(), maxRssKb: process.resourceUsage().maxRSS, stream: stream?.stats(), ingest };
   }
-  // CPU is read before the collection below, which would otherwise count a forced full GC in every measurement.
-  const cpu = process.cpuUsage();
-  globalThis.gc?.();
-  return { cpu, mem: process.memoryUsage(), maxRssKb: process.resourceUsage().maxRSS, stream: stream?.stats(), ingest };
-}
 
-const server = http.createServer(async (req, res) => {
-  if (req.url === '/bench/ingest-reset') {
-    await reset();
-    res.end('{}');
-  } else if (req.url === '/bench/stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await stats()));
-  } else {
-    res.writeHead(404).end();
-  }
-});
-server.maxConnections = 50_000;
-
-let stream;
-if (args.impl === 'lib') {
-  stream = attachSystemStream(server, {
-    redis: args.redis,
-    channel: args.channel,
-    apiKeys: ['bench-key'],
-    maxClients: Number(args['max-clients']),
-    ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
-    writeDelayMs: Number(args['write-delay-ms']),
-    ...(args.metrics ? { metrics: true } : {}),
-  });
-  await stream.ready;
-  if (args.metrics && stream.metrics === undefined) throw new Error('--metrics given but the stream has no metrics');
-  stream.messages$.subscribe(sawMessage);
-} else if (args.impl === 'bare') {
-  const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
-  // `?source=h7`: the naive way, a check of each client's filter for every message (the message is parsed
-  // once, and only when some client filters).
-  const filters = new WeakMap();
-  const SNAPSHOT_END = '{"type":"snapshot_end","data":{"count":0}}';
-  wss.on('connection', (ws, req) => {
-    const source = new URL(req.url, 'http://bench').searchParams.get('source');
-    if (source) filters.set(ws, source);
-    // An empty snapshot, as the library sends one: the load generator counts only what follows it.
-    ws.send(SNAPSHOT_END);
-  });
-  const sub = new Redis(args.redis);
-  const text = { binary: false };
-  sub.on('messageBuffer', (_channel, message) => {
-    sawMessage();
-    let host;
-    for (const ws of wss.clients) {
-      const wanted = filters.get(ws);
-      if (wanted !== undefined) {
-        host ??= JSON.parse(message).data.source.split(':')[0];
-        if (wanted !== host) continue;
-      }
-      ws.send(message, text);
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/bench/ingest-reset') {
+      await reset();
+      res.end('{}');
+    } else if (req.url === '/bench/stats') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await stats()));
+    } else {
+      res.writeHead(404).end();
     }
   });
-  await sub.subscribe(args.channel);
-} else {
-  throw new Error(`unknown --impl ${args.impl}`);
-}
+  server.maxConnections = 50_000;
 
-// A deep accept backlog: thousands of clients connect at once (Node's default of 511 drops SYNs,
-// which the kernel retries only after a second).
-// (With node:cluster the primary owns the listening socket; workers asking for port 0 all share one.)
-server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-  if (cluster.isWorker) process.send({ kind: 'ready', port: server.address().port });
-  else process.stdout.write(`READY ${server.address().port}\n`);
-});
-if (cluster.isWorker) {
-  process.on('message', async (msg) => {
-    if (msg.kind === 'reset') await reset();
-    process.send({ kind: msg.kind, id: msg.id, stats: msg.kind === 'stats' ? await stats() : null });
+  let stream;
+  if (args.impl === 'lib') {
+    stream = attachSystemStream(server, {
+      redis: args.redis,
+      channel: args.channel,
+      apiKeys: ['bench-key'],
+      maxClients: Number(args['max-clients']),
+      ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
+      writeDelayMs: Number(args['write-delay-ms']),
+      ...(args.metrics ? { metrics: true } : {}),
+    });
+    await stream.ready;
+    if (args.metrics && stream.metrics === undefined) throw new Error('--metrics given but the stream has no metrics');
+    stream.messages$.subscribe(sawMessage);
+  } else if (args.impl === 'bare') {
+    const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
+    // `?source=h7`: the naive way, a check of each client's filter for every message (the message is parsed
+    // once, and only when some client filters).
+    const filters = new WeakMap();
+    const SNAPSHOT_END = '{"type":"snapshot_end","data":{"count":0}}';
+    wss.on('connection', (ws, req) => {
+      const source = new URL(req.url, 'http://bench').searchParams.get('source');
+      if (source) filters.set(ws, source);
+      // An empty snapshot, as the library sends one: the load generator counts only what follows it.
+      ws.send(SNAPSHOT_END);
+    });
+    const sub = new Redis(args.redis);
+    const text = { binary: false };
+    sub.on('messageBuffer', (_channel, message) => {
+      sawMessage();
+      let host;
+      for (const ws of wss.clients) {
+        const wanted = filters.get(ws);
+        if (wanted !== undefined) {
+          host ??= JSON.parse(message).data.source.split(':')[0];
+          if (wanted !== host) continue;
+        }
+        ws.send(message, text);
+      }
+    });
+    await sub.subscribe(args.channel);
+  } else {
+    throw new Error(`unknown --impl ${args.impl}`);
+  }
+
+  // A deep accept backlog: thousands of clients connect at once (Node's default of 511 drops SYNs,
+  // which the kernel retries only after a second).
+  // (With node:cluster the primary owns the listening socket; workers asking for port 0 all share one.)
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+    if (cluster.isWorker) process.send({ kind: 'ready', port: server.address().port });
+    else process.stdout.write(`READY ${server.address().port}\n`);
   });
-}
-// SIGTERM exits through process.exit so that --cpu-prof writes its profile.
-process.on('SIGTERM', () => process.exit(0));
+  if (cluster.isWorker) {
+    process.on('message', async (msg) => {
+      if (msg.kind === 'reset') await reset();
+      process.send({ kind: msg.kind, id: msg.id, stats: msg.kind === 'stats' ? await stats() : null });
+    });
+  }
+  // SIGTERM exits through process.exit so that --cpu-prof writes its profile.
+  process.on('SIGTERM', () => process.exit(0));
 }
 
 async function runPrimary(n) {
