@@ -12,7 +12,7 @@ import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { startReadyServer, type startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient, is200, is503 } from '../helpers/ws-client.js';
 
 
@@ -52,12 +52,7 @@ function hostCluster(options: Parameters<TestCluster['client']>[0]): { host: Clu
   return { host, copyErrors: () => errors };
 }
 
-async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.add(() => server.close());
-  await server.stream.ready;
-  return server;
-}
+const serve = (options: Parameters<typeof startServer>[0]): Promise<TestServer> => startReadyServer(disposers, options);
 
 async function openClient(server: TestServer): Promise<TestClient> {
   const c = await connectOpen(server.wsUrl());

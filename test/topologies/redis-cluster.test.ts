@@ -13,7 +13,7 @@ import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { command } from '../helpers/redis-process.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { startReadyServer, type startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient, is200, is503 } from '../helpers/ws-client.js';
 
 const valueIs = (value: number) => (p: ServerPacket) => p.type === 'system_metric' && p.data.value === value;
@@ -30,12 +30,7 @@ afterAll(async () => {
 });
 failOnProcessCrash();
 
-async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.add(() => server.close());
-  await server.stream.ready;
-  return server;
-}
+const serve = (options: Parameters<typeof startServer>[0]): Promise<TestServer> => startReadyServer(disposers, options);
 
 async function client(server: TestServer): Promise<TestClient> {
   const c = await connectOpen(server.wsUrl());

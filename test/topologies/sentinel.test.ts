@@ -9,7 +9,7 @@ import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';
 import { startSentinels, type TestSentinels } from '../helpers/redis-sentinel.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { startReadyServer, type startServer, type TestServer } from '../helpers/server.js';
 import { connect, connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
 
@@ -25,12 +25,7 @@ afterAll(async () => {
 });
 failOnProcessCrash();
 
-async function serve(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const server = await startServer({ auth: false, throttleMs: 0, ...options });
-  disposers.add(() => server.close());
-  await server.stream.ready;
-  return server;
-}
+const serve = (options: Parameters<typeof startServer>[0]): Promise<TestServer> => startReadyServer(disposers, options);
 
 describe('Redis Sentinel', () => {
   it('stream and publisher work through a Sentinel-mode host client', async () => {

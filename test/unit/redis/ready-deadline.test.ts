@@ -1,17 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createReadyDeadline, STILL_WAITING_LOG_MS } from '../../../src/redis/ready-deadline.js';
-import { rejection } from '../../helpers/rejection.js';
+import { isSettled, rejection } from '../../helpers/rejection.js';
 import { recordingLogger } from '../../helpers/logger.js';
 
-async function isSettled(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await vi.advanceTimersByTimeAsync(0);
-  return settled;
-}
 
 let logger: ReturnType<typeof recordingLogger>;
 beforeEach(() => {

@@ -1,7 +1,7 @@
 import { EventEmitter, getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { whenReady } from '../../../src/redis/when-ready.js';
-import { rejection } from '../../helpers/rejection.js';
+import { isSettled, rejection } from '../../helpers/rejection.js';
 
 /** A client's readiness as ioredis shows it: a status and 'ready'/'end' events. */
 class FakeClient extends EventEmitter {
@@ -13,16 +13,6 @@ class FakeClient extends EventEmitter {
   }
 }
 
-/** Whether `promise` has settled after the microtasks queued so far have run. */
-async function isSettled(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await vi.advanceTimersByTimeAsync(0);
-  return settled;
-}
 
 let client: FakeClient;
 beforeEach(() => {
