@@ -177,11 +177,11 @@ function serveFiles(dir: string, files: ReadonlySet<string>): RequestHandler {
 }
 
 /**
- * The browser build's files: `client/index.js` and the modules it imports, followed through the relative
+ * The browser build's files: `client.js` and the modules it imports, followed through the relative
  * imports of the compiled ES modules. Only these are served, not the server code next to them.
  */
 function clientModules(distDir: string): Set<string> {
-  const entry = '/client/index.js';
+  const entry = '/client.js';
   const found = new Set<string>();
   const pending = [entry];
   while (pending.length > 0 && found.size < 100) {

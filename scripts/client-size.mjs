@@ -1,4 +1,4 @@
-// Measures the browser client as a bundler would ship it: dist/client/index.js bundled with its imports,
+// Measures the browser client as a bundler would ship it: dist/client.js bundled with its imports,
 // minified, then gzipped. Run `npx tsc -p tsconfig.json` first.
 //
 // The tab sharing (`shareAcrossTabs`) is a dynamic import, so a bundler that splits code (Vite, Rollup,
@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const BUDGET_BYTES = 6 * 1024;
-const common = { entryPoints: ['dist/client/index.js'], bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'error' };
+const common = { entryPoints: ['dist/client.js'], bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'error' };
 const sizes = (file) => ({ minified: file.contents.length, gzipped: gzipSync(file.contents, { level: 9 }).length });
 const line = (name, { minified, gzipped }) => `${name.padEnd(34)} ${String(minified).padStart(6)} bytes minified, ${String(gzipped).padStart(5)} bytes min+gzip`;
 

@@ -1,12 +1,12 @@
 // Node entry point of system-stream: the public API, nothing else. The sentinel has its own entry
-// (`system-stream/sentinel`, src/sentinel/index.ts), so that importing this one never loads systeminformation.
-export { attachSystemStream } from './attach.js';
-export type { SystemStream } from './stream.js';
+// (`system-stream/sentinel`, src/sentinel.ts), so that importing this one never loads systeminformation.
+export { attachSystemStream } from './server/attach.js';
+export type { SystemStream } from './server/stream.js';
 export { CloseCode, isTerminalCloseCode } from './protocol/close-codes.js';
-export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './errors.js';
-export { noopLogger, type Logger } from './logger.js';
-export type { MetricsRegistry } from './metrics.js';
-export type { Authenticate, AuthGrant, SystemStreamOptions } from './options.js';
+export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './shared/errors.js';
+export { noopLogger, type Logger } from './shared/logger.js';
+export type { MetricsRegistry } from './server/http/metrics.js';
+export type { Authenticate, AuthGrant, SystemStreamOptions } from './server/options.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,
@@ -34,18 +34,18 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from './protocol/wire.js';
-export type { RedisLike } from './redis/connection.js';
+export type { RedisLike } from './redis/redis-connection.js';
 export { historyStreamKey } from './redis/history-script.js';
 export type { RedisState } from './redis/health.js';
-export type { HealthReport, SystemStreamRouter } from './router.js';
+export type { HealthReport, SystemStreamRouter } from './server/http/router.js';
 export { alertSchema, containerStatusSchema, messageSchema, schemaFiles, systemMetricSchema } from './protocol/schemas.js';
-export type { SystemStreamStats } from './stats.js';
+export type { SystemStreamStats } from './server/stats.js';
 export {
   createSystemPublisher,
   type AlertInput,
   type ContainerStatusInput,
   type MetricInput,
   type SystemPublisher,
-} from './publisher.js';
-export type { SystemPublisherOptions } from './publisher-options.js';
+} from './publisher/publisher.js';
+export type { SystemPublisherOptions } from './publisher/publisher-options.js';
 export { createInProcessBus, type InProcessBus } from './redis/in-process-bus.js';

@@ -4,7 +4,7 @@
 // sends and what the leader tab relays. Browser-safe.
 import { envelopeKey, type Envelope, type SourceStatus } from '../protocol/wire.js';
 import { ANY_ENVELOPE, type Listeners } from './listeners.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './client-options.js';
 
 /** See {@link createLatestStore}. */
 export interface LatestStore {

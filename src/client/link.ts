@@ -9,10 +9,10 @@
 // would need all of them through a wide interface.
 import { isTerminalCloseCode } from '../protocol/close-codes.js';
 import { backoffDelay } from './backoff.js';
-import { checkRefusal, openConnection, type Connection, type ConnectionHost } from './connection.js';
+import { checkRefusal, openConnection, type Connection, type ConnectionHost } from './ws-connection.js';
 import type { LatestStore } from './latest-store.js';
 import type { Listeners } from './listeners.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './client-options.js';
 import { watchPage } from './page-watch.js';
 import type { LeaderEvent, TabShare, Wake } from './tab-share.js';
 import type { StreamStatus } from './types.js';

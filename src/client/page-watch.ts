@@ -1,7 +1,7 @@
 // The page and the network as a StreamManager sees them: whether the page is visible and the browser
 // online, their change events, and the timer that says the page has stayed hidden for `hiddenTimeoutMs`.
 // What a change means for the connection is the manager's to decide. Browser-safe.
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './client-options.js';
 
 /** The manager's listeners; each is added as it is, so each must work unbound. */
 export interface PageHost {

@@ -8,7 +8,7 @@ import type { Envelope, SourceStatus } from '../protocol/wire.js';
 import { createLatestStore, type LatestStore } from './latest-store.js';
 import { createLink, type Link } from './link.js';
 import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions } from './client-options.js';
 import type { StreamManagerEventMap, StreamManagerOptions, StreamObserver, StreamState, StreamStatus, StreamSubscription } from './types.js';
 
 /**

@@ -2,7 +2,7 @@
 // Pub/Sub did not deliver (at start: the last `historyMs`; after every reconnect of the subscriber: what
 // was published while it was away), each message once and in the stream's order.
 import { Observable } from 'rxjs';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import { fromRedisChannel, type ChannelConnection, type ChannelEvents } from './channel-source.js';
 import { compareStreamIds, unstamp } from './history-script.js';
 

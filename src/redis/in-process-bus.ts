@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { RedisLike } from './connection.js';
+import type { RedisLike } from './redis-connection.js';
 
 /**
  * A Pub/Sub channel inside one process, for single-process deployments, demos and tests: pass it as

@@ -1,11 +1,11 @@
 // The messages a stream feeds its two pipelines with: the channel's live messages (stamps stripped) and,
 // with the Redis-backed history, what its reader recovers from the history stream.
 import { EMPTY, filter, map, type Observable, share } from 'rxjs';
-import type { HistoryStore } from '../history.js';
-import type { Logger } from '../logger.js';
+import type { HistoryStore } from '../server/state/history.js';
+import type { Logger } from '../shared/logger.js';
 import type { ChannelConnection, ChannelEvents } from './channel-source.js';
 import { fromRedisChannels } from './channel-list-source.js';
-import { openRedisConnection, type RedisLike } from './connection.js';
+import { openRedisConnection, type RedisLike } from './redis-connection.js';
 import { unstamp } from './history-script.js';
 import { fromHistoryChannel, type StreamReader } from './history-stream.js';
 

@@ -1,5 +1,5 @@
-import { SystemStreamError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { SystemStreamError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 
 /** How long `ready` may be pending before the stream logs at `warn` that it is still waiting. */
 export const STILL_WAITING_LOG_MS = 2000;

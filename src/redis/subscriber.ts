@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { ChannelConnection } from './channel-source.js';
 import { ClusterSubscription } from './cluster-subscription.js';
-import { isClusterClient, openRedisConnection, type RedisLike } from './connection.js';
+import { isClusterClient, openRedisConnection, type RedisLike } from './redis-connection.js';
 import type { HealthConnection } from './health.js';
 
 /**

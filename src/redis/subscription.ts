@@ -1,8 +1,8 @@
 import type { Observable } from 'rxjs';
-import type { HistoryStore } from '../history.js';
-import { SystemStreamError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { describeEndpoint, type RedisLike } from './connection.js';
+import type { HistoryStore } from '../server/state/history.js';
+import { SystemStreamError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { describeEndpoint, type RedisLike } from './redis-connection.js';
 import { watchRedisHealth, type RedisState } from './health.js';
 import { openMessageSources } from './message-sources.js';
 import { createReadyDeadline } from './ready-deadline.js';

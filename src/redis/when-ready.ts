@@ -1,4 +1,4 @@
-import { SystemStreamError } from '../errors.js';
+import { SystemStreamError } from '../shared/errors.js';
 
 /**
  * The members of a client that tell whether it can take commands now. ioredis's Redis and Cluster have

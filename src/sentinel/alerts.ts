@@ -1,6 +1,6 @@
 // Threshold alerts with hysteresis. Pure: no I/O, no clock; the metric carries its time.
-import { invalidOption } from '../errors.js';
-import { numberOption, refuseUnknownKeys } from '../options/checks.js';
+import { invalidOption } from '../shared/errors.js';
+import { numberOption, refuseUnknownKeys } from '../shared/option-kit.js';
 import type { AlertMessage, SystemMetric } from '../protocol/wire.js';
 
 /**

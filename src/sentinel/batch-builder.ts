@@ -1,14 +1,14 @@
 // Batch building for the sentinel: what one sample becomes (host metrics, alerts, container changes and
 // the periodic re-announcements, with the state that spans ticks), which envelopes of it the schema
 // accepts, and how it is cut into Redis messages.
-import { envelopeValidator, toValidationIssues } from '../envelope-validator.js';
-import type { Logger } from '../logger.js';
+import { envelopeValidator, toValidationIssues } from '../shared/envelope-validator.js';
+import type { Logger } from '../shared/logger.js';
 import type { AlertMessage, Envelope } from '../protocol/wire.js';
 import { MAX_BATCH_SIZE } from '../protocol/schemas.js';
 import { AlertTracker } from './alerts.js';
 import { collectContainers, collectMetrics } from './collect.js';
 import { ContainerTracker } from './containers.js';
-import type { ResolvedSentinelOptions } from './options.js';
+import type { ResolvedSentinelOptions } from './sentinel-options.js';
 import type { SystemSample } from './sample.js';
 
 /**

@@ -2,13 +2,13 @@
 // `system-stream-sentinel`: samples this host and publishes to Redis until SIGINT/SIGTERM.
 // Exit codes: 0 after a clean stop or --help/--once, 1 on an unexpected failure, 2 for bad usage.
 import { parseArgs } from 'node:util';
-import type { Logger } from '../logger.js';
-import { DEFAULT_CHANNEL, DEFAULT_REDIS_URL, integerMs, oneOf, redisOption } from '../options/checks.js';
+import type { Logger } from '../shared/logger.js';
+import { DEFAULT_CHANNEL, DEFAULT_REDIS_URL, integerMs, oneOf, redisOption } from '../shared/option-kit.js';
 import type { AlertThresholds, ThresholdSetting } from './alerts.js';
 import { createJsonLogger } from './json-logger.js';
 // The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that
 // --help and usage errors answer at once. The option kit imports none of them.
-import type { SentinelOptions } from './options.js';
+import type { SentinelOptions } from './sentinel-options.js';
 
 const NAME = 'system-stream-sentinel';
 

@@ -1,13 +1,13 @@
 // startSentinel: the sampling loop on its fixed grid (one tick at a time, overruns skipped, not queued),
 // publishing each tick's batch, and its stop(); sampleOnce for the CLI's one-shot mode. Options are
 // options.ts; what a sample becomes is batch-builder.ts.
-import { invalidOption } from '../errors.js';
-import { createRateLimitedLog } from '../logger.js';
+import { invalidOption } from '../shared/errors.js';
+import { createRateLimitedLog } from '../shared/logger.js';
 import type { Envelope } from '../protocol/wire.js';
-import { createSystemPublisher, type SystemPublisher } from '../publisher.js';
+import { createSystemPublisher, type SystemPublisher } from '../publisher/publisher.js';
 import type { ResolvedThreshold } from './alerts.js';
 import { BatchBuilder, chunkBatch, keepValid } from './batch-builder.js';
-import { resolveSentinelOptions, type SentinelOptions } from './options.js';
+import { resolveSentinelOptions, type SentinelOptions } from './sentinel-options.js';
 import type { SystemSample } from './sample.js';
 
 /**

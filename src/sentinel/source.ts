@@ -1,7 +1,7 @@
 // The machine's identity in every envelope the sentinel publishes, and the rule that keeps the series of
 // several hosts apart on one channel. Pure, except for the os.hostname() default.
 import { hostname } from 'node:os';
-import { describeValue, invalidOption } from '../errors.js';
+import { describeValue, invalidOption } from '../shared/errors.js';
 
 /** Longest `source` option: room for `:<mount>` within the schema's 256 characters. */
 export const MAX_SOURCE_LENGTH = 128;

@@ -4,8 +4,8 @@
 // its own, so that one's garbage does not blur the next. Run: npm run compile && node test/bench/history-memory.mjs
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { encodeFrames, envelopeDelivery } from '../../dist/delivery.js';
-import { HistoryStore } from '../../dist/history.js';
+import { encodeFrames, envelopeDelivery } from '../../dist/server/fanout/delivery.js';
+import { HistoryStore } from '../../dist/server/state/history.js';
 import { envelopeKey } from '../../dist/protocol/wire.js';
 
 

@@ -11,7 +11,7 @@ import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CLIENT_BUILD = new URL('../../dist/client/index.js', import.meta.url);
+const CLIENT_BUILD = new URL('../../dist/client.js', import.meta.url);
 const QUIET_SENTINEL: ExampleOptions['sentinel'] = { thresholds: { cpu: false, memory: false, disk: false } };
 
 let browser: Browser;

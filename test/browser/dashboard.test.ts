@@ -16,7 +16,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-results/', import.meta.url));
-const CLIENT_BUILD = fileURLToPath(new URL('../../dist/client/index.js', import.meta.url));
+const CLIENT_BUILD = fileURLToPath(new URL('../../dist/client.js', import.meta.url));
 
 const testId = (id: string): string => `[data-testid="${id}"]`;
 

@@ -10,7 +10,7 @@ import { startExample, type Example } from '../../example/server.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CLIENT_BUILD = new URL('../../dist/client/index.js', import.meta.url);
+const CLIENT_BUILD = new URL('../../dist/client.js', import.meta.url);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** uPlot as the page imports it, but recording every chart it makes in `globalThis.__plots`. */

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startRedis, type TestRedis } from './redis.js';
 import { startServer, type TestServer } from './server.js';
-import type { SystemStreamOptions } from '../../src/options.js';
+import type { SystemStreamOptions } from '../../src/server/options.js';
 import type { TestClient } from './ws-client.js';
 
 /**

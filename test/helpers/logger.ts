@@ -1,4 +1,4 @@
-import type { Logger } from '../../src/logger.js';
+import type { Logger } from '../../src/shared/logger.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 

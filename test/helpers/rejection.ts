@@ -1,5 +1,5 @@
 import { expect, vi } from 'vitest';
-import { SystemStreamError } from '../../src/errors.js';
+import { SystemStreamError } from '../../src/shared/errors.js';
 
 /** Awaits `promise`, expects it to reject with a SystemStreamError, and returns that error. */
 export async function rejection(promise: Promise<unknown>): Promise<SystemStreamError> {

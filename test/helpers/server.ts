@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import express from 'express';
-import { attachSystemStream } from '../../src/attach.js';
-import type { SystemStream } from '../../src/stream.js';
-import type { SystemStreamOptions } from '../../src/options.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import type { SystemStream } from '../../src/server/stream.js';
+import type { SystemStreamOptions } from '../../src/server/options.js';
 
 export interface TestServer {
   readonly app: express.Express;

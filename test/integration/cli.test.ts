@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { envelopeValidator } from '../../src/envelope-validator.js';
+import { envelopeValidator } from '../../src/shared/envelope-validator.js';
 import type { Envelope } from '../../src/protocol/wire.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { envelopeValidator } from '../../src/envelope-validator.js';
+import { envelopeValidator } from '../../src/shared/envelope-validator.js';
 import type { SystemMetricMessage } from '../../src/protocol/wire.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connectOpen } from '../helpers/ws-client.js';

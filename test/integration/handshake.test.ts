@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import request from 'supertest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { attachSystemStream } from '../../src/attach.js';
+import { attachSystemStream } from '../../src/server/attach.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { metric } from '../helpers/fixtures.js';
 import { connect, connectOpen, expectRefused } from '../helpers/ws-client.js';

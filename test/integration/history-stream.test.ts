@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSystemPublisher, type SystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher, type SystemPublisher } from '../../src/publisher/publisher.js';
 import type { Envelope, SnapshotEndPacket, SystemMetricMessage } from '../../src/protocol/wire.js';
 import { historyStreamKey, publishWithHistory } from '../../src/redis/history-script.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, snapshotEnvelopes, type TestClient } from '../helpers/ws-client.js';
-import type { SystemStreamOptions } from '../../src/options.js';
+import type { SystemStreamOptions } from '../../src/server/options.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const iso = (ms: number): string => new Date(ms).toISOString();

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { attachSystemStream } from '../../src/attach.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { metric } from '../helpers/fixtures.js';

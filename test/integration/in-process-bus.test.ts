@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInProcessBus } from '../../src/redis/in-process-bus.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import { metric } from '../helpers/fixtures.js';
 import { startServer } from '../helpers/server.js';
 import { connectOpen } from '../helpers/ws-client.js';

@@ -54,8 +54,8 @@ describe('import graph of the built entries', () => {
 
   it('`system-stream/sentinel` does load systeminformation (so the check above can see it)', () => {
     const resolved = resolvedBy('system-stream/sentinel');
-    expect(resolved[0]).toMatchObject({ specifier: 'system-stream/sentinel', url: `file://${root}dist/sentinel/index.js` });
+    expect(resolved[0]).toMatchObject({ specifier: 'system-stream/sentinel', url: `file://${root}dist/sentinel.js` });
     expect(packagesOf(resolved)).toContain('systeminformation');
-    expect(resolved.filter((r) => r.url.includes('/dist/attach.js'))).toEqual([]);
+    expect(resolved.filter((r) => r.url.includes('/dist/server/attach.js'))).toEqual([]);
   });
 });

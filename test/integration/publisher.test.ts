@@ -1,11 +1,11 @@
 import http from 'node:http';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { attachSystemStream } from '../../src/attach.js';
-import type { SystemStream } from '../../src/stream.js';
-import { envelopeValidator } from '../../src/envelope-validator.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import type { SystemStream } from '../../src/server/stream.js';
+import { envelopeValidator } from '../../src/shared/envelope-validator.js';
 import type { Envelope } from '../../src/protocol/wire.js';
-import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher, type MetricInput, type SystemPublisher } from '../../src/publisher/publisher.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { rejection } from '../helpers/rejection.js';

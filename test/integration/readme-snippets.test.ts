@@ -56,9 +56,9 @@ describe('README', () => {
           noEmit: true,
           paths: {
             'system-stream': [`${root}src/index.ts`],
-            'system-stream/client': [`${root}src/client/index.ts`],
-            'system-stream/publisher': [`${root}src/publisher-entry.ts`],
-            'system-stream/sentinel': [`${root}src/sentinel/index.ts`],
+            'system-stream/client': [`${root}src/client.ts`],
+            'system-stream/publisher': [`${root}src/publisher.ts`],
+            'system-stream/sentinel': [`${root}src/sentinel.ts`],
           },
         },
         files,

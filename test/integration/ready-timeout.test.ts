@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attachSystemStream } from '../../src/attach.js';
-import type { SystemStream } from '../../src/stream.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import type { SystemStream } from '../../src/server/stream.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { rejection } from '../helpers/rejection.js';

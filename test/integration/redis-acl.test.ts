@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/logger.js';
-import type { SystemStreamOptions } from '../../src/options.js';
+import type { Logger } from '../../src/shared/logger.js';
+import type { SystemStreamOptions } from '../../src/server/options.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { deliverEventually } from '../helpers/deliver-eventually.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AlertMessage, ServerPacket, SystemMetricMessage } from '../../src/protocol/wire.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel } from '../../src/sentinel/sentinel.js';
 import { metric } from '../helpers/fixtures.js';

@@ -1,5 +1,5 @@
 // Messages between the soak driver (soak.ts) and the server process it forks (server.ts).
-import type { SystemStreamStats } from '../../src/stats.js';
+import type { SystemStreamStats } from '../../src/server/stats.js';
 
 /** What the server process reports when asked. Times in ms, sizes in bytes. */
 export interface ServerSample {

@@ -3,8 +3,8 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { attachSystemStream } from '../../src/attach.js';
-import type { Logger } from '../../src/logger.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import type { Logger } from '../../src/shared/logger.js';
 import type { FromServer, ServerSample, ToServer } from './ipc.js';
 
 const redisUrl = process.env['SOAK_REDIS_URL'];

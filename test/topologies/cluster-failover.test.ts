@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SystemStreamError } from '../../src/errors.js';
-import type { Logger } from '../../src/logger.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import { SystemStreamError } from '../../src/shared/errors.js';
+import type { Logger } from '../../src/shared/logger.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { attachSystemStream } from '../../src/attach.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import { attachSystemStream } from '../../src/server/attach.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import type { ServerPacket } from '../../src/protocol/wire.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';

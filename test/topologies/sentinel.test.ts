@@ -3,8 +3,8 @@
 // failover-timeout 5000). Kill -9 the primary: the stream follows the promotion by itself, within 3 s.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SystemStreamError } from '../../src/errors.js';
-import { createSystemPublisher } from '../../src/publisher.js';
+import type { SystemStreamError } from '../../src/shared/errors.js';
+import { createSystemPublisher } from '../../src/publisher/publisher.js';
 import { failOnProcessCrash } from '../helpers/crash-guard.js';
 import { createDisposers } from '../helpers/disposers.js';
 import { metric } from '../helpers/fixtures.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createStreamMetrics } from '../../src/metrics.js';
-import { createCounters, createLabelledCounters } from '../../src/stats.js';
+import { createStreamMetrics } from '../../src/server/http/metrics.js';
+import { createCounters, createLabelledCounters } from '../../src/server/stats.js';
 import { parseExposition } from '../helpers/prometheus.js';
 
 interface Target {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi, type Mock } from 'vitest';
-import type { Logger } from '../../../src/logger.js';
+import type { Logger } from '../../../src/shared/logger.js';
 import { watchRedisHealth, type RedisDownReason, type RedisHealth, type RedisState } from '../../../src/redis/health.js';
 
 interface Deferred {

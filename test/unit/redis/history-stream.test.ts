@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { noopLogger } from '../../../src/logger.js';
+import { noopLogger } from '../../../src/shared/logger.js';
 import { fromHistoryChannel, type HistoryMessage, type StreamReader } from '../../../src/redis/history-stream.js';
 
 const CHANNEL = 'system:metrics';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { envelopeValidator } from '../../../src/envelope-validator.js';
-import { SystemStreamError } from '../../../src/errors.js';
+import { envelopeValidator } from '../../../src/shared/envelope-validator.js';
+import { SystemStreamError } from '../../../src/shared/errors.js';
 import type { AlertLevel, SystemMetric } from '../../../src/protocol/wire.js';
 import { AlertTracker, DEFAULT_THRESHOLDS, nextLevel, resolveThresholds, type AlertThresholds } from '../../../src/sentinel/alerts.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { envelopeValidator } from '../../../src/envelope-validator.js';
+import { envelopeValidator } from '../../../src/shared/envelope-validator.js';
 import { envelopeKey } from '../../../src/protocol/wire.js';
 import { collectContainers, collectMetrics } from '../../../src/sentinel/collect.js';
 import type { SystemSample } from '../../../src/sentinel/sample.js';

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SystemStreamError } from '../../../src/errors.js';
-import type { Logger } from '../../../src/logger.js';
+import { SystemStreamError } from '../../../src/shared/errors.js';
+import type { Logger } from '../../../src/shared/logger.js';
 import type { Envelope } from '../../../src/protocol/wire.js';
 import { chunkBatch } from '../../../src/sentinel/batch-builder.js';
-import type { SentinelOptions } from '../../../src/sentinel/options.js';
+import type { SentinelOptions } from '../../../src/sentinel/sentinel-options.js';
 import type { SystemSample } from '../../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../../src/sentinel/sentinel.js';
 import { metric } from '../../helpers/fixtures.js';

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { SystemStreamError } from '../../../src/errors.js';
+import { SystemStreamError } from '../../../src/shared/errors.js';
 import { containerName, resolveSource, seriesSource } from '../../../src/sentinel/source.js';
 
 describe('resolveSource', () => {

@@ -1,0 +1,45 @@
+// Browser entry point (`system-stream/client`): nothing here may import Node modules, ws or ioredis.
+export { CloseCode, isTerminalCloseCode } from './protocol/close-codes.js';
+export {
+  ENVELOPE_TYPES,
+  envelopeKey,
+  keyProtocol,
+  KEY_PROTOCOL_PREFIX,
+  parsePacket,
+  PROTOCOL_V1,
+  type Alert,
+  type AlertLevel,
+  type AlertMessage,
+  type ContainerState,
+  type ContainerStatus,
+  type ContainerStatusMessage,
+  type Envelope,
+  type EnvelopeType,
+  type ErrorPacket,
+  type HeartbeatPacket,
+  type MetricMeta,
+  type ServerPacket,
+  type SnapshotEndPacket,
+  type SnapshotPacket,
+  type SourceStatus,
+  type SourceStatusPacket,
+  type StatusPacket,
+  type SystemMetric,
+  type SystemMetricMessage,
+} from './protocol/wire.js';
+export { backoffDelay } from './client/backoff.js';
+export { StreamManager } from './client/stream-manager.js';
+export type {
+  FetchLike,
+  NetworkSource,
+  StreamManagerEventMap,
+  StreamManagerOptions,
+  StreamManagerTimers,
+  StreamObserver,
+  StreamState,
+  StreamStatus,
+  StreamSubscription,
+  VisibilitySource,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './client/types.js';

@@ -1,0 +1,133 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { offeredProtocols, type AuthDecision } from './auth.js';
+import type { ClientFilter } from '../fanout/client-filter.js';
+import { refusalOf, type HandshakeRefusal } from './outcomes.js';
+import type { Logger } from '../../shared/logger.js';
+import { PROTOCOL_V1 } from '../../protocol/wire.js';
+
+export interface UpgradeHandlerOptions {
+  readonly path: string;
+  readonly logger: Logger;
+  readonly allowedOrigins: ReadonlySet<string> | undefined;
+  authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
+  /** Whether one more client may be served now. */
+  hasCapacity(): boolean;
+  accept(ws: WebSocket, req: IncomingMessage, filter: ClientFilter): void;
+  onRejected(outcome: HandshakeRefusal, status: number): void;
+}
+
+export interface UpgradeHandler {
+  /** The `upgrade` listener for the stream's path. */
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes its ws server and destroys every handshake still waiting on `authenticate`, so that `server.close()` can complete. */
+  close(): void;
+}
+
+/** Largest frame a client may send; clients only listen, so any data frame is closed anyway. */
+const MAX_CLIENT_FRAME_BYTES = 1024;
+
+/**
+ * The ws server that completes the stream's handshakes: no compression (it would compress each broadcast
+ * once per client), no tracking (the hub tracks clients). The upgrade handler has refused every list of
+ * subprotocols without v1, so v1 is selected whenever any is offered, and never the key subprotocol.
+ */
+function createWebSocketServer(): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: MAX_CLIENT_FRAME_BYTES,
+    handleProtocols: () => PROTOCOL_V1,
+  });
+}
+
+/** Seconds a client refused for capacity (or a slow `authenticate`) is told to wait. */
+const RETRY_AFTER_S = 5;
+
+/** Answers a handshake with a plain HTTP error and closes the socket; no WebSocket is created. */
+export function rejectHandshake(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = STATUS_CODES[status] ?? 'Error';
+  const lines = [
+    `HTTP/1.1 ${status} ${body}`,
+    'Connection: close',
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/**
+ * Whether the offered subprotocols are acceptable: none at all (a client written from the message
+ * shapes alone), or a list that includes {@link PROTOCOL_V1}. The key subprotocol is not a protocol
+ * the server speaks, so a list of only that is refused like any unknown one.
+ */
+export function acceptsProtocols(offered: readonly string[]): boolean {
+  return offered.length === 0 || offered.includes(PROTOCOL_V1);
+}
+
+/**
+ * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). In
+ * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, `source` or `metric_type`, 500 when the hook
+ * fails, 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered in
+ * plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
+ * subprotocol header (keys travel there).
+ */
+export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
+  const wss = createWebSocketServer();
+  const pending = new Set<Duplex>();
+  const refuse = (socket: Duplex, outcome: HandshakeRefusal, status: number, headers?: Record<string, string>): void => {
+    o.onRejected(outcome, status);
+    rejectHandshake(socket, status, headers);
+  };
+
+  const complete = (req: IncomingMessage, socket: Duplex, head: Buffer, decision: AuthDecision): void => {
+    pending.delete(socket);
+    if (socket.destroyed) return;
+    if (!decision.ok) {
+      if (decision.status === 500) o.logger.error({ event: 'authenticate_failed', err: decision.error, path: o.path }, 'authenticate() failed');
+      refuse(socket, refusalOf(decision), decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
+      return;
+    }
+    if (!o.hasCapacity()) {
+      refuse(socket, 'full', 503, { 'Retry-After': String(RETRY_AFTER_S) });
+      return;
+    }
+    // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
+    // capacity check and `accept` cannot interleave with another handshake.
+    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision));
+  };
+
+  const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const origin = req.headers.origin;
+    if (o.allowedOrigins !== undefined && origin !== undefined && !o.allowedOrigins.has(origin)) {
+      refuse(socket, 'forbidden', 403);
+      return;
+    }
+    if (!acceptsProtocols(offeredProtocols(req))) {
+      refuse(socket, 'bad_request', 400);
+      return;
+    }
+    const decision = o.authenticate(req);
+    if (decision instanceof Promise) {
+      pending.add(socket);
+      decision.then((d) => complete(req, socket, head, d));
+    } else {
+      complete(req, socket, head, decision);
+    }
+  };
+  return Object.assign(handle, {
+    close() {
+      wss.close();
+      for (const socket of pending) socket.destroy();
+      pending.clear();
+    },
+  });
+}

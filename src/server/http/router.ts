@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthDecision } from '../handshake/auth.js';
+import type { ClientFilter } from '../fanout/client-filter.js';
+import type { Logger } from '../../shared/logger.js';
+import type { MetricsRoute } from './metrics-route.js';
+import type { RedisState } from '../../redis/health.js';
+
+/**
+ * A connect/Express-style middleware; `app.use('/api/system', stream.router())` mounts it. It also works
+ * as a plain `http.createServer(stream.router())` handler, which has no `next`: other paths then get 404.
+ * @public
+ */
+export type SystemStreamRouter = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+/**
+ * Body of `GET …/health` (liveness) and `GET …/ready` (readiness).
+ *
+ * `/health` answers 200 with `status: "ok"` whenever the process serves HTTP, also during a Redis outage,
+ * so that a liveness probe does not restart the host, or take its whole API out of rotation, because
+ * Redis is down. `/ready` answers 200 while Redis is up and 503 otherwise: probe it to route dashboard
+ * traffic only to hosts whose stream delivers.
+ * @public
+ */
+export interface HealthReport {
+  /** `/health`: always `ok`. `/ready`: `ok` while Redis is up, else `unavailable` (HTTP 503). */
+  readonly status: 'ok' | 'unavailable';
+  /** The subscriber's state. */
+  readonly redis: RedisState;
+  /** WebSocket clients connected now. */
+  readonly clients: number;
+  /** The `maxClients` option. */
+  readonly maxClients: number;
+}
+
+export interface RouterContext {
+  readonly wsPath: string;
+  readonly logger: Logger;
+  authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
+  snapshotJson(filter: ClientFilter): string;
+  health(): Omit<HealthReport, 'status'>;
+  /** `GET metrics`, when the stream has metrics. */
+  readonly metrics: MetricsRoute | undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
+}
+
+/**
+ * `GET snapshot` (same authentication as the WebSocket; the successor of the polling endpoint),
+ * `GET health` and `GET ready` (no authentication: for probes and load balancers; they tell only state
+ * and counts), `GET metrics` when the stream has metrics (see createMetricsRoute), and 426 for a plain
+ * HTTP request to the WebSocket path. Anything else goes to `next`, or, used as a plain
+ * `http.createServer` handler without one, gets 404.
+ */
+export function createRouter(ctx: RouterContext): SystemStreamRouter {
+  const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
+    if (!decision.ok) {
+      if (decision.status === 500) ctx.logger.error({ event: 'authenticate_failed', err: decision.error }, 'authenticate() failed');
+      sendJson(res, decision.status, JSON.stringify({ error: decision.status === 401 ? 'unauthorized' : 'error' }));
+      return;
+    }
+    sendJson(res, 200, ctx.snapshotJson(decision));
+  };
+
+  return (req, res, next) => {
+    const mounted = (req.url ?? '/').split('?', 1)[0];
+    const full = ((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/').split('?', 1)[0];
+    const method = req.method ?? 'GET';
+    if (full === ctx.wsPath) {
+      sendJson(res, 426, JSON.stringify({ error: 'upgrade required: connect with a WebSocket client' }), {
+        Upgrade: 'websocket',
+        Connection: 'Upgrade',
+      });
+      return;
+    }
+    if (ctx.metrics !== undefined && (method === 'GET' || method === 'HEAD') && mounted === '/metrics') {
+      ctx.metrics(req, res, next);
+      return;
+    }
+    if ((method === 'GET' || method === 'HEAD') && mounted === '/snapshot') {
+      const decision = ctx.authenticate(req);
+      if (decision instanceof Promise) decision.then((d) => answer(req, res, d), next);
+      else answer(req, res, decision);
+      return;
+    }
+    if ((method === 'GET' || method === 'HEAD') && mounted === '/health') {
+      sendJson(res, 200, JSON.stringify({ status: 'ok', ...ctx.health() } satisfies HealthReport));
+      return;
+    }
+    if ((method === 'GET' || method === 'HEAD') && mounted === '/ready') {
+      const state = ctx.health();
+      const isUp = state.redis === 'up';
+      sendJson(res, isUp ? 200 : 503, JSON.stringify({ status: isUp ? 'ok' : 'unavailable', ...state } satisfies HealthReport));
+      return;
+    }
+    if (next) next();
+    else sendJson(res, 404, JSON.stringify({ error: 'not found' }));
+  };
+}

@@ -1,0 +1,84 @@
+import { HANDSHAKE_OUTCOMES, type HandshakeOutcome } from './handshake/outcomes.js';
+import { INVALID_REASONS, type InvalidReason } from './pipeline.js';
+import { ENVELOPE_TYPES, type EnvelopeType } from '../protocol/wire.js';
+import type { RedisState } from '../redis/health.js';
+
+/**
+ * A point-in-time view of a stream's counters. Counters only grow, from `attachSystemStream` on.
+ * @public
+ */
+export interface SystemStreamStats {
+  /** WebSocket clients connected now. */
+  readonly clients: number;
+  /** Redis messages received on the channel. */
+  readonly received: number;
+  /**
+   * Messages delivered from the Redis-backed history (`historyStream`) after the subscriber reconnected:
+   * those published while it was away, which Pub/Sub never delivered, and those that arrived live while
+   * it was reading them (each is delivered once). The load at start does not count.
+   */
+  readonly recovered: number;
+  /** Envelopes that passed validation (a batch counts each member). */
+  readonly valid: number;
+  /** Redis messages or batch members dropped as invalid: too large, not JSON, or failing the schema. */
+  readonly invalid: number;
+  /** Envelopes replaced by a newer value of the same key within a throttle window. */
+  readonly throttled: number;
+  /** Packets replaced or dropped for a client that was behind (slow socket or over its rate cap). */
+  readonly conflated: number;
+  /** Packets written to clients, counted per client. */
+  readonly delivered: number;
+  /** Handshakes refused (400, 401, 403, 500, 503). */
+  readonly rejected: number;
+  /** Clients closed for not reading (`CloseCode.SlowConsumer`). */
+  readonly slowClientsClosed: number;
+  /** Clients terminated for not answering a heartbeat ping. */
+  readonly deadClientsTerminated: number;
+  /** The subscriber's state. */
+  readonly redis: RedisState;
+}
+
+/** The mutable counters behind {@link SystemStreamStats}. */
+export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis'>]: number };
+
+export function createCounters(): StreamCounters {
+  return {
+    received: 0,
+    recovered: 0,
+    valid: 0,
+    invalid: 0,
+    throttled: 0,
+    conflated: 0,
+    delivered: 0,
+    rejected: 0,
+    slowClientsClosed: 0,
+    deadClientsTerminated: 0,
+  };
+}
+
+/**
+ * Counts by label that {@link SystemStreamStats} does not show, for the Prometheus metrics. Plain
+ * numbers, kept whether metrics are on or not: an increment per message or handshake costs nothing
+ * next to the work around it, and the metrics read them at scrape time.
+ */
+export interface LabelledCounters {
+  /** Handshakes on the stream's path by outcome. */
+  readonly handshakes: Record<HandshakeOutcome, number>;
+  /** Valid envelopes by type (a batch counts each member); they add up to `valid`. */
+  readonly envelopes: Record<EnvelopeType, number>;
+  /** Invalid messages or batch members by reason; they add up to `invalid`. */
+  readonly invalid: Record<InvalidReason, number>;
+  /** Times the subscriber came back up after an outage. */
+  redisReconnects: number;
+}
+
+const zeros = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
+export function createLabelledCounters(): LabelledCounters {
+  return {
+    handshakes: zeros(HANDSHAKE_OUTCOMES),
+    envelopes: zeros(ENVELOPE_TYPES),
+    invalid: zeros(INVALID_REASONS),
+    redisReconnects: 0,
+  };
+}
