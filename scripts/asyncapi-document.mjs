@@ -145,14 +145,19 @@ export function buildAsyncApiDocument(schemas, { version }) {
               type: 'object',
               properties: {
                 api_key: { type: 'string', description: 'API key. Prefer a header or the key subprotocol: URLs end up in access logs.' },
-                types: { type: 'string', description: 'Comma list of envelope types to receive, e.g. `system_metric,alert`. Empty or unknown: 400.' },
+                types: {
+                  type: 'string',
+                  description: 'Comma list of envelope types to receive, e.g. `system_metric,alert`. Empty or unknown: 400.',
+                },
                 source: {
                   type: 'string',
-                  description: 'Comma list of sources to receive, e.g. `web-1,web-2` (`web-1` also matches `web-1:/var` and the container `web-1/nginx`). Empty, over 100 values or a value over 256 characters: 400.',
+                  description:
+                    'Comma list of sources to receive, e.g. `web-1,web-2` (`web-1` also matches `web-1:/var` and the container `web-1/nginx`). Empty, over 100 values or a value over 256 characters: 400.',
                 },
                 metric_type: {
                   type: 'string',
-                  description: 'Comma list of metric types to receive, e.g. `cpu,memory` (metrics and alerts). Empty, over 100 values or not a valid metric type: 400.',
+                  description:
+                    'Comma list of metric types to receive, e.g. `cpu,memory` (metrics and alerts). Empty, over 100 values or not a valid metric type: 400.',
                 },
                 since: {
                   type: 'string',
@@ -168,14 +173,20 @@ export function buildAsyncApiDocument(schemas, { version }) {
               properties: {
                 'x-api-key': { type: 'string' },
                 Authorization: { type: 'string', description: '`Bearer <key>`; other schemes go to the `authenticate` hook.' },
-                'Sec-WebSocket-Protocol': { type: 'string', description: '`system-stream.v1`, optionally with `system-stream.key.<base64url key>`.' },
+                'Sec-WebSocket-Protocol': {
+                  type: 'string',
+                  description: '`system-stream.v1`, optionally with `system-stream.key.<base64url key>`.',
+                },
               },
             },
           },
         },
         'x-subprotocol': 'system-stream.v1',
         'x-handshake-refusals': [
-          { status: 400, when: 'Offered subprotocols without `system-stream.v1`; `types` empty or naming an unknown type; `source` or `metric_type` empty or invalid; `since` not one valid time.' },
+          {
+            status: 400,
+            when: 'Offered subprotocols without `system-stream.v1`; `types` empty or naming an unknown type; `source` or `metric_type` empty or invalid; `since` not one valid time.',
+          },
           { status: 401, when: 'No valid key and the `authenticate` hook (if any) did not grant.' },
           { status: 403, when: '`Origin` not in `allowedOrigins`.' },
           { status: 404, when: 'A path no stream serves, when the host has no other upgrade listener.' },
@@ -266,10 +277,21 @@ export function buildAsyncApiDocument(schemas, { version }) {
       },
       messages: {
         systemMetric: message('system_metric', 'Metric sample', 'One sample of one host or container metric.', systemMetricSchema, {
-          examples: [{ payload: { type: 'system_metric', data: { time: '2026-01-17T04:30:00Z', metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } } } }],
+          examples: [
+            {
+              payload: {
+                type: 'system_metric',
+                data: { time: '2026-01-17T04:30:00Z', metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } },
+              },
+            },
+          ],
         }),
         containerStatus: message('container_status', 'Container status', 'The state of one container.', containerStatusSchema, {
-          examples: [{ payload: { type: 'container_status', data: { container: 'tick-archiver', status: 'running', time: '2026-01-17T04:30:00Z' } } }],
+          examples: [
+            {
+              payload: { type: 'container_status', data: { container: 'tick-archiver', status: 'running', time: '2026-01-17T04:30:00Z' } },
+            },
+          ],
         }),
         alert: message('alert', 'Alert', 'A threshold crossing (`warning`, `critical`) or its end (`resolved`).', alertSchema),
         snapshotEnd: message(
@@ -280,18 +302,41 @@ export function buildAsyncApiDocument(schemas, { version }) {
           {
             examples: [
               { name: 'plain', payload: { type: 'snapshot_end', data: { count: 12 } } },
-              { name: 'after a since backfill', payload: { type: 'snapshot_end', data: { count: 3912, since: '2026-01-17T04:25:00.000Z', complete: true } } },
+              {
+                name: 'after a since backfill',
+                payload: { type: 'snapshot_end', data: { count: 3912, since: '2026-01-17T04:25:00.000Z', complete: true } },
+              },
             ],
           },
         ),
         error: message('error', 'Live data stopped', 'Redis is unavailable (code 503); the connection stays open.', packetSchemas.error, {
-          examples: [{ payload: { type: 'error', data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: '2026-01-17T04:30:00.000Z' } } }],
+          examples: [
+            {
+              payload: {
+                type: 'error',
+                data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: '2026-01-17T04:30:00.000Z' },
+              },
+            },
+          ],
         }),
-        status: message('status', 'Live data restored', 'Sent once after an `error` packet when data flows again (code 200).', packetSchemas.status),
+        status: message(
+          'status',
+          'Live data restored',
+          'Sent once after an `error` packet when data flows again (code 200).',
+          packetSchemas.status,
+        ),
         heartbeat: message('heartbeat', 'Heartbeat', 'Proof of life, sent with every WebSocket ping.', packetSchemas.heartbeat),
-        sourceStatus: message('source_status', 'Producer stale or live', 'A `source` stopped publishing metrics (`stale`) or publishes again (`live`); also sent before `snapshot_end` for every source stale at connect.', packetSchemas.source_status, {
-          examples: [{ payload: { type: 'source_status', data: { source: 'web-1', status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' } } }],
-        }),
+        sourceStatus: message(
+          'source_status',
+          'Producer stale or live',
+          'A `source` stopped publishing metrics (`stale`) or publishes again (`live`); also sent before `snapshot_end` for every source stale at connect.',
+          packetSchemas.source_status,
+          {
+            examples: [
+              { payload: { type: 'source_status', data: { source: 'web-1', status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' } } },
+            ],
+          },
+        ),
         published: message('published', 'Published message', 'One envelope or a batch of envelopes.', inlineDefinitions(messageSchema)),
       },
     },

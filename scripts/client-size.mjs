@@ -13,9 +13,19 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const BUDGET_BYTES = 6 * 1024;
-const common = { entryPoints: ['dist/client.js'], bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'error' };
+const common = {
+  entryPoints: ['dist/client.js'],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  write: false,
+  logLevel: 'error',
+};
 const sizes = (file) => ({ minified: file.contents.length, gzipped: gzipSync(file.contents, { level: 9 }).length });
-const line = (name, { minified, gzipped }) => `${name.padEnd(34)} ${String(minified).padStart(6)} bytes minified, ${String(gzipped).padStart(5)} bytes min+gzip`;
+const line = (name, { minified, gzipped }) =>
+  `${name.padEnd(34)} ${String(minified).padStart(6)} bytes minified, ${String(gzipped).padStart(5)} bytes min+gzip`;
 
 const outdir = mkdtempSync(join(tmpdir(), 'client-size-'));
 let split;

@@ -14,7 +14,10 @@ const folder = join(root, 'test', 'fixtures', 'si');
 const first = await sampleSystem();
 await sleep(1000);
 const steady = await sampleSystem();
-for (const [name, sample] of [['first-sample.json', first], ['steady-sample.json', steady]]) {
+for (const [name, sample] of [
+  ['first-sample.json', first],
+  ['steady-sample.json', steady],
+]) {
   await writeFile(join(folder, name), `${JSON.stringify(sample, null, 2)}\n`);
   console.log(`wrote test/fixtures/si/${name}`);
 }

@@ -423,7 +423,8 @@ function renderCards(metricType) {
     setLevel(els.memory, m.value);
     const used = asNumber(m.meta?.['used_bytes']);
     const total = asNumber(m.meta?.['total_bytes']);
-    els.memorySub.textContent = used !== undefined && total !== undefined ? `${formatBytes(used)} of ${formatBytes(total)} in use` : '\u00a0';
+    els.memorySub.textContent =
+      used !== undefined && total !== undefined ? `${formatBytes(used)} of ${formatBytes(total)} in use` : '\u00a0';
   }
   if ((all || metricType === 'load') && view.load) {
     const cores = view.cpuCount;
@@ -432,7 +433,10 @@ function renderCards(metricType) {
   if (all || metricType === 'disk') renderDisks(view);
   if (all || metricType === 'net_rx' || metricType === 'net_tx') renderNetwork(view);
   if (all) {
-    for (const [el, m] of /** @type {const} */ ([[els.cpu, view.cpu], [els.memory, view.memory]])) {
+    for (const [el, m] of /** @type {const} */ ([
+      [els.cpu, view.cpu],
+      [els.memory, view.memory],
+    ])) {
       if (!m) {
         el.textContent = '–';
         delete el.dataset['level'];
@@ -511,28 +515,30 @@ function renderHostTabs() {
   if (hosts.size < 2) return;
   const hostsInAlarm = new Set([...alerts.values()].map((a) => a.source.split(':')[0]));
   els.hostList.replaceChildren(
-    ...[...hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((view) => {
-      const tab = document.createElement('button');
-      tab.type = 'button';
-      tab.className = 'host-tab';
-      tab.dataset['testid'] = 'host-tab';
-      tab.dataset['host'] = view.name;
-      tab.dataset['level'] = hostsInAlarm.has(view.name) && view.level() === 'ok' ? 'warning' : view.level();
-      tab.setAttribute('aria-pressed', String(view.name === selected));
-      const dot = document.createElement('span');
-      dot.className = 'dot';
-      dot.setAttribute('aria-hidden', 'true');
-      const name = document.createElement('span');
-      name.className = 'host-name';
-      name.textContent = view.name;
-      const figures = document.createElement('span');
-      figures.className = 'host-figures';
-      figures.dataset['testid'] = 'host-figures';
-      figures.textContent = `CPU ${view.cpu ? percent(view.cpu.value) : '–'} % · Mem ${view.memory ? percent(view.memory.value) : '–'} %`;
-      tab.append(dot, name, figures);
-      tab.addEventListener('click', () => selectHost(view.name));
-      return tab;
-    }),
+    ...[...hosts.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((view) => {
+        const tab = document.createElement('button');
+        tab.type = 'button';
+        tab.className = 'host-tab';
+        tab.dataset['testid'] = 'host-tab';
+        tab.dataset['host'] = view.name;
+        tab.dataset['level'] = hostsInAlarm.has(view.name) && view.level() === 'ok' ? 'warning' : view.level();
+        tab.setAttribute('aria-pressed', String(view.name === selected));
+        const dot = document.createElement('span');
+        dot.className = 'dot';
+        dot.setAttribute('aria-hidden', 'true');
+        const name = document.createElement('span');
+        name.className = 'host-name';
+        name.textContent = view.name;
+        const figures = document.createElement('span');
+        figures.className = 'host-figures';
+        figures.dataset['testid'] = 'host-figures';
+        figures.textContent = `CPU ${view.cpu ? percent(view.cpu.value) : '–'} % · Mem ${view.memory ? percent(view.memory.value) : '–'} %`;
+        tab.append(dot, name, figures);
+        tab.addEventListener('click', () => selectHost(view.name));
+        return tab;
+      }),
   );
 }
 
@@ -567,7 +573,10 @@ function renderContainers() {
   if (names.length === 0) return;
   const running = names.filter((n) => containers.get(n)?.status === 'running').length;
   els.containerCount.textContent = `${running} of ${names.length} running`;
-  els.containerTable.classList.toggle('has-hosts', names.some((n) => splitContainer(n).host !== ''));
+  els.containerTable.classList.toggle(
+    'has-hosts',
+    names.some((n) => splitContainer(n).host !== ''),
+  );
   els.containerBody.replaceChildren(
     ...names.map((full) => {
       const c = /** @type {{ status: string, since: number }} */ (containers.get(full));
@@ -688,7 +697,8 @@ function onState(s) {
       els.connectionText.textContent = 'Live';
       break;
     case 'degraded':
-      els.connectionText.textContent = s.reason === 'redis_unavailable' ? 'Degraded: Redis down' : `Degraded: ${s.reason ?? 'no live data'}`;
+      els.connectionText.textContent =
+        s.reason === 'redis_unavailable' ? 'Degraded: Redis down' : `Degraded: ${s.reason ?? 'no live data'}`;
       break;
     case 'reconnecting': {
       if (s.reason === 'offline') {

@@ -12,12 +12,7 @@
  * @param random - A source of numbers in [0, 1), like `Math.random`.
  * @public
  */
-export function backoffDelay(
-  attempt: number,
-  backoffMs: readonly number[],
-  jitter = 0.1,
-  random: () => number = Math.random,
-): number {
+export function backoffDelay(attempt: number, backoffMs: readonly number[], jitter = 0.1, random: () => number = Math.random): number {
   if (backoffMs.length === 0) throw new RangeError('Expected `backoffMs` to hold at least one wait');
   const base = backoffMs[Math.min(attempt >= 1 ? Math.floor(attempt) : 1, backoffMs.length) - 1] as number;
   if (jitter === 0) return base;

@@ -19,7 +19,12 @@ export interface LatestStore {
    * stops the passing when a listener closed the manager (or, in a follower, left the tabs).
    */
   /** Replaces `latest()` with the snapshot's envelopes, then passes on those `isNew` accepts (all by default). */
-  applySnapshot(envelopes: readonly Envelope[], stale: readonly SourceStatus[], isCurrent: () => boolean, isNew?: (envelope: Envelope) => boolean): void;
+  applySnapshot(
+    envelopes: readonly Envelope[],
+    stale: readonly SourceStatus[],
+    isCurrent: () => boolean,
+    isNew?: (envelope: Envelope) => boolean,
+  ): void;
   /** A live envelope becomes the latest of its key (a `resolved` alert removes its series' alert), then is passed on. */
   applyEnvelope(envelope: Envelope): void;
   /** A live `source_status`: a `stale` source is added, any other status removes it; then it is passed on. */

@@ -265,7 +265,9 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
 
   function canShare(): boolean {
     const g = globalThis as { navigator?: { locks?: unknown }; BroadcastChannel?: unknown };
-    return o.shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function';
+    return (
+      o.shareAcrossTabs && typeof g.navigator?.locks === 'object' && g.navigator.locks !== null && typeof g.BroadcastChannel === 'function'
+    );
   }
 
   /**
@@ -273,7 +275,10 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
    * This tab is a follower until the lock is granted; then `lead()` opens the connection.
    */
   function joinTabs(): void {
-    const { navigator, BroadcastChannel } = globalThis as unknown as { navigator: { locks: LockManager }; BroadcastChannel: typeof globalThis.BroadcastChannel };
+    const { navigator, BroadcastChannel } = globalThis as unknown as {
+      navigator: { locks: LockManager };
+      BroadcastChannel: typeof globalThis.BroadcastChannel;
+    };
     const { locks } = navigator;
     role = 'joining';
     const joining = ++joins;

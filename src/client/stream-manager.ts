@@ -9,7 +9,14 @@ import { createLatestStore, type LatestStore } from './latest-store.js';
 import { createLink, type Link } from './link.js';
 import { ANY_ENVELOPE, createListeners, iterateEnvelopes } from './listeners.js';
 import { resolveOptions } from './client-options.js';
-import type { StreamManagerEventMap, StreamManagerOptions, StreamObserver, StreamState, StreamStatus, StreamSubscription } from './types.js';
+import type {
+  StreamManagerEventMap,
+  StreamManagerOptions,
+  StreamObserver,
+  StreamState,
+  StreamStatus,
+  StreamSubscription,
+} from './types.js';
 
 /**
  * Receives the system stream over a WebSocket and keeps it running: reconnects with backoff after a drop

@@ -122,7 +122,8 @@ export function openConnection(
     const held = snapshot;
     if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
       const envelope = packet as Envelope;
-      if (held !== null) held.envelopes.push(envelope); // held until snapshot_end, then applied at once
+      if (held !== null)
+        held.envelopes.push(envelope); // held until snapshot_end, then applied at once
       else host.envelope(envelope);
     } else if (packet.type === 'source_status') {
       if (held !== null) held.stale.push(packet.data);

@@ -103,10 +103,7 @@ export const messageSchema: Readonly<Record<string, unknown>> = {
       oneOf: [withoutIdentity(systemMetricSchema), withoutIdentity(containerStatusSchema), withoutIdentity(alertSchema)],
     },
   },
-  oneOf: [
-    { $ref: '#/definitions/envelope' },
-    { type: 'array', minItems: 1, maxItems: 1000, items: { $ref: '#/definitions/envelope' } },
-  ],
+  oneOf: [{ $ref: '#/definitions/envelope' }, { type: 'array', minItems: 1, maxItems: 1000, items: { $ref: '#/definitions/envelope' } }],
 };
 
 /** The largest batch the server accepts in one Redis message. @internal */
@@ -147,7 +144,9 @@ const integer = { type: 'integer', minimum: 0 } as const;
  * the snapshot marker, the Redis state packets, the heartbeat and the producers' staleness. The wire contract (`asyncapi.yaml`)
  * embeds them. @internal
  */
-export const packetSchemas: Readonly<Record<'snapshot_end' | 'error' | 'status' | 'heartbeat' | 'source_status', Readonly<Record<string, unknown>>>> = {
+export const packetSchemas: Readonly<
+  Record<'snapshot_end' | 'error' | 'status' | 'heartbeat' | 'source_status', Readonly<Record<string, unknown>>>
+> = {
   snapshot_end: packetSchema('snapshot-end', 'snapshot_end', {
     type: 'object',
     required: ['count'],

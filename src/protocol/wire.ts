@@ -29,15 +29,7 @@ export interface SystemMetric {
  * The states a container can report. Docker's states plus the spec's `stopped`.
  * @public
  */
-export type ContainerState =
-  | 'created'
-  | 'running'
-  | 'paused'
-  | 'restarting'
-  | 'removing'
-  | 'exited'
-  | 'dead'
-  | 'stopped';
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'stopped';
 
 /**
  * The state of one container.

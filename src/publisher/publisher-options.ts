@@ -103,10 +103,14 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
   let history: HistoryTarget | null = null;
   if (input.historyStream !== undefined && input.historyStream !== false) {
     if (input.historyStream !== true && (typeof input.historyStream !== 'string' || input.historyStream.length === 0)) {
-      throw invalidOption(`Expected \`historyStream\` to be true, false or a non-empty stream key, got ${describeValue(input.historyStream)}`);
+      throw invalidOption(
+        `Expected \`historyStream\` to be true, false or a non-empty stream key, got ${describeValue(input.historyStream)}`,
+      );
     }
     if (typeof redis !== 'string' && !isScriptRunner(redis)) {
-      throw invalidOption('`historyStream` runs a Lua script: the `redis` client given needs evalsha() and eval() (ioredis has them; the in-process bus keeps no stream)');
+      throw invalidOption(
+        '`historyStream` runs a Lua script: the `redis` client given needs evalsha() and eval() (ioredis has them; the in-process bus keeps no stream)',
+      );
     }
     history = { channel, streamKey: input.historyStream === true ? historyStreamKey(channel) : input.historyStream, maxLen };
   }
@@ -119,7 +123,10 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
     historyStream: history,
     // An owned connection's socket timeout is publishTimeoutMs + 1000 ms, which
     // must stay a valid timer too.
-    publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, { min: 1, max: MAX_TIMER_MS - 1000 }),
+    publishTimeoutMs: integerMs('publishTimeoutMs', input.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, {
+      min: 1,
+      max: MAX_TIMER_MS - 1000,
+    }),
     logger: loggerOption(input.logger),
   };
 }

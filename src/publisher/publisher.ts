@@ -100,7 +100,6 @@ export interface SystemPublisher {
 /** Calls waiting for Redis at once; more reject at once, so an outage cannot grow memory without bound. */
 const MAX_WAITING = 1000;
 
-
 /**
  * Creates a {@link SystemPublisher}. Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad
  * options (the message never repeats the Redis URL, which may hold a password).
@@ -127,7 +126,10 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
   let owned: Redis | undefined;
   let client: RedisLike & ReadinessSource;
   if (typeof source === 'string') {
-    client = owned = openRedisConnection(source, 'publisher', logger, { commandTimeout: publishTimeoutMs, socketTimeout: publishTimeoutMs + 1000 });
+    client = owned = openRedisConnection(source, 'publisher', logger, {
+      commandTimeout: publishTimeoutMs,
+      socketTimeout: publishTimeoutMs + 1000,
+    });
   } else {
     client = source;
   }
@@ -184,7 +186,9 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
       return withInput(metric, 'metric', (m) => publish({ type: 'system_metric', data: withTime(m) as unknown as SystemMetric }));
     },
     publishContainerStatus(status) {
-      return withInput(status, 'container status', (s) => publish({ type: 'container_status', data: withTime(s) as unknown as ContainerStatus }));
+      return withInput(status, 'container status', (s) =>
+        publish({ type: 'container_status', data: withTime(s) as unknown as ContainerStatus }),
+      );
     },
     publishAlert(alert) {
       return withInput(alert, 'alert', (a) => {

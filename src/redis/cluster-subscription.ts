@@ -134,7 +134,8 @@ export class ClusterSubscription extends EventEmitter {
     if (!this.#hasInternals()) return this.#cluster.ping();
     this.#update();
     const connections = this.#distinctWatched();
-    if (connections.length === 0 || connections.length !== this.#watched.length) return Promise.reject(new Error('no subscriber connection'));
+    if (connections.length === 0 || connections.length !== this.#watched.length)
+      return Promise.reject(new Error('no subscriber connection'));
     return Promise.all(connections.map((c) => c.ping()));
   }
 
@@ -162,7 +163,9 @@ export class ClusterSubscription extends EventEmitter {
   }
 
   #hasInternals(): boolean {
-    return this.#isSharded ? this.#internals.shardedSubscribers?.shardedSubscribers instanceof Map : typeof this.#internals.subscriber?.getInstance === 'function';
+    return this.#isSharded
+      ? this.#internals.shardedSubscribers?.shardedSubscribers instanceof Map
+      : typeof this.#internals.subscriber?.getInstance === 'function';
   }
 
   /** The connection that carries `channel` now, if any. */

@@ -85,7 +85,9 @@ export interface HistoryTarget {
  */
 export async function publishWithHistory(client: ScriptRunner, target: HistoryTarget, message: string): Promise<number> {
   if (target.command === 'SPUBLISH' && keySlot(target.streamKey) !== keySlot(target.channel)) {
-    throw new Error(`The history stream ${target.streamKey} is not in the Cluster slot of the shard channel ${target.channel}: use historyStreamKey(channel)`);
+    throw new Error(
+      `The history stream ${target.streamKey} is not in the Cluster slot of the shard channel ${target.channel}: use historyStreamKey(channel)`,
+    );
   }
   const args = [target.streamKey, target.channel, message, target.maxLen, target.command ?? 'PUBLISH'] as const;
   try {

@@ -182,7 +182,10 @@ export function fromHistoryChannel(
         failures++;
         const message = error instanceof Error ? error.message : String(error);
         if (failures >= READ_ATTEMPTS) {
-          logger.error({ streamKey, err: { message }, attempts: failures }, 'could not read the history stream; messages published while Redis was away may be missing');
+          logger.error(
+            { streamKey, err: { message }, attempts: failures },
+            'could not read the history stream; messages published while Redis was away may be missing',
+          );
           giveUp();
           return;
         }

@@ -79,17 +79,23 @@ export function openMessageSources(
   };
   let markLoaded: () => void = () => {};
   const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
-  const messages$ = fromHistoryChannel(redis, connectedReader, channel, { streamKey: historyStream, historyMs, logger }, {
-    onSubscribed: () => events.onSubscribed(),
-    onRefused: (err, attempt) => events.onRefused(err, attempt),
-    onRead(count, isFirstLoad, fromMs) {
-      if (!isFirstLoad) return events.onRecovered(count);
-      if (Number.isFinite(fromMs)) history.markLoaded(fromMs);
-      logger.info({ streamKey: historyStream, count }, 'history loaded from the redis stream');
-      markLoaded();
+  const messages$ = fromHistoryChannel(
+    redis,
+    connectedReader,
+    channel,
+    { streamKey: historyStream, historyMs, logger },
+    {
+      onSubscribed: () => events.onSubscribed(),
+      onRefused: (err, attempt) => events.onRefused(err, attempt),
+      onRead(count, isFirstLoad, fromMs) {
+        if (!isFirstLoad) return events.onRecovered(count);
+        if (Number.isFinite(fromMs)) history.markLoaded(fromMs);
+        logger.info({ streamKey: historyStream, count }, 'history loaded from the redis stream');
+        markLoaded();
+      },
+      onGap: () => history.markGap(),
     },
-    onGap: () => history.markGap(),
-  }).pipe(share());
+  ).pipe(share());
   return {
     live$: messages$.pipe(
       filter((m) => !m.isRecovered),

@@ -53,9 +53,15 @@ export function createReadyDeadline({ timeoutMs, endpoint, logger }: ReadyDeadli
   const deadline =
     timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS
       ? setTimeout(() => {
-          logger.warn({ endpoint, readyTimeoutMs: timeoutMs }, 'redis not ready within readyTimeoutMs; stream.ready rejected, still retrying');
+          logger.warn(
+            { endpoint, readyTimeoutMs: timeoutMs },
+            'redis not ready within readyTimeoutMs; stream.ready rejected, still retrying',
+          );
           settle(
-            new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis at ${endpoint} was not ready within ${timeoutMs} ms; the stream keeps retrying`),
+            new SystemStreamError(
+              'SST_ERR_REDIS_UNAVAILABLE',
+              `Redis at ${endpoint} was not ready within ${timeoutMs} ms; the stream keeps retrying`,
+            ),
           );
         }, timeoutMs)
       : undefined;

@@ -92,7 +92,9 @@ export function openRedisConnection(source: string | RedisLike, role: RedisRole,
   else if (isCluster(source)) connection = source.duplicate([], asClusterOptions(options)) as Redis;
   else connection = source.duplicate(options) as Redis;
   const logError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), `redis ${role} error`, LOG_INTERVAL_MS);
-  connection.on('error', (err: Error & { code?: string }) => logError({ event: 'redis_error', err: { message: err.message, code: err.code } }));
+  connection.on('error', (err: Error & { code?: string }) =>
+    logError({ event: 'redis_error', err: { message: err.message, code: err.code } }),
+  );
   return connection;
 }
 

@@ -40,7 +40,11 @@ export function openSubscriber(source: string | RedisLike, options: SubscriberOp
   const connection = openRedisConnection(source, 'subscriber', logger, isSentinelClient(source) ? SENTINEL_SUBSCRIBER_OPTIONS : {});
   if (isClusterClient(connection)) {
     const { sharded, channels, healthCheckMs } = options;
-    return new ClusterSubscription(connection as unknown as Cluster, { sharded, channels, connectTimeoutMs: Math.max(2 * healthCheckMs, 1000) });
+    return new ClusterSubscription(connection as unknown as Cluster, {
+      sharded,
+      channels,
+      connectTimeoutMs: Math.max(2 * healthCheckMs, 1000),
+    });
   }
   return options.sharded ? new ShardedSubscription(connection) : connection;
 }

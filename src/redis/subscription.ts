@@ -84,8 +84,11 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     onRefused(err, attempt) {
       health.refused();
       const message = err instanceof Error ? err.message : String(err);
-      if (attempt === 1) logger.error({ event: 'subscribe_refused', channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
-      deadline.settle(new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${channel}: ${message}`, { cause: err }));
+      if (attempt === 1)
+        logger.error({ event: 'subscribe_refused', channel, err: { message } }, 'redis refused SUBSCRIBE; retrying until it is allowed');
+      deadline.settle(
+        new SystemStreamError('SST_ERR_REDIS_UNAVAILABLE', `Redis refused SUBSCRIBE to ${channel}: ${message}`, { cause: err }),
+      );
     },
     onRecovered: (count) => void (recoveredCount += count),
   });

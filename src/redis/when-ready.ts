@@ -127,7 +127,8 @@ function createWaitList(client: ReadinessSource): WaitList {
             else resolve();
           },
         };
-        const timer = timeoutMs > 0 ? setTimeout(() => waiter.settle(redisUnavailable(`not connected within ${timeoutMs} ms`)), timeoutMs) : undefined;
+        const timer =
+          timeoutMs > 0 ? setTimeout(() => waiter.settle(redisUnavailable(`not connected within ${timeoutMs} ms`)), timeoutMs) : undefined;
         insert(waiter);
       });
     },

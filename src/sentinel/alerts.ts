@@ -85,7 +85,9 @@ export function resolveThresholds(input: AlertThresholds | undefined): ReadonlyM
     refuseUnknownKeys(setting, SETTING_NAMES, `\`${where}\``);
     const { warning } = setting;
     const critical = setting.critical === undefined ? Infinity : numberOption(`${where}.critical`, setting.critical, { min: warning });
-    const hysteresis = numberOption(`${where}.hysteresis`, setting.hysteresis ?? fallback?.hysteresis ?? Math.abs(warning) * 0.05, { min: 0 });
+    const hysteresis = numberOption(`${where}.hysteresis`, setting.hysteresis ?? fallback?.hysteresis ?? Math.abs(warning) * 0.05, {
+      min: 0,
+    });
     out.set(name, { warning, critical, hysteresis });
   }
   return out;

@@ -109,7 +109,10 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
     1,
   );
   const logLevel = oneOf('--log-level / SYSTEM_STREAM_LOG_LEVEL', str('log-level', 'SYSTEM_STREAM_LOG_LEVEL') ?? 'info', LEVELS);
-  const logFormat = oneOf('--log-format / SYSTEM_STREAM_LOG_FORMAT', str('log-format', 'SYSTEM_STREAM_LOG_FORMAT') ?? 'text', ['text', 'json']);
+  const logFormat = oneOf('--log-format / SYSTEM_STREAM_LOG_FORMAT', str('log-format', 'SYSTEM_STREAM_LOG_FORMAT') ?? 'text', [
+    'text',
+    'json',
+  ]);
 
   const thresholds: Record<string, ThresholdSetting | number | false> = {};
   const fromEnv = nonEmpty(env['SYSTEM_STREAM_THRESHOLDS'])?.split(',') ?? [];
@@ -173,7 +176,8 @@ function stderrLogger(level: Level): Logger {
     (name: Exclude<Level, 'silent'>) =>
     (obj: object, msg?: string): void => {
       if (LEVELS.indexOf(name) < rank) return;
-      const fields = Object.keys(obj).length > 0 ? ` ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { message: v.message } : v))}` : '';
+      const fields =
+        Object.keys(obj).length > 0 ? ` ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { message: v.message } : v))}` : '';
       process.stderr.write(`${new Date().toISOString()} ${name.toUpperCase()} ${msg ?? ''}${fields}\n`);
     };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
@@ -203,7 +207,10 @@ async function run(): Promise<number> {
   }
   const logger =
     config.logFormat === 'json'
-      ? createJsonLogger((level) => LEVELS.indexOf(level) >= LEVELS.indexOf(config.logLevel), (line) => process.stderr.write(line))
+      ? createJsonLogger(
+          (level) => LEVELS.indexOf(level) >= LEVELS.indexOf(config.logLevel),
+          (line) => process.stderr.write(line),
+        )
       : stderrLogger(config.logLevel);
   const common: SentinelOptions = {
     source: config.source,

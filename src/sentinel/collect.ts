@@ -45,7 +45,8 @@ export function collectMetrics(sample: SystemSample, host: string): SystemMetric
   const push = (metric_type: string, value: number | null | undefined, part: string | undefined, meta: MetricMeta): void => {
     if (part !== undefined && part.length === 0) return;
     const source = seriesSource(host, part);
-    if (typeof value !== 'number' || !Number.isFinite(value) || source.length > MAX_NAME_LENGTH || (part?.length ?? 0) > MAX_NAME_LENGTH) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || source.length > MAX_NAME_LENGTH || (part?.length ?? 0) > MAX_NAME_LENGTH)
+      return;
     out.push({ type: 'system_metric', data: { time: sample.time, metric_type, value, source, meta: { ...meta, host } } });
   };
 

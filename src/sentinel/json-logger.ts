@@ -14,7 +14,11 @@ const RESERVED = new Set(['level', 'time', 'msg']);
  * @param isEnabled - whether lines of a level are written
  * @param write - receives each line, newline included
  */
-export function createJsonLogger(isEnabled: (level: LevelName) => boolean, write: (line: string) => void, now: () => Date = () => new Date()): Logger {
+export function createJsonLogger(
+  isEnabled: (level: LevelName) => boolean,
+  write: (line: string) => void,
+  now: () => Date = () => new Date(),
+): Logger {
   const line =
     (level: LevelName) =>
     (obj: object, msg?: string): void => {

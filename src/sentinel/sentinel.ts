@@ -53,7 +53,11 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
   const logSampleError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'sampling failed', LOG_INTERVAL_MS);
   const logPublishError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'publishing a batch failed', LOG_INTERVAL_MS);
   const logInvalid = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'dropped an envelope the schema refuses', LOG_INTERVAL_MS);
-  const logOverrun = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'sentinel tick overran its interval; ticks skipped', LOG_INTERVAL_MS);
+  const logOverrun = createRateLimitedLog(
+    (obj, msg) => logger.warn(obj, msg),
+    'sentinel tick overran its interval; ticks skipped',
+    LOG_INTERVAL_MS,
+  );
 
   let isStopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -102,7 +102,10 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
       labelled.handshakes.accepted++;
       const sinceMs = sinceOf(req.url);
       const stale = staleness.staleDeliveries();
-      const first = typeof sinceMs === 'number' ? history.replay(sinceMs, snapshot.deliveries(filter), filter, stale).deliveries : snapshot.deliveries(filter, stale);
+      const first =
+        typeof sinceMs === 'number'
+          ? history.replay(sinceMs, snapshot.deliveries(filter), filter, stale).deliveries
+          : snapshot.deliveries(filter, stale);
       const stateNow = subscription.state === 'down' ? [[redisDownDelivery()]] : [];
       fanout.accept(ws, filter, [first, ...stateNow]);
     },

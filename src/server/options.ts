@@ -399,7 +399,9 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
   }
   const authenticate = functionOption('authenticate', input.authenticate);
   if (input.auth !== undefined && input.auth !== false) {
-    throw invalidOption(`Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`);
+    throw invalidOption(
+      `Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`,
+    );
   }
   const hasAuth = apiKeys.length > 0 || authenticate !== undefined;
   if (!hasAuth && input.auth !== false) {
@@ -409,9 +411,14 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
   }
   const origins = stringList('allowedOrigins', input.allowedOrigins);
-  const staleAfterIntervals = numberOption('staleAfterIntervals', input.staleAfterIntervals ?? DEFAULTS.staleAfterIntervals, { min: 0, max: 1000 });
+  const staleAfterIntervals = numberOption('staleAfterIntervals', input.staleAfterIntervals ?? DEFAULTS.staleAfterIntervals, {
+    min: 0,
+    max: 1000,
+  });
   if (staleAfterIntervals > 0 && staleAfterIntervals < 1) {
-    throw invalidOption(`Expected \`staleAfterIntervals\` to be 0 (off) or a number from 1 to 1000, got ${staleAfterIntervals}: below 1, a source would be stale before its next metric is due`);
+    throw invalidOption(
+      `Expected \`staleAfterIntervals\` to be 0 (off) or a number from 1 to 1000, got ${staleAfterIntervals}: below 1, a source would be stale before its next metric is due`,
+    );
   }
   const redis = redisOption(input.redis ?? defaultRedis(), 'subscriber');
   const channels = channelList('channel', input.channel ?? DEFAULT_CHANNEL);
@@ -425,7 +432,11 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     apiKeys,
     authenticate,
     authenticateTimeoutMs: integerMs('authenticateTimeoutMs', input.authenticateTimeoutMs ?? DEFAULTS.authenticateTimeoutMs, { min: 1 }),
-    maxPendingAuthentications: integerOption('maxPendingAuthentications', input.maxPendingAuthentications ?? DEFAULTS.maxPendingAuthentications, { min: 1 }),
+    maxPendingAuthentications: integerOption(
+      'maxPendingAuthentications',
+      input.maxPendingAuthentications ?? DEFAULTS.maxPendingAuthentications,
+      { min: 1 },
+    ),
     authRequired: hasAuth,
     allowedOrigins: origins && new Set(origins),
     maxClients: integerOption('maxClients', input.maxClients ?? DEFAULTS.maxClients, { min: 1 }),
@@ -457,7 +468,12 @@ function metricsOption(value: unknown): true | MetricsRegistry | undefined {
   if (value === true) return true;
   const registry = value as Partial<Record<keyof MetricsRegistry, unknown>> | null;
   const methods = ['metrics', 'registerMetric', 'getSingleMetric', 'removeSingleMetric'] as const;
-  if (typeof value !== 'object' || registry === null || !methods.every((m) => typeof registry[m] === 'function') || typeof registry.contentType !== 'string') {
+  if (
+    typeof value !== 'object' ||
+    registry === null ||
+    !methods.every((m) => typeof registry[m] === 'function') ||
+    typeof registry.contentType !== 'string'
+  ) {
     throw invalidOption(
       `Expected \`metrics\` to be true, false or a prom-client Registry (with metrics(), registerMetric(), getSingleMetric(), removeSingleMetric() and contentType), got ${describeValue(value)}`,
     );
@@ -474,7 +490,9 @@ function historyStreamOption(value: unknown, channels: readonly string[], redis:
     throw invalidOption(`Expected \`historyStream\` to be true, false or a non-empty stream key, got ${describeValue(value)}`);
   }
   if (typeof redis !== 'string' && typeof (redis as { xrange?: unknown }).xrange !== 'function') {
-    throw invalidOption('`historyStream` needs a Redis server: the `redis` client given has no xrange() (the in-process bus keeps no stream)');
+    throw invalidOption(
+      '`historyStream` needs a Redis server: the `redis` client given has no xrange() (the in-process bus keeps no stream)',
+    );
   }
   return value === true ? historyStreamKey(channel) : value;
 }

@@ -11,7 +11,9 @@ import { envelopeKey, type Envelope } from '../protocol/wire.js';
 import { MAX_BATCH_SIZE } from '../protocol/schemas.js';
 
 /** Why a Redis message (or batch member) was dropped: each value the `reason` label of the invalid-messages metric takes. */
-export const INVALID_REASONS = ['too_large', 'not_json', 'bad_batch', 'schema'] as const satisfies readonly (ParseFailure | 'bad_batch' | 'schema')[];
+export const INVALID_REASONS = ['too_large', 'not_json', 'bad_batch', 'schema'] as const satisfies readonly (
+  ParseFailure | 'bad_batch' | 'schema'
+)[];
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 
 export interface PipelineHooks {

@@ -52,7 +52,8 @@ export function integerOption(name: string, value: unknown, { min, max = Number.
  * `min: 0` and says so in the option's TSDoc.
  */
 export function integerMs(name: string, value: unknown, { min, max = MAX_TIMER_MS }: Bounds): number {
-  const hint = typeof value === 'number' && value > MAX_TIMER_MS ? `; Node's timers cannot wait longer than ${MAX_TIMER_MS} ms (about 24.8 days)` : '';
+  const hint =
+    typeof value === 'number' && value > MAX_TIMER_MS ? `; Node's timers cannot wait longer than ${MAX_TIMER_MS} ms (about 24.8 days)` : '';
   return checkNumber(name, value, min, Math.min(max, MAX_TIMER_MS), { isInteger: true, unit: ' (milliseconds)', hint });
 }
 
@@ -69,7 +70,9 @@ function checkNumber(name: string, value: unknown, min: number, max: number, { i
   if (ok) return value;
   const isUnbounded = max === Number.MAX_VALUE || max === Number.MAX_SAFE_INTEGER;
   const range = isUnbounded ? `>= ${min}` : `from ${min} to ${max}`;
-  throw invalidOption(`Expected \`${name}\` to be ${isInteger ? 'an integer' : 'a finite number'} ${range}${unit}, got ${describeValue(value)}${hint}`);
+  throw invalidOption(
+    `Expected \`${name}\` to be ${isInteger ? 'an integer' : 'a finite number'} ${range}${unit}, got ${describeValue(value)}${hint}`,
+  );
 }
 
 /** A non-empty string (a channel, a name). */
@@ -98,7 +101,8 @@ export function channelList(name: string, value: unknown): readonly string[] {
   }
   const channels = value as string[];
   const repeated = channels.find((c, i) => channels.indexOf(c) !== i);
-  if (repeated !== undefined) throw invalidOption(`Expected the channels in \`${name}\` to be distinct, got ${describeValue(repeated)} twice`);
+  if (repeated !== undefined)
+    throw invalidOption(`Expected the channels in \`${name}\` to be distinct, got ${describeValue(repeated)} twice`);
   return Object.freeze([...channels]);
 }
 
@@ -122,7 +126,9 @@ export function shardedOption(value: unknown, redis: string | RedisLike, role: R
     return sharded;
   }
   if (typeof (client as unknown as Record<string, unknown>)[command] !== 'function') {
-    throw invalidOption(`\`sharded: true\` needs a Redis client with ${command}() (an ioredis Redis or Cluster on Redis 7 or later); this \`redis\` has none`);
+    throw invalidOption(
+      `\`sharded: true\` needs a Redis client with ${command}() (an ioredis Redis or Cluster on Redis 7 or later); this \`redis\` has none`,
+    );
   }
   return sharded;
 }
@@ -159,7 +165,11 @@ export function functionOption<F extends (...args: never[]) => unknown>(name: st
 export function loggerOption(value: unknown): Logger {
   if (value === undefined) return noopLogger;
   const methods = value as Partial<Record<keyof Logger, unknown>> | null;
-  if (typeof value !== 'object' || methods === null || !(['debug', 'info', 'warn', 'error'] as const).every((m) => typeof methods[m] === 'function')) {
+  if (
+    typeof value !== 'object' ||
+    methods === null ||
+    !(['debug', 'info', 'warn', 'error'] as const).every((m) => typeof methods[m] === 'function')
+  ) {
     throw invalidOption('Expected `logger` to have debug, info, warn and error methods (pino-compatible)');
   }
   return value as Logger;

@@ -66,7 +66,9 @@ async function freePort() {
 
 async function startRedis() {
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10_000);
@@ -85,13 +87,36 @@ async function startRedis() {
 async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs = 0, workers = 1 }, profileName = impl) {
   // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles each server's whole run; --profile DIR only its measured part.
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-  const implArgs = [...(impl === 'lib+metrics' ? ['--impl', 'lib', '--metrics'] : impl === 'before' ? ['--impl', 'lib', '--dist', args.before] : ['--impl', impl]), '--write-delay-ms', String(writeDelayMs)];
+  const implArgs = [
+    ...(impl === 'lib+metrics'
+      ? ['--impl', 'lib', '--metrics']
+      : impl === 'before'
+        ? ['--impl', 'lib', '--dist', args.before]
+        : ['--impl', impl]),
+    '--write-delay-ms',
+    String(writeDelayMs),
+  ];
   // --profile DIR: a CPU profile of each server's measured part, DIR/<scenario>-<impl>-<round>.cpuprofile (see profile-summary.mjs).
   if (args.profile) implArgs.push('--profile-to', `${args.profile}/${profileName}.cpuprofile`);
   implArgs.push('--workers', String(workers));
-  const proc = spawn(process.execPath, [...flags, '--expose-gc', `${here}server.mjs`, ...implArgs, '--redis', redisUrl, '--channel', channel, '--max-clients', String(maxClients)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...flags,
+      '--expose-gc',
+      `${here}server.mjs`,
+      ...implArgs,
+      '--redis',
+      redisUrl,
+      '--channel',
+      channel,
+      '--max-clients',
+      String(maxClients),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   // `READY <port>`, or with workers `READY <port> <port of the primary's /bench routes>`.
   const [port, controlPort] = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start')), 10_000);
@@ -156,7 +181,11 @@ async function runOnce(scenario, impl, redisUrl, round) {
       const n = Math.min(left, CLIENTS_PER_PROCESS);
       const offset = String(scenario.clients - left);
       const filterArgs = ['--filters', String(scenario.filters ?? 0), '--offset', offset];
-      const child = fork(`${here}clients.mjs`, ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none', ...filterArgs], { stdio: 'inherit' });
+      const child = fork(
+        `${here}clients.mjs`,
+        ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none', ...filterArgs],
+        { stdio: 'inherit' },
+      );
       children.push(child);
       groups.push(child);
     }
@@ -179,7 +208,23 @@ async function runOnce(scenario, impl, redisUrl, round) {
     // About 200,000 deliveries, whatever the number of clients.
     const warmMessages = Math.max(20, Math.min(2000, Math.round(200_000 / opened)));
     const sourceArgs = ['--sources', String(scenario.sources ?? 0)];
-    const warm = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--burst', String(warmMessages), '--keys', '100', '--metric-type', 'warmup', ...sourceArgs], { stdio: 'inherit' });
+    const warm = fork(
+      `${here}publisher.mjs`,
+      [
+        '--redis',
+        redisUrl,
+        '--channel',
+        channel,
+        '--burst',
+        String(warmMessages),
+        '--keys',
+        '100',
+        '--metric-type',
+        'warmup',
+        ...sourceArgs,
+      ],
+      { stdio: 'inherit' },
+    );
     children.push(warm);
     await onceMessage(warm, 'done');
     await received(server, warmMessages * (scenario.workers ?? 1));
@@ -192,7 +237,25 @@ async function runOnce(scenario, impl, redisUrl, round) {
     const s1 = await server.stats();
     const started = performance.now();
     const startedUs = Number(process.hrtime.bigint() / 1000n); // the clock of the clients' timestamps
-    const publisher = fork(`${here}publisher.mjs`, ['--redis', redisUrl, '--channel', channel, '--rate', String(scenario.rate ?? 0), '--seconds', String(scenario.seconds ?? 0), '--burst', String(scenario.burst ?? 0), '--keys', String(keys), ...sourceArgs], { stdio: 'inherit' });
+    const publisher = fork(
+      `${here}publisher.mjs`,
+      [
+        '--redis',
+        redisUrl,
+        '--channel',
+        channel,
+        '--rate',
+        String(scenario.rate ?? 0),
+        '--seconds',
+        String(scenario.seconds ?? 0),
+        '--burst',
+        String(scenario.burst ?? 0),
+        '--keys',
+        String(keys),
+        ...sourceArgs,
+      ],
+      { stdio: 'inherit' },
+    );
     children.push(publisher);
     const burstEnd = scenario.burst ? onceMessage(publisher, 'burst-end') : null;
     const { published } = await onceMessage(publisher, 'done');
@@ -219,7 +282,13 @@ async function runOnce(scenario, impl, redisUrl, round) {
       cpuUsPerDelivery: cpuUs / delivered,
       kernelUsPerDelivery: (s2.cpu.system - s1.cpu.system) / delivered,
       // The library's own counters over the measured part (the baseline has none).
-      ...(s2.stream ? { conflated: s2.stream.conflated - s1.stream.conflated, throttled: s2.stream.throttled - s1.stream.throttled, received: s2.stream.received - s1.stream.received } : {}),
+      ...(s2.stream
+        ? {
+            conflated: s2.stream.conflated - s1.stream.conflated,
+            throttled: s2.stream.throttled - s1.stream.throttled,
+            received: s2.stream.received - s1.stream.received,
+          }
+        : {}),
       peakRssMb: s2.maxRssKb / 1024,
       closed: reports.reduce((a, r) => a + r.closed, 0),
     });
@@ -247,7 +316,9 @@ async function runOnce(scenario, impl, redisUrl, round) {
 
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : typeof v === 'number' ? v.toFixed(digits) : String(v));
 
-const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter((s) => !args.only || (args.only.endsWith('$') ? s.name === args.only.slice(0, -1) : s.name.includes(args.only)));
+const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter(
+  (s) => !args.only || (args.only.endsWith('$') ? s.name === args.only.slice(0, -1) : s.name.includes(args.only)),
+);
 const redis = await startRedis();
 const results = [];
 try {
@@ -267,13 +338,18 @@ try {
   redis.proc.kill('SIGKILL');
 }
 
-console.log(`\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), ${args['metrics-compare'] ? 'lib+metrics = the same with `metrics: true` (prom-client)' : 'bare = ws broadcast of one Buffer per message'}\n`);
-console.log('| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | peak RSS MB | notes |');
+console.log(
+  `\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), ${args['metrics-compare'] ? 'lib+metrics = the same with `metrics: true` (prom-client)' : 'bare = ws broadcast of one Buffer per message'}\n`,
+);
+console.log(
+  '| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | peak RSS MB | notes |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   const notes = [];
   if (r.connectMs !== undefined) notes.push(`connected in ${fmt(r.connectMs / 1000, 2)} s`);
-  if (r.kbPerConnection !== undefined) notes.push(`${fmt(r.kbPerConnection, 2)} KB RSS/conn (heap+external ${fmt(r.heapKbPerConnection, 2)} KB)`);
+  if (r.kbPerConnection !== undefined)
+    notes.push(`${fmt(r.kbPerConnection, 2)} KB RSS/conn (heap+external ${fmt(r.heapKbPerConnection, 2)} KB)`);
   if (r.finalValues) {
     notes.push(
       `final value of every key: ${r.finalValues}, the last ${fmt(r.lastFinalAfterBurstMs, 0)} ms after the publisher finished, ` +
@@ -294,7 +370,9 @@ const median = (xs) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
-const repeated = [...new Set(results.filter((r) => r.p99 !== undefined).map((r) => r.scenario))].filter((name) => results.filter((r) => r.scenario === name && r.impl === 'lib').length > 1);
+const repeated = [...new Set(results.filter((r) => r.p99 !== undefined).map((r) => r.scenario))].filter(
+  (name) => results.filter((r) => r.scenario === name && r.impl === 'lib').length > 1,
+);
 if (repeated.length > 0) {
   const baseline = args['metrics-compare'] ? 'lib' : 'bare';
   console.log('\nMedians of the alternating runs per implementation\n');
@@ -305,8 +383,13 @@ if (repeated.length > 0) {
     for (const r of results.filter((x) => x.scenario === name)) byImpl.set(r.impl, [...(byImpl.get(r.impl) ?? []), r]);
     const med = (impl, key) => median(byImpl.get(impl).map((r) => r[key]));
     for (const [impl, runs] of byImpl) {
-      const ratio = impl !== baseline && byImpl.has(baseline) ? `${fmt(med(impl, 'p99') / med(baseline, 'p99'), 2)}×, ${fmt(med(impl, 'cpuUsPerDelivery') / med(baseline, 'cpuUsPerDelivery'), 2)}×` : '';
-      console.log(`| ${name} | ${impl} | ${runs.map((r) => fmt(r.p99, 2)).join(', ')} | ${fmt(med(impl, 'p99'), 2)} | ${fmt(med(impl, 'cpuUsPerDelivery'), 2)} | ${ratio} |`);
+      const ratio =
+        impl !== baseline && byImpl.has(baseline)
+          ? `${fmt(med(impl, 'p99') / med(baseline, 'p99'), 2)}×, ${fmt(med(impl, 'cpuUsPerDelivery') / med(baseline, 'cpuUsPerDelivery'), 2)}×`
+          : '';
+      console.log(
+        `| ${name} | ${impl} | ${runs.map((r) => fmt(r.p99, 2)).join(', ')} | ${fmt(med(impl, 'p99'), 2)} | ${fmt(med(impl, 'cpuUsPerDelivery'), 2)} | ${ratio} |`,
+      );
     }
   }
 }

@@ -8,7 +8,6 @@ import { encodeFrames, envelopeDelivery } from '../../dist/server/fanout/deliver
 import { HistoryStore } from '../../dist/server/state/history.js';
 import { envelopeKey } from '../../dist/protocol/wire.js';
 
-
 const KEYS = 100;
 const PER_KEY = 300; // 5 minutes at one value per second
 const start = Date.now() - PER_KEY * 1000;
@@ -16,7 +15,13 @@ const start = Date.now() - PER_KEY * 1000;
 const kinds = {
   'system_metric, meta {unit}': (key, i) => ({
     type: 'system_metric',
-    data: { time: new Date(start + i * 1000).toISOString(), metric_type: 'cpu', value: Math.round(Math.random() * 10000) / 100, source: `host-${key}`, meta: { unit: 'percent' } },
+    data: {
+      time: new Date(start + i * 1000).toISOString(),
+      metric_type: 'cpu',
+      value: Math.round(Math.random() * 10000) / 100,
+      source: `host-${key}`,
+      meta: { unit: 'percent' },
+    },
   }),
   'system_metric, meta of the sentinel (unit, host, cpus)': (key, i) => ({
     type: 'system_metric',
@@ -28,7 +33,10 @@ const kinds = {
       meta: { unit: 'load', window: '1m', cpus: 8, host: `web-${key}` },
     },
   }),
-  container_status: (key, i) => ({ type: 'container_status', data: { container: `service-${key}`, status: i % 2 ? 'running' : 'restarting', time: new Date(start + i * 1000).toISOString() } }),
+  container_status: (key, i) => ({
+    type: 'container_status',
+    data: { container: `service-${key}`, status: i % 2 ? 'running' : 'restarting', time: new Date(start + i * 1000).toISOString() },
+  }),
 };
 
 function heap() {
@@ -62,7 +70,9 @@ const only = process.argv[2];
 if (only !== undefined) {
   process.stdout.write(JSON.stringify(measure(only)));
 } else {
-  console.log(`| envelope | values held | JSON bytes per value | heap bytes per value | per key-minute at 1/s | per key-minute at 20/s (throttle 50 ms) |`);
+  console.log(
+    `| envelope | values held | JSON bytes per value | heap bytes per value | per key-minute at 1/s | per key-minute at 20/s (throttle 50 ms) |`,
+  );
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const name of Object.keys(kinds)) {
     const r = JSON.parse(execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), name], { encoding: 'utf8' }));

@@ -14,7 +14,15 @@ function partOf(frame) {
   if (pkg) return { part: pkg[1], isLib: false };
   const lib = /\/dist[^/]*\/(.+)\.js$/.exec(url); // dist/, or an earlier build copied to dist-before/ (--before)
   if (lib) return { part: `lib: ${lib[1]}`, isLib: true };
-  if (url.startsWith('node:')) return { part: url.replace(/^node:internal\//, 'node:').split('/').slice(0, 2).join('/'), isLib: false };
+  if (url.startsWith('node:'))
+    return {
+      part: url
+        .replace(/^node:internal\//, 'node:')
+        .split('/')
+        .slice(0, 2)
+        .join('/'),
+      isLib: false,
+    };
   if (functionName === '(garbage collector)') return { part: 'GC', isLib: false };
   if (functionName === '(idle)') return { part: 'idle', isLib: false };
   if (functionName === '(program)') return { part: 'V8/native (program)', isLib: false };
@@ -67,7 +75,10 @@ for (const [label, { runs, us }] of groups) {
   console.log(`\n${label}: ${(busy / 1000 / runs).toFixed(0)} ms busy per run (${runs} run${runs > 1 ? 's' : ''})\n`);
   console.log('| part | ms per run | share of busy |');
   console.log('|---|---:|---:|');
-  for (const [part, v] of [...us].filter(([p]) => p !== 'idle').sort((a, b) => b[1] - a[1]).slice(0, 60)) {
+  for (const [part, v] of [...us]
+    .filter(([p]) => p !== 'idle')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 60)) {
     console.log(`| ${part} | ${(v / 1000 / runs).toFixed(1)} | ${((100 * v) / busy).toFixed(1)} % |`);
   }
 }

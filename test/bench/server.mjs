@@ -152,7 +152,9 @@ async function runServer() {
 async function runPrimary(n) {
   cluster.setupPrimary({ execArgv: process.execArgv });
   const workers = Array.from({ length: n }, () => cluster.fork());
-  const ports = await Promise.all(workers.map((w) => new Promise((resolve) => w.on('message', (m) => m.kind === 'ready' && resolve(m.port)))));
+  const ports = await Promise.all(
+    workers.map((w) => new Promise((resolve) => w.on('message', (m) => m.kind === 'ready' && resolve(m.port)))),
+  );
   let nextId = 0;
   const ask = (kind) =>
     Promise.all(
@@ -177,10 +179,24 @@ async function runPrimary(n) {
       const streams = all.map((x) => x.stream).filter(Boolean);
       const body = {
         cpu: { user: own.user + sum(all, (x) => x.cpu.user), system: own.system + sum(all, (x) => x.cpu.system) },
-        mem: { rss: process.memoryUsage().rss + sum(all, (x) => x.mem.rss), heapUsed: sum(all, (x) => x.mem.heapUsed), external: sum(all, (x) => x.mem.external) },
+        mem: {
+          rss: process.memoryUsage().rss + sum(all, (x) => x.mem.rss),
+          heapUsed: sum(all, (x) => x.mem.heapUsed),
+          external: sum(all, (x) => x.mem.external),
+        },
         maxRssKb: sum(all, (x) => x.maxRssKb),
-        stream: streams.length ? { conflated: sum(streams, (x) => x.conflated), throttled: sum(streams, (x) => x.throttled), received: sum(streams, (x) => x.received) } : undefined,
-        ingest: { first: Math.min(...all.filter((x) => x.ingest.count > 0).map((x) => x.ingest.first)), last: Math.max(...all.map((x) => x.ingest.last)), count: sum(all, (x) => x.ingest.count) },
+        stream: streams.length
+          ? {
+              conflated: sum(streams, (x) => x.conflated),
+              throttled: sum(streams, (x) => x.throttled),
+              received: sum(streams, (x) => x.received),
+            }
+          : undefined,
+        ingest: {
+          first: Math.min(...all.filter((x) => x.ingest.count > 0).map((x) => x.ingest.first)),
+          last: Math.max(...all.map((x) => x.ingest.last)),
+          count: sum(all, (x) => x.ingest.count),
+        },
       };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } else {

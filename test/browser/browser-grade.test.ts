@@ -25,7 +25,15 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -71,14 +79,20 @@ async function openTab(ctx: BrowserContext, url: string): Promise<Tab> {
 const state = (tab: Tab): Promise<string | null> => tab.page.locator('[data-testid="connection-state"]').getAttribute('data-state');
 
 async function waitForState(tab: Tab, wanted: string, timeoutMs: number): Promise<void> {
-  await tab.page.waitForFunction((s) => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === s, wanted, {
-    timeout: timeoutMs,
-  });
+  await tab.page.waitForFunction(
+    (s) => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === s,
+    wanted,
+    {
+      timeout: timeoutMs,
+    },
+  );
 }
 
 /** Waits until the CPU card shows `text`. */
 async function waitForCpu(tab: Tab, text: string, timeoutMs: number): Promise<void> {
-  await tab.page.waitForFunction((t) => document.querySelector('[data-testid="value-cpu"]')?.textContent === t, text, { timeout: timeoutMs });
+  await tab.page.waitForFunction((t) => document.querySelector('[data-testid="value-cpu"]')?.textContent === t, text, {
+    timeout: timeoutMs,
+  });
 }
 
 /** Waits until the CPU card shows a sample taken at or after `sinceMs`. */
@@ -205,9 +219,13 @@ describe('a hidden dashboard (hiddenTimeoutMs)', () => {
     await setVisibility(tab, 'visible');
     await waitForState(tab, 'open', 2500);
     expect(Date.now() - shownAt).toBeLessThan(2500);
-    await tab.page.waitForFunction(() => /^\d{1,3}\.\d$/.test(document.querySelector('[data-testid="value-memory"]')?.textContent ?? ''), null, {
-      timeout: 1000,
-    });
+    await tab.page.waitForFunction(
+      () => /^\d{1,3}\.\d$/.test(document.querySelector('[data-testid="value-memory"]')?.textContent ?? ''),
+      null,
+      {
+        timeout: 1000,
+      },
+    );
     await expectClients(e, 1);
     expect(tab.sockets).toHaveLength(2);
     expect(tab.errors).toEqual([]);
@@ -262,7 +280,9 @@ describe('a host whose producer stops (source_status)', () => {
     await waitForSampleSince(tab, Date.now(), 2000);
     const staleHost = (): Promise<string | null> => tab.page.locator('[data-testid="dashboard"]').getAttribute('data-stale-host');
     const cpuCardFilter = (filter: string): Promise<unknown> =>
-      tab.page.waitForFunction((f) => getComputedStyle(document.querySelector('[data-testid="stat-cpu"]')!).filter === f, filter, { timeout: 1000 });
+      tab.page.waitForFunction((f) => getComputedStyle(document.querySelector('[data-testid="stat-cpu"]')!).filter === f, filter, {
+        timeout: 1000,
+      });
     expect(await staleHost()).toBeNull();
 
     await producer.stop();
@@ -278,7 +298,9 @@ describe('a host whose producer stops (source_status)', () => {
     const host = (await staleHost()) ?? '';
     expect(host).toMatch(/^[\w.-]+$/);
     const note = await tab.page.locator('[data-testid="stale-note"]').innerText();
-    expect(note).toMatch(new RegExp(`^No data from ${host.replace(/\./g, '\\.')} since (\\d\\d:\\d\\d:\\d\\d): its producer has stopped publishing\\.$`));
+    expect(note).toMatch(
+      new RegExp(`^No data from ${host.replace(/\./g, '\\.')} since (\\d\\d:\\d\\d:\\d\\d): its producer has stopped publishing\\.$`),
+    );
     // Since its last sample: at most one interval before it was stopped, shown as the page's clock time.
     const candidates = await tab.page.evaluate(
       ([at, interval]) => [at - interval - 1000, at - interval, at].map((ms) => new Date(ms).toLocaleTimeString([], { hour12: false })),

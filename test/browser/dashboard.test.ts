@@ -58,7 +58,9 @@ class Tab {
     try {
       await this.page.waitForFunction(fn, arg as unknown, { timeout: Math.max(1, timeoutMs) });
     } catch (err) {
-      throw new Error(`Expected ${description} within ${Math.round(timeoutMs)} ms; the page shows ${await this.describe()}`, { cause: err });
+      throw new Error(`Expected ${description} within ${Math.round(timeoutMs)} ms; the page shows ${await this.describe()}`, {
+        cause: err,
+      });
     }
   }
 
@@ -72,7 +74,12 @@ class Tab {
   }
 
   waitForCpu(text: string, timeoutMs: number): Promise<void> {
-    return this.waitFor(`CPU to read ${text}`, timeoutMs, (t) => document.querySelector('[data-testid="value-cpu"]')?.textContent === t, text);
+    return this.waitFor(
+      `CPU to read ${text}`,
+      timeoutMs,
+      (t) => document.querySelector('[data-testid="value-cpu"]')?.textContent === t,
+      text,
+    );
   }
 
   private describe(): Promise<string> {
@@ -98,7 +105,15 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -150,7 +165,12 @@ describe('example dashboard in Chromium (in-process bus)', () => {
     expect(await tab.page.locator(`${testId('chart-cpu')} canvas`).count()).toBe(1);
 
     // The latency is measured on live messages only, so it appears with the sentinel's next sample.
-    await tab.waitFor('a delivery latency in ms', 3000, () => /^\d+ ms$/.test(document.querySelector('[data-testid="latency-value"]')?.textContent ?? ''), null);
+    await tab.waitFor(
+      'a delivery latency in ms',
+      3000,
+      () => /^\d+ ms$/.test(document.querySelector('[data-testid="latency-value"]')?.textContent ?? ''),
+      null,
+    );
     const latencyMs = Number(await tab.page.locator(testId('latency-value')).getAttribute('data-ms'));
     expect(latencyMs).toBeGreaterThanOrEqual(0);
     expect(latencyMs).toBeLessThan(1000);
@@ -355,10 +375,19 @@ describe('example dashboard in Chromium: two sentinels on one Redis', () => {
     await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).click();
     await tab.waitForCpu('71.3', 3000);
     expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).getAttribute('aria-pressed')).toBe('true');
-    await tab.waitFor('the disk table of web-2', 3000, () => document.querySelector('[data-testid="disk-row"][data-mount="/var/lib/docker"]')?.getAttribute('data-host') === 'web-2', null);
+    await tab.waitFor(
+      'the disk table of web-2',
+      3000,
+      () => document.querySelector('[data-testid="disk-row"][data-mount="/var/lib/docker"]')?.getAttribute('data-host') === 'web-2',
+      null,
+    );
     expect(await tab.text('value-disk')).toBe('93.5');
     // One set of charts per host; only the selected host's is shown.
-    expect(await tab.page.locator(`${testId('chart-cpu')} .host-chart:not([hidden])`).evaluateAll((els) => els.map((el) => el.getAttribute('data-host')))).toEqual(['web-2']);
+    expect(
+      await tab.page
+        .locator(`${testId('chart-cpu')} .host-chart:not([hidden])`)
+        .evaluateAll((els) => els.map((el) => el.getAttribute('data-host'))),
+    ).toEqual(['web-2']);
     // web-2's containers carry their host.
     await tab.page.locator(`${testId('container-row')}[data-container="web-2/api"]`).waitFor({ timeout: 3000 });
     expect(await tab.page.locator(`${testId('container-row')}[data-container="web-2/api"] .container-host`).innerText()).toBe('web-2');
@@ -366,7 +395,9 @@ describe('example dashboard in Chromium: two sentinels on one Redis', () => {
     await tab.page.locator(`${testId('host-tab')}[data-host="web-1"]`).click();
     await tab.waitFor('the CPU of web-1', 3000, () => document.querySelector('[data-testid="value-cpu"]')?.textContent !== '71.3', null);
     expect(await tab.text('value-cpu')).toMatch(/^\d{1,3}\.\d$/);
-    expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-1"] ${testId('host-figures')}`).innerText()).toMatch(/^CPU \d{1,3}\.\d % · Mem \d{1,3}\.\d %$/);
+    expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-1"] ${testId('host-figures')}`).innerText()).toMatch(
+      /^CPU \d{1,3}\.\d % · Mem \d{1,3}\.\d %$/,
+    );
 
     await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).click();
     await tab.waitForCpu('71.3', 3000);

@@ -48,7 +48,15 @@ describe('example dashboard in Chromium: history on open', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     redis = await startRedis();
     example = await startExample({ port: 0, apiKey, redisUrl: redis.url });
@@ -66,7 +74,13 @@ describe('example dashboard in Chromium: history on open', () => {
     // time so that the stream's throttle (50 ms) lets each through. Plus one 6 minutes old, outside the window.
     const times = [now - 360_000, ...Array.from({ length: 25 }, (_, i) => now - 240_000 + i * 10_000)];
     for (const [i, time] of times.entries()) {
-      await example!.publisher.publishMetric({ metric_type: 'cpu', source: 'host', value: 20 + (i % 5) * 10, meta: { unit: 'percent' }, time: new Date(time) });
+      await example!.publisher.publishMetric({
+        metric_type: 'cpu',
+        source: 'host',
+        value: 20 + (i % 5) * 10,
+        meta: { unit: 'percent' },
+        time: new Date(time),
+      });
       await sleep(60);
     }
 
@@ -80,7 +94,11 @@ describe('example dashboard in Chromium: history on open', () => {
     );
     const openedAt = Date.now();
     await page.goto(example!.dashboardUrl);
-    await page.waitForFunction(() => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === 'open', null, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === 'open',
+      null,
+      { timeout: 5000 },
+    );
     await page.waitForFunction(() => ((globalThis as { __plots?: unknown[] }).__plots?.length ?? 0) > 0, null, { timeout: 5000 });
     let range = await cpuChartRange(page);
     for (let i = 0; i < 50 && (range === null || range.points < 25); i++) {

@@ -11,7 +11,11 @@ let example: Example;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+  });
   example = await startExample({ port: 0, apiKey: 'the-right-key', sentinel: { thresholds: { cpu: false, memory: false, disk: false } } });
 });
 
@@ -28,7 +32,11 @@ describe('a refused key in Chromium', () => {
     page.on('websocket', (ws) => handshakes.push(ws.url()));
     await page.goto(`${example.url}#key=wrong-key`);
     const state = page.locator('[data-testid="connection-state"]');
-    await page.waitForFunction(() => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === 'closed', null, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="connection-state"]')?.getAttribute('data-state') === 'closed',
+      null,
+      { timeout: 5000 },
+    );
     expect(await page.locator('[data-testid="connection-text"]').innerText()).toBe('API key refused');
     expect(await state.getAttribute('title')).toMatch(/refused the handshake: HTTP 401/);
     // The first retry would come 2 s (± 10 %) after the refusal: wait past it.

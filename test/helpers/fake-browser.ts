@@ -159,7 +159,11 @@ export class FakeLocks {
 
   /** The browser drops a crashed tab's locks and requests; its callbacks' promises never settle. */
   crash(tab: string): void {
-    for (const [name, queue] of this.#queues) this.#queues.set(name, queue.filter((r) => r.tab !== tab));
+    for (const [name, queue] of this.#queues)
+      this.#queues.set(
+        name,
+        queue.filter((r) => r.tab !== tab),
+      );
     for (const [name, request] of [...this.#held]) {
       if (request.tab !== tab) continue;
       this.#held.delete(name);

@@ -11,6 +11,14 @@ export function container(name = 'tick-archiver', status: ContainerStatusMessage
 export function alert(level: AlertMessage['data']['level'] = 'critical', value = 95): AlertMessage {
   return {
     type: 'alert',
-    data: { level, metric_type: 'cpu', source: 'host', value, threshold: 90, message: `cpu on host at ${value} %`, time: new Date().toISOString() },
+    data: {
+      level,
+      metric_type: 'cpu',
+      source: 'host',
+      value,
+      threshold: 90,
+      message: `cpu on host at ${value} %`,
+      time: new Date().toISOString(),
+    },
   };
 }

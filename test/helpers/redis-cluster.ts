@@ -58,13 +58,20 @@ export interface TestCluster {
 /** Arguments of each node: `cluster-node-timeout` 1000 ms, as REFERENCE.md G measured (promotion in ~2 s). */
 function nodeArgs(dir: string, port: number, nodeTimeoutMs: number): string[] {
   return [
-    '--cluster-enabled', 'yes',
-    '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-    '--cluster-node-timeout', String(nodeTimeoutMs),
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', 'no',
-    '--protected-mode', 'no',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout',
+    String(nodeTimeoutMs),
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--protected-mode',
+    'no',
   ];
 }
 
@@ -135,9 +142,14 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
       pollUntil(
         'cluster_state:ok on every running node',
         async () => {
-          const infos = await Promise.all(running().map((n) => command(n.port, 'CLUSTER', 'INFO').then(String, (err: Error) => `error: ${err.message}`)));
+          const infos = await Promise.all(
+            running().map((n) => command(n.port, 'CLUSTER', 'INFO').then(String, (err: Error) => `error: ${err.message}`)),
+          );
           const notOk = running().filter((_, i) => !infos[i]?.includes('cluster_state:ok'));
-          if (notOk.length > 0) throw new Error(`not ok on ${notOk.map((n) => n.port).join(', ')}: ${infos.find((i) => !i.includes('cluster_state:ok'))?.slice(0, 200)}`);
+          if (notOk.length > 0)
+            throw new Error(
+              `not ok on ${notOk.map((n) => n.port).join(', ')}: ${infos.find((i) => !i.includes('cluster_state:ok'))?.slice(0, 200)}`,
+            );
           return true;
         },
         timeoutMs,
@@ -193,7 +205,9 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
           `a new master for slot ${slot}`,
           async () => {
             const views = await Promise.all(running().map((n) => command(n.port, 'CLUSTER', 'NODES').then((t) => parseNodes(String(t)))));
-            const owners = views.map((view) => view.find((n) => n.role === 'master' && !n.isFailed && n.slots.some(([a, b]) => slot >= a && slot <= b))?.port);
+            const owners = views.map(
+              (view) => view.find((n) => n.role === 'master' && !n.isFailed && n.slots.some(([a, b]) => slot >= a && slot <= b))?.port,
+            );
             const [first] = owners;
             return first !== undefined && first !== oldPort && owners.every((p) => p === first) ? first : undefined;
           },
@@ -208,9 +222,20 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
         for (const node of running()) {
           const list = String(await command(node.port, 'CLIENT', 'LIST').catch(() => ''));
           for (const line of list.split('\n')) {
-            const fields = Object.fromEntries(line.trim().split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+            const fields = Object.fromEntries(
+              line
+                .trim()
+                .split(' ')
+                .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+            );
             if (!fields['name']?.includes(name)) continue;
-            found.push({ port: node.port, name: fields['name'], user: fields['user'] ?? '', sub: Number(fields['sub'] ?? 0), ssub: Number(fields['ssub'] ?? 0) });
+            found.push({
+              port: node.port,
+              name: fields['name'],
+              user: fields['user'] ?? '',
+              sub: Number(fields['sub'] ?? 0),
+              ssub: Number(fields['ssub'] ?? 0),
+            });
           }
         }
         return found;
@@ -236,9 +261,13 @@ export async function startCluster({ nodeTimeoutMs = 1000 }: StartClusterOptions
 /** `redis-cli --cluster create … --cluster-replicas 1 --cluster-yes`, bounded by 30 s. */
 function createCluster(ports: readonly number[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const proc = spawn('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     proc.stdout.on('data', (d: Buffer) => void (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => void (out += d.toString()));

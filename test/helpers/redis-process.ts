@@ -93,7 +93,10 @@ export function redisProcess(options: RedisProcessOptions): RedisProcess {
       proc.once('exit', () => running.delete(proc));
       await new Promise<void>((resolve, reject) => {
         let out = '';
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port} within ${startTimeoutMs} ms: ${out.slice(-2000)}`)), startTimeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`redis-server did not start on ${port} within ${startTimeoutMs} ms: ${out.slice(-2000)}`)),
+          startTimeoutMs,
+        );
         const onExit = (code: number | null): void => {
           clearTimeout(timer);
           reject(new Error(`redis-server on ${port} exited with ${code}: ${out.slice(-2000)}`));
@@ -159,7 +162,15 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
 
 /** Runs one command on a short-lived connection to `port` (nothing left open). */
 export async function command(port: number, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: true, connectTimeout: 1000, commandTimeout: 2000 });
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: true,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+  });
   client.on('error', () => {});
   try {
     return await client.call(String(args[0]), ...args.slice(1).map(String));

@@ -78,7 +78,8 @@ export async function startSentinels(): Promise<TestSentinels> {
       async () => {
         const states = await Promise.all(sentinels.map(masterState));
         const link = String(await command(replicaPort, 'INFO', 'replication'));
-        const ok = states.every((s) => s['num-slaves'] === '1' && s['num-other-sentinels'] === '2') && link.includes('master_link_status:up');
+        const ok =
+          states.every((s) => s['num-slaves'] === '1' && s['num-other-sentinels'] === '2') && link.includes('master_link_status:up');
         return ok ? true : undefined;
       },
       30_000,
@@ -101,7 +102,12 @@ export async function startSentinels(): Promise<TestSentinels> {
       sentinelAddresses: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
       timings: { processesMs, readyMs },
       client(options = {}) {
-        const client = new Redis({ sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: SENTINEL_GROUP, maxRetriesPerRequest: 1, ...options });
+        const client = new Redis({
+          sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
+          name: SENTINEL_GROUP,
+          maxRetriesPerRequest: 1,
+          ...options,
+        });
         client.on('error', () => {});
         clients.push(client);
         return client;

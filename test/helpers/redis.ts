@@ -121,7 +121,12 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
       return entries.map((flat) => {
         const entry: Record<string, unknown> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) entry[String(flat[i])] = flat[i + 1];
-        return { count: Number(entry['count']), reason: String(entry['reason']), object: String(entry['object']), username: String(entry['username']) };
+        return {
+          count: Number(entry['count']),
+          reason: String(entry['reason']),
+          object: String(entry['object']),
+          username: String(entry['username']),
+        };
       });
     },
     kill,

@@ -48,7 +48,10 @@ export async function startServer(options: SystemStreamOptions, mountRouter = tr
  * A server for the topology tests: no key, no throttling, closed by `disposers`, returned once its
  * stream is ready.
  */
-export async function startReadyServer(disposers: { add(dispose: () => unknown): void }, options: SystemStreamOptions): Promise<TestServer> {
+export async function startReadyServer(
+  disposers: { add(dispose: () => unknown): void },
+  options: SystemStreamOptions,
+): Promise<TestServer> {
   const server = await startServer({ auth: false, throttleMs: 0, ...options });
   disposers.add(() => server.close());
   await server.stream.ready;

@@ -12,7 +12,11 @@ export interface TestClient {
   /** Raw text frames received, in order. */
   readonly frames: string[];
   /** Resolves with the first packet (from now or already received after `fromIndex`) that matches. */
-  waitFor<T extends ServerPacket = ServerPacket>(predicate: (p: ServerPacket) => boolean, timeoutMs?: number, fromIndex?: number): Promise<T>;
+  waitFor<T extends ServerPacket = ServerPacket>(
+    predicate: (p: ServerPacket) => boolean,
+    timeoutMs?: number,
+    fromIndex?: number,
+  ): Promise<T>;
   waitForClose(timeoutMs?: number): Promise<{ code: number; reason: string }>;
   close(): Promise<void>;
 }
@@ -88,7 +92,10 @@ export async function connectOpen(url: string, options?: ConnectOptions): Promis
 }
 
 /** Attempts a handshake that should be refused; resolves with the HTTP status. Never opens a socket. */
-export function expectRefused(url: string, { protocols = [], ...options }: ConnectOptions = {}): Promise<{ status: number; headers: IncomingMessage['headers'] }> {
+export function expectRefused(
+  url: string,
+  { protocols = [], ...options }: ConnectOptions = {},
+): Promise<{ status: number; headers: IncomingMessage['headers'] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, [...protocols], options);
     ws.on('open', () => {
@@ -111,7 +118,13 @@ export function expectRefused(url: string, { protocols = [], ...options }: Conne
 export function rawUpgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(url.replace(/^ws/, 'http'), {
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
     });
     req.on('upgrade', (res, socket) => {
       socket.destroy();

@@ -77,7 +77,20 @@ describe('system-stream-sentinel', () => {
     expect(await run.exit).toEqual({ code: 0, signal: null });
     const help = run.stdout();
     expect(help).toMatch(/^Usage: system-stream-sentinel/);
-    for (const word of ['--redis', '--channel', '--source', 'SYSTEM_STREAM_SOURCE', '--interval', '--threshold', '--once', '--help', 'REDIS_URL', 'SYSTEM_STREAM_CHANNEL', 'SYSTEM_STREAM_INTERVAL_MS', 'SYSTEM_STREAM_THRESHOLDS']) {
+    for (const word of [
+      '--redis',
+      '--channel',
+      '--source',
+      'SYSTEM_STREAM_SOURCE',
+      '--interval',
+      '--threshold',
+      '--once',
+      '--help',
+      'REDIS_URL',
+      'SYSTEM_STREAM_CHANNEL',
+      'SYSTEM_STREAM_INTERVAL_MS',
+      'SYSTEM_STREAM_THRESHOLDS',
+    ]) {
       expect(help).toContain(word);
     }
     expect(run.stderr()).toBe('');
@@ -97,15 +110,30 @@ describe('system-stream-sentinel', () => {
     ['an interval below 100 ms', ['--interval', '5'], {}, /--interval.*got 5\b/],
     ['an interval past the longest timer', ['--interval', '2147483648'], {}, /--interval.*from 100 to 2147483647.*got 2147483648/],
     ['a log level that is not one', ['--log-level', 'loud'], {}, /--log-level.*one of debug, info, warn, error, silent, got "loud"/],
-    ['a log format that is not one', ['--log-format', 'xml'], {}, /`--log-format \/ SYSTEM_STREAM_LOG_FORMAT` to be one of text, json, got "xml"/],
+    [
+      'a log format that is not one',
+      ['--log-format', 'xml'],
+      {},
+      /`--log-format \/ SYSTEM_STREAM_LOG_FORMAT` to be one of text, json, got "xml"/,
+    ],
     ['a bad SYSTEM_STREAM_LOG_FORMAT', [], { SYSTEM_STREAM_LOG_FORMAT: 'JSON' }, /SYSTEM_STREAM_LOG_FORMAT.*got "JSON"/],
     ['a malformed threshold', ['--threshold', 'cpu'], {}, /--threshold.*"cpu"/],
     ['a critical line below the warning line', ['--threshold', 'cpu=90:80'], {}, /critical 80 is below warning 90/],
     ['a bad environment variable', [], { SYSTEM_STREAM_INTERVAL_MS: 'soon' }, /SYSTEM_STREAM_INTERVAL_MS.*"soon"/],
     ['a Redis URL that is not one', ['--redis', 'http://user:pw-in-url@example.com'], {}, /--redis/],
     ['a Redis URL with an unclosed IPv6 bracket', ['--redis', 'redis://:pw-in-url@[::1'], {}, /`--redis \/ REDIS_URL`.*not a valid URL/],
-    ['a REDIS_URL with a port over 65535', [], { REDIS_URL: 'redis://:pw-in-url@127.0.0.1:70000' }, /`--redis \/ REDIS_URL`.*port is above 65535/],
-    ['a Redis URL with a bad % escape', ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:1'], {}, /`--redis \/ REDIS_URL`.*malformed percent-escape/],
+    [
+      'a REDIS_URL with a port over 65535',
+      [],
+      { REDIS_URL: 'redis://:pw-in-url@127.0.0.1:70000' },
+      /`--redis \/ REDIS_URL`.*port is above 65535/,
+    ],
+    [
+      'a Redis URL with a bad % escape',
+      ['--redis', 'redis://:pw-in-url%zz@127.0.0.1:1'],
+      {},
+      /`--redis \/ REDIS_URL`.*malformed percent-escape/,
+    ],
     ['a source with a colon', ['--source', 'web:1'], {}, /`source`.*"web:1"/],
   ])('%s: one line on stderr and exit code 2', async (_what, args, env, message) => {
     const run = runCli(args, env as Record<string, string>);
@@ -169,7 +197,10 @@ describe('system-stream-sentinel', () => {
       try {
         // The password travels in the URL; the "default" user accepts any password on an unprotected server.
         const url = `redis://default:s3cret-token@127.0.0.1:${redis.port}`;
-        const run = signal === 'SIGTERM' ? runCli(['--redis', url, '--channel', channel, '--interval', '200']) : runCli([], { REDIS_URL: url, SYSTEM_STREAM_CHANNEL: channel, SYSTEM_STREAM_INTERVAL_MS: '200' });
+        const run =
+          signal === 'SIGTERM'
+            ? runCli(['--redis', url, '--channel', channel, '--interval', '200'])
+            : runCli([], { REDIS_URL: url, SYSTEM_STREAM_CHANNEL: channel, SYSTEM_STREAM_INTERVAL_MS: '200' });
         const batch = JSON.parse(await sub.message) as Envelope[];
         expect(Array.isArray(batch)).toBe(true);
         expect(batch.some((e) => e.type === 'system_metric' && e.data.metric_type === 'cpu')).toBe(true);
@@ -185,11 +216,21 @@ describe('system-stream-sentinel', () => {
     });
 
     it.each([
-      ['--log-format json', (url: string, channel: string) => runCli(['--redis', url, '--channel', channel, '--interval', '200', '--log-format', 'json', '--log-level', 'debug'])],
+      [
+        '--log-format json',
+        (url: string, channel: string) =>
+          runCli(['--redis', url, '--channel', channel, '--interval', '200', '--log-format', 'json', '--log-level', 'debug']),
+      ],
       [
         'SYSTEM_STREAM_LOG_FORMAT=json',
         (url: string, channel: string) =>
-          runCli([], { REDIS_URL: url, SYSTEM_STREAM_CHANNEL: channel, SYSTEM_STREAM_INTERVAL_MS: '200', SYSTEM_STREAM_LOG_FORMAT: 'json', SYSTEM_STREAM_LOG_LEVEL: 'debug' }),
+          runCli([], {
+            REDIS_URL: url,
+            SYSTEM_STREAM_CHANNEL: channel,
+            SYSTEM_STREAM_INTERVAL_MS: '200',
+            SYSTEM_STREAM_LOG_FORMAT: 'json',
+            SYSTEM_STREAM_LOG_LEVEL: 'debug',
+          }),
       ],
     ])('%s: one JSON object per line on stderr with level, time, msg and event, never the password', async (_how, start) => {
       const channel = redis.channel();

@@ -197,7 +197,10 @@ describe('StreamManager against the real server', () => {
   it('authenticates with the key subprotocol: the key is not in the URL the server sees', async () => {
     const urls: string[] = [];
     const { manager, server } = await setup();
-    server.server.prependListener('upgrade', (req: http.IncomingMessage) => void urls.push(`${req.url} ${req.headers['sec-websocket-protocol']}`));
+    server.server.prependListener(
+      'upgrade',
+      (req: http.IncomingMessage) => void urls.push(`${req.url} ${req.headers['sec-websocket-protocol']}`),
+    );
     manager.connect();
     await state(manager, { state: 'open' });
     expect(urls).toHaveLength(1);
@@ -233,14 +236,22 @@ describe('StreamManager against the real server', () => {
   });
 
   describe('idle detection against the real server', () => {
-    async function serve(heartbeatIntervalMs: number): Promise<{ manager: StreamManager; server: Awaited<ReturnType<typeof startServer>> }> {
+    async function serve(
+      heartbeatIntervalMs: number,
+    ): Promise<{ manager: StreamManager; server: Awaited<ReturnType<typeof startServer>> }> {
       const redis = await startRedis();
       defer(() => redis.stop());
       const server = await startServer({ redis: redis.url, channel: redis.channel(), apiKeys: ['k'], heartbeatIntervalMs });
       defer(() => server.close());
       await server.stream.ready;
       // Real timers: the waits here are a few hundred milliseconds.
-      const manager = new StreamManager({ url: server.wsUrl(), apiKey: 'k', WebSocket: ConformingWebSocket, jitter: 0, idleTimeoutMs: 400 });
+      const manager = new StreamManager({
+        url: server.wsUrl(),
+        apiKey: 'k',
+        WebSocket: ConformingWebSocket,
+        jitter: 0,
+        idleTimeoutMs: 400,
+      });
       defer(() => manager.close());
       manager.connect();
       await state(manager, { state: 'open' });

@@ -10,9 +10,14 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const consumer = fileURLToPath(new URL('./fixtures/require-entries.cjs', import.meta.url));
 
 describe('CommonJS consumers', () => {
-  it("require() every entry from a .cjs file, with no warning", () => {
+  it('require() every entry from a .cjs file, with no warning', () => {
     if (!existsSync(`${root}dist/index.js`)) throw new Error('dist/ is missing: run `npm run compile` first (npm test does)');
-    const child = spawnSync(process.execPath, [consumer], { cwd: root, env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 20_000 });
+    const child = spawnSync(process.execPath, [consumer], {
+      cwd: root,
+      env: { PATH: process.env['PATH'] ?? '' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(child.stderr).toBe(''); // no ExperimentalWarning, no ERR_REQUIRE_ASYNC_MODULE
     expect(child.status).toBe(0);
     expect(JSON.parse(child.stdout)).toEqual({

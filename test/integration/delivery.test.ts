@@ -68,10 +68,16 @@ describe('delivery', () => {
     it('sends a batch published to Redis as one envelope per frame', async () => {
       const s = await fx.server();
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2)]));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2)]));
       await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'memory');
       const frames = c.frames.slice(1).map((f) => JSON.parse(f) as SystemMetricMessage);
-      expect(frames.map((f) => [f.type, f.data.metric_type, f.data.value])).toEqual([['system_metric', 'cpu', 1], ['system_metric', 'memory', 2]]);
+      expect(frames.map((f) => [f.type, f.data.metric_type, f.data.value])).toEqual([
+        ['system_metric', 'cpu', 1],
+        ['system_metric', 'memory', 2],
+      ]);
     });
   });
 
@@ -103,7 +109,10 @@ describe('delivery', () => {
     it('drops only the invalid members of a batch', async () => {
       const s = await fx.server();
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('cpu'), { type: 'system_metric', data: {} }, metric('disk')]));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify([metric('cpu'), { type: 'system_metric', data: {} }, metric('disk')]));
       await c.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'disk');
       expect(c.packets.filter((p) => p.type === 'system_metric')).toHaveLength(2);
       expect(s.stream.stats().invalid).toBe(1);
@@ -178,7 +187,10 @@ describe('delivery', () => {
     it('gives a new client the latest value of every key before live updates', async () => {
       const s = await fx.server();
       const pub = fx.redis().publisher();
-      await pub.publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2), container('db', 'running'), alert('critical', 95)]));
+      await pub.publish(
+        s.channel,
+        JSON.stringify([metric('cpu', 1), metric('memory', 2), container('db', 'running'), alert('critical', 95)]),
+      );
       await pub.publish(s.channel, JSON.stringify([metric('cpu', 3), container('db', 'exited'), alert('resolved', 80)]));
       await expect.poll(() => s.stream.stats().valid).toBe(7);
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
@@ -188,15 +200,24 @@ describe('delivery', () => {
       expect(c.packets[end]).toEqual({ type: 'snapshot_end', data: { count: 3 } });
       expect(c.frames).toHaveLength(4);
       expect(data).toHaveLength(3);
-      expect(data).toContainEqual(expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'cpu', value: 3 }) }));
-      expect(data).toContainEqual(expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'memory', value: 2 }) }));
-      expect(data).toContainEqual(expect.objectContaining({ type: 'container_status', data: expect.objectContaining({ status: 'exited' }) }));
+      expect(data).toContainEqual(
+        expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'cpu', value: 3 }) }),
+      );
+      expect(data).toContainEqual(
+        expect.objectContaining({ type: 'system_metric', data: expect.objectContaining({ metric_type: 'memory', value: 2 }) }),
+      );
+      expect(data).toContainEqual(
+        expect.objectContaining({ type: 'container_status', data: expect.objectContaining({ status: 'exited' }) }),
+      );
       expect(s.stream.snapshot()).toEqual(data);
     });
 
     it('keeps at most maxSnapshotKeys keys, forgetting the least recently updated', async () => {
       const s = await fx.server({ maxSnapshotKeys: 2 });
-      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('a'), metric('b'), metric('c')]));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify([metric('a'), metric('b'), metric('c')]));
       await expect.poll(() => s.stream.stats().valid).toBe(3);
       expect(s.stream.snapshot().map((e) => (e as SystemMetricMessage).data.metric_type)).toEqual(['b', 'c']);
     });

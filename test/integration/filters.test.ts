@@ -33,7 +33,10 @@ function label(p: ServerPacket): string {
 }
 
 const live = (c: TestClient): string[] =>
-  c.packets.slice(c.packets.findIndex((p) => p.type === 'snapshot_end') + 1).filter((p) => p.type !== 'heartbeat').map(label);
+  c.packets
+    .slice(c.packets.findIndex((p) => p.type === 'snapshot_end') + 1)
+    .filter((p) => p.type !== 'heartbeat')
+    .map(label);
 
 describe('per-client filters', () => {
   const fx = useStreamFixtures();
@@ -53,7 +56,15 @@ describe('per-client filters', () => {
     const both = fx.track(await connectOpen(s.wsUrl('api_key=k&source=web-1,web-2')));
     const everyone = fx.track(await connectOpen(s.wsUrl('api_key=k')));
     await publishFleet(s.channel, [web1, both, everyone]);
-    expect(live(web1)).toEqual(['cpu@web-1', 'memory@web-1', 'disk@web-1:/var', 'net_rx@web-1:eth0', 'container@web-1/nginx', 'alert:cpu@web-1', 'cpu@web-1']);
+    expect(live(web1)).toEqual([
+      'cpu@web-1',
+      'memory@web-1',
+      'disk@web-1:/var',
+      'net_rx@web-1:eth0',
+      'container@web-1/nginx',
+      'alert:cpu@web-1',
+      'cpu@web-1',
+    ]);
     expect(live(both)).toHaveLength(7 + 3 + 1);
     expect(live(everyone)).toHaveLength(fleet().length + 2);
   });
@@ -103,7 +114,8 @@ describe('per-client filters', () => {
   it('lets authenticate() narrow sources; ?source= narrows further but never widens', async () => {
     const s = await fx.server({
       apiKeys: undefined,
-      authenticate: (req) => (req.headers['x-tenant'] === 'blue' ? { types: ['system_metric', 'container_status', 'alert'], sources: ['web-2'] } : false),
+      authenticate: (req) =>
+        req.headers['x-tenant'] === 'blue' ? { types: ['system_metric', 'container_status', 'alert'], sources: ['web-2'] } : false,
       throttleMs: 0,
     });
     const tenant = fx.track(await connectOpen(s.wsUrl(), { headers: { 'x-tenant': 'blue' } }));
@@ -113,14 +125,19 @@ describe('per-client filters', () => {
     expect(live(tenant)).toEqual(['cpu@web-2', 'memory@web-2', 'container@web-2/nginx', 'cpu@web-2']);
     expect(live(widening)).toEqual(live(tenant));
     // web-1 only, within a grant of web-2 only: nothing at all, but the marker for web-2 is not for it either.
-    await fx.redis().publisher().publish(s.channel, JSON.stringify(metric('cpu', 100, 'web-2')));
+    await fx
+      .redis()
+      .publisher()
+      .publish(s.channel, JSON.stringify(metric('cpu', 100, 'web-2')));
     await tenant.waitFor((p) => p.type === 'system_metric' && p.data.value === 100, 3000);
     expect(live(outside)).toEqual([]);
   });
 
   it('sends a filtered client nothing it does not want: deliveries are counted only for matches', async () => {
     const s = await fx.server({ throttleMs: 0 });
-    const clients = (await Promise.all(Array.from({ length: 3 }, () => connectOpen(s.wsUrl('api_key=k&source=web-1'))))).map((c) => fx.track(c));
+    const clients = (await Promise.all(Array.from({ length: 3 }, () => connectOpen(s.wsUrl('api_key=k&source=web-1'))))).map((c) =>
+      fx.track(c),
+    );
     const before = s.stream.stats().delivered;
     await publishFleet(s.channel, clients);
     // 7 packets for web-1 (6 of the fleet and one marker), to each of 3 clients.

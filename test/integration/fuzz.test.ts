@@ -20,21 +20,30 @@ const hostile: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   fc.integer({ min: 1, max: 2000 }).map((d) => '{"a":'.repeat(d) + '1' + '}'.repeat(d)),
   // Huge strings are rare: ~1,000 of them at 100 KB would exceed Redis's own 32 MB output limit for a
   // subscriber, and Redis would cut the connection (an outage, which another test covers).
-  fc.integer({ min: 0, max: 49 }).map((n) => (n === 0 ? JSON.stringify({ type: 'system_metric', data: { ...valid(0, 0).data, source: 'x'.repeat(100_000) } }) : 'x')),
-  fc.record({
-    type: fc.constantFrom('system_metric', 'container_status', 'alert', 'snapshot', 'error', '__proto__', ''),
-    data: fc.anything(),
-  }).map((v) => JSON.stringify(v)),
-  fc.record({
-    type: fc.constant('system_metric'),
-    data: fc.record({
-      time: fc.oneof(fc.constant('2026-01-17T04:30:00Z'), fc.string(), fc.constant('2026-13-40T99:00:00Z')),
-      metric_type: fc.oneof(fc.constant('cpu'), fc.string(), fc.constant('a:b')),
-      value: fc.oneof(fc.double(), fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e999'), fc.constant(null)),
-      source: fc.oneof(fc.string(), fc.integer()),
-      meta: fc.oneof(fc.object(), fc.constant({ nested: { deep: 1 } })),
-    }, { requiredKeys: [] }),
-  }).map((v) => JSON.stringify(v)),
+  fc
+    .integer({ min: 0, max: 49 })
+    .map((n) => (n === 0 ? JSON.stringify({ type: 'system_metric', data: { ...valid(0, 0).data, source: 'x'.repeat(100_000) } }) : 'x')),
+  fc
+    .record({
+      type: fc.constantFrom('system_metric', 'container_status', 'alert', 'snapshot', 'error', '__proto__', ''),
+      data: fc.anything(),
+    })
+    .map((v) => JSON.stringify(v)),
+  fc
+    .record({
+      type: fc.constant('system_metric'),
+      data: fc.record(
+        {
+          time: fc.oneof(fc.constant('2026-01-17T04:30:00Z'), fc.string(), fc.constant('2026-13-40T99:00:00Z')),
+          metric_type: fc.oneof(fc.constant('cpu'), fc.string(), fc.constant('a:b')),
+          value: fc.oneof(fc.double(), fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e999'), fc.constant(null)),
+          source: fc.oneof(fc.string(), fc.integer()),
+          meta: fc.oneof(fc.object(), fc.constant({ nested: { deep: 1 } })),
+        },
+        { requiredKeys: [] },
+      ),
+    })
+    .map((v) => JSON.stringify(v)),
   fc.constantFrom(
     '{"type":"system_metric","data":{"time":"2026-01-17T04:30:00Z","metric_type":"cpu","value":1,"source":"h","meta":{"__proto__":{"polluted":1}}}}',
     '{"type":"system_metric","data":{"time":"2026-01-17T04:30:00Z","metric_type":"cpu","value":1,"source":"h","constructor":{"prototype":{"polluted":1}}}}',

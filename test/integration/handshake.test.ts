@@ -112,18 +112,32 @@ describe('handshake', () => {
       expect((await expectRefused(s.wsUrl('api_key=k&types=bogus'))).status).toBe(400);
       const pub = fx.redis().publisher();
       await pub.publish(s.channel, JSON.stringify(metric()));
-      const alertEnvelope = { type: 'alert', data: { level: 'critical', metric_type: 'cpu', source: 'host', value: 95, threshold: 90, message: 'hot', time: new Date().toISOString() } };
+      const alertEnvelope = {
+        type: 'alert',
+        data: {
+          level: 'critical',
+          metric_type: 'cpu',
+          source: 'host',
+          value: 95,
+          threshold: 90,
+          message: 'hot',
+          time: new Date().toISOString(),
+        },
+      };
       await pub.publish(s.channel, JSON.stringify(alertEnvelope));
       await alertsOnly.waitFor((p) => p.type === 'alert');
       expect(alertsOnly.packets.map((p) => p.type)).toEqual(['snapshot_end', 'alert']);
     });
 
-    it("narrows to what authenticate() grants", async () => {
+    it('narrows to what authenticate() grants', async () => {
       const s = await fx.server({ authenticate: () => ({ types: ['container_status'] }) });
       const c = fx.track(await connectOpen(s.wsUrl()));
       const pub = fx.redis().publisher();
       await pub.publish(s.channel, JSON.stringify(metric()));
-      await pub.publish(s.channel, JSON.stringify({ type: 'container_status', data: { container: 'db', status: 'running', time: new Date().toISOString() } }));
+      await pub.publish(
+        s.channel,
+        JSON.stringify({ type: 'container_status', data: { container: 'db', status: 'running', time: new Date().toISOString() } }),
+      );
       await c.waitFor((p) => p.type === 'container_status');
       expect(c.packets.some((p) => p.type === 'system_metric')).toBe(false);
     });

@@ -49,8 +49,26 @@ describe('history stream in a Redis Cluster with sharded Pub/Sub', () => {
     for (const port of ports) {
       const node = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-          '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '1000',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--protected-mode',
+          'no',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       nodes.push(node);
@@ -68,8 +86,10 @@ describe('history stream in a Redis Cluster with sharded Pub/Sub', () => {
       });
     }
     await new Promise<void>((resolve, reject) =>
-      execFile('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], (err, stdout, stderr) =>
-        err ? reject(new Error(`cluster create failed: ${stdout}${stderr}`)) : resolve(),
+      execFile(
+        'redis-cli',
+        ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+        (err, stdout, stderr) => (err ? reject(new Error(`cluster create failed: ${stdout}${stderr}`)) : resolve()),
       ),
     );
     // Every node must agree before a client relies on its slot map.
@@ -88,7 +108,10 @@ describe('history stream in a Redis Cluster with sharded Pub/Sub', () => {
       if (states.every(Boolean)) break;
       await sleep(100);
     }
-    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0] as number }], { shardedSubscribers: true, redisOptions: { maxRetriesPerRequest: 1 } });
+    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0] as number }], {
+      shardedSubscribers: true,
+      redisOptions: { maxRetriesPerRequest: 1 },
+    });
     cluster.on('error', () => {});
     await new Promise<void>((resolve) => cluster!.once('ready', () => resolve()));
   }, 60_000);
@@ -108,13 +131,19 @@ describe('history stream in a Redis Cluster with sharded Pub/Sub', () => {
     const channel = 'system:metrics'; // the default channel, unchanged
     const streamKey = historyStreamKey(channel);
     expect(streamKey).toBe('{system:metrics}:history');
-    const [channelSlot, streamSlot] = (await Promise.all([cluster!.call('CLUSTER', 'KEYSLOT', channel), cluster!.call('CLUSTER', 'KEYSLOT', streamKey)])) as number[];
+    const [channelSlot, streamSlot] = (await Promise.all([
+      cluster!.call('CLUSTER', 'KEYSLOT', channel),
+      cluster!.call('CLUSTER', 'KEYSLOT', streamKey),
+    ])) as number[];
     expect(streamSlot).toBe(channelSlot);
 
     const received: Buffer[] = [];
     cluster!.on('smessageBuffer', (_channel: Buffer, message: Buffer) => void received.push(message));
     await cluster!.ssubscribe(channel);
-    const message = JSON.stringify({ type: 'system_metric', data: { time: new Date().toISOString(), metric_type: 'cpu', value: 1, source: 'host' } });
+    const message = JSON.stringify({
+      type: 'system_metric',
+      data: { time: new Date().toISOString(), metric_type: 'cpu', value: 1, source: 'host' },
+    });
     const receivers = await publishWithHistory(cluster as never, { channel, streamKey, maxLen: 100, command: 'SPUBLISH' }, message);
     expect(receivers).toBe(1);
     for (let i = 0; i < 100 && received.length === 0; i++) await sleep(10);
@@ -139,9 +168,9 @@ describe('history stream in a Redis Cluster with sharded Pub/Sub', () => {
     }
     expect(elsewhere).not.toBe('');
     // The helper refuses before sending anything...
-    await expect(publishWithHistory(cluster as never, { channel, streamKey: elsewhere, maxLen: 100, command: 'SPUBLISH' }, '{}')).rejects.toThrow(
-      /not in the Cluster slot of the shard channel/,
-    );
+    await expect(
+      publishWithHistory(cluster as never, { channel, streamKey: elsewhere, maxLen: 100, command: 'SPUBLISH' }, '{}'),
+    ).rejects.toThrow(/not in the Cluster slot of the shard channel/);
     expect(await cluster!.exists(elsewhere)).toBe(0);
     // ...because Redis refuses only at the SPUBLISH, after the XADD, which a script does not roll back.
     await expect(cluster!.eval(PUBLISH_WITH_HISTORY_LUA, 1, elsewhere, channel, '{}', 100, 'SPUBLISH')).rejects.toThrow(/non local|slot/i);

@@ -54,7 +54,12 @@ async function client(s: TestServer, query = ''): Promise<TestClient> {
 }
 
 /** Publishes `count` metrics (value 1..count, over `keys` keys) every `everyMs`, calling `during(i)` after each. */
-async function publishSeries(p: SystemPublisher, count: number, everyMs: number, during: (i: number) => unknown = () => {}): Promise<number[]> {
+async function publishSeries(
+  p: SystemPublisher,
+  count: number,
+  everyMs: number,
+  during: (i: number) => unknown = () => {},
+): Promise<number[]> {
   const receivers: number[] = [];
   for (let i = 1; i <= count; i++) {
     receivers.push(await p.publishMetric({ metric_type: `k${i % 5}`, value: i, source: 'host' }));
@@ -155,12 +160,9 @@ describe('Redis-backed history (historyStream)', () => {
     expect(snapshotEnvelopes(fromB)).toEqual(snapshotEnvelopes(fromA));
     expect(metricValues(snapshotEnvelopes(fromB))).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     // Alerts and container changes are events: every one is kept, not only the latest.
-    expect(snapshotEnvelopes(fromB).flatMap((e) => (e.type === 'alert' ? [e.data.level] : e.type === 'container_status' ? [e.data.status] : []))).toEqual([
-      'critical',
-      'resolved',
-      'exited',
-      'running',
-    ]);
+    expect(
+      snapshotEnvelopes(fromB).flatMap((e) => (e.type === 'alert' ? [e.data.level] : e.type === 'container_status' ? [e.data.status] : [])),
+    ).toEqual(['critical', 'resolved', 'exited', 'running']);
     const end = fromB.packets.find((pkt): pkt is SnapshotEndPacket => pkt.type === 'snapshot_end');
     expect(end?.data.complete).toBe(true); // B loaded the last historyMs from the stream
     expect(b.stream.stats().recovered).toBe(0); // the load at start is not a recovery
@@ -195,7 +197,9 @@ describe('Redis-backed history (historyStream)', () => {
     const c = await client(s);
     await redis.publisher().set(historyStreamKey(channel), 'not a stream');
     const p = publisher(redis, channel);
-    await expect(p.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' })).rejects.toMatchObject({ code: 'SST_ERR_REDIS_UNAVAILABLE' });
+    await expect(p.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' })).rejects.toMatchObject({
+      code: 'SST_ERR_REDIS_UNAVAILABLE',
+    });
     await redis.publisher().publish(channel, JSON.stringify(metric('cpu', 2)));
     await c.waitFor((pkt) => pkt.type === 'system_metric' && pkt.data.value === 2);
     expect(metricValues(c.packets)).toEqual([2]);

@@ -11,14 +11,23 @@ function metric(metric_type: string, value: number, timeMs: number, source = 'ho
   return { type: 'system_metric', data: { time: iso(timeMs), metric_type, value, source } };
 }
 const label = (e: Envelope): string =>
-  e.type === 'system_metric' ? `${e.data.metric_type}=${e.data.value}` : e.type === 'alert' ? `alert ${e.data.level}` : `${e.data.container} ${e.data.status}`;
-const endOf = (c: TestClient): SnapshotEndPacket => c.packets.find((p): p is SnapshotEndPacket => p.type === 'snapshot_end') as SnapshotEndPacket;
+  e.type === 'system_metric'
+    ? `${e.data.metric_type}=${e.data.value}`
+    : e.type === 'alert'
+      ? `alert ${e.data.level}`
+      : `${e.data.container} ${e.data.status}`;
+const endOf = (c: TestClient): SnapshotEndPacket =>
+  c.packets.find((p): p is SnapshotEndPacket => p.type === 'snapshot_end') as SnapshotEndPacket;
 
 describe('history and ?since= backfill', () => {
   const fx = useStreamFixtures();
 
   /** Publishes each envelope and waits until the stream has delivered it (so it is in the history). */
-  async function deliver(s: { channel: string; stream: { messages$: import('rxjs').Observable<Envelope> } }, watcher: TestClient, ...envelopes: Envelope[]) {
+  async function deliver(
+    s: { channel: string; stream: { messages$: import('rxjs').Observable<Envelope> } },
+    watcher: TestClient,
+    ...envelopes: Envelope[]
+  ) {
     const pub = fx.redis().publisher();
     for (const e of envelopes) {
       const json = JSON.stringify(e);
@@ -59,13 +68,16 @@ describe('history and ?since= backfill', () => {
     expect(endOf(plain).data).toEqual({ count: 3 });
   });
 
-  it.each(['yesterday', '2026-01-17T04:30:00', '', '-1', '1.5', '1%262'])('refuses since=%j with 400 before any WebSocket opens', async (since) => {
-    const s = await fx.server();
-    const { status } = await expectRefused(s.wsUrl(`api_key=k&since=${since}`));
-    expect(status).toBe(400);
-    expect((await expectRefused(s.wsUrl('api_key=k&since=1&since=2'))).status).toBe(400);
-    expect(s.stream.stats().rejected).toBe(2);
-  });
+  it.each(['yesterday', '2026-01-17T04:30:00', '', '-1', '1.5', '1%262'])(
+    'refuses since=%j with 400 before any WebSocket opens',
+    async (since) => {
+      const s = await fx.server();
+      const { status } = await expectRefused(s.wsUrl(`api_key=k&since=${since}`));
+      expect(status).toBe(400);
+      expect((await expectRefused(s.wsUrl('api_key=k&since=1&since=2'))).status).toBe(400);
+      expect(s.stream.stats().rejected).toBe(2);
+    },
+  );
 
   it('records what was delivered after throttling, not every message received', async () => {
     const s = await fx.server({ throttleMs: 300 });

@@ -8,7 +8,6 @@ import { heapAfterGc } from '../helpers/heap.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { connect, connectOpen, type TestClient } from '../helpers/ws-client.js';
 
-
 /** A raw HTTP upgrade request; resolves with the status line's code. */
 function rawHandshake(port: number, target: string, extraHeaders = ''): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -180,7 +179,13 @@ describe('hostile clients', () => {
 
   describe('slow consumer', () => {
     it('one client that never reads among 99 readers: bounded memory, closed after the timeout, the others unaffected', async () => {
-      const s = await fx.server({ throttleMs: 0, maxBufferedBytes: 256 * 1024, slowClientTimeoutMs: 1000, maxMessagesPerSecond: 1e9, maxMessageBytes: 4 * 1024 * 1024 });
+      const s = await fx.server({
+        throttleMs: 0,
+        maxBufferedBytes: 256 * 1024,
+        slowClientTimeoutMs: 1000,
+        maxMessagesPerSecond: 1e9,
+        maxMessageBytes: 4 * 1024 * 1024,
+      });
       // Readers count bytes and look for each round's marker without parsing 10 MB of JSON each.
       const readers = await Promise.all(Array.from({ length: 99 }, () => openCountingReader(s.wsUrl('api_key=k'))));
       fx.defer(() => readers.forEach((r) => r.ws.terminate()));
@@ -194,7 +199,10 @@ describe('hostile clients', () => {
       // 25 rounds of 100 envelopes of ~4 KB: ~10 MB to every client, past what loopback's socket buffers absorb for the slow one.
       const rounds = 25;
       for (let round = 0; round < rounds; round++) {
-        const batch = Array.from({ length: 100 }, (_, i) => ({ type: 'system_metric', data: { ...metric('load', round, `s${i}`).data, meta } }));
+        const batch = Array.from({ length: 100 }, (_, i) => ({
+          type: 'system_metric',
+          data: { ...metric('load', round, `s${i}`).data, meta },
+        }));
         const sentAt = performance.now();
         await pub.publish(s.channel, JSON.stringify(batch));
         await Promise.all(readers.map((r) => r.waitForFrames(1 + (round + 1) * 100))); // snapshot_end + one frame per envelope

@@ -40,7 +40,8 @@ async function publishCpu(channel: string, value: number): Promise<void> {
   await publisher.publish(metric('cpu', value));
 }
 
-const isCpu = (value: number) => (p: { type: string; data?: unknown }) => p.type === 'system_metric' && (p as SystemMetricMessage).data.value === value;
+const isCpu = (value: number) => (p: { type: string; data?: unknown }) =>
+  p.type === 'system_metric' && (p as SystemMetricMessage).data.value === value;
 
 describe("beside the host's own ws WebSocketServer", () => {
   it('works with noServer: true and an upgrade listener that routes only its own path', async () => {
@@ -75,7 +76,7 @@ describe("beside the host's own ws WebSocketServer", () => {
     expect(stray.readyState).toBe(WebSocket.CLOSED);
   });
 
-  it("breaks the stream when made with { server, path } first: ws answers 400 to every upgrade on a path it does not own", async () => {
+  it('breaks the stream when made with { server, path } first: ws answers 400 to every upgrade on a path it does not own', async () => {
     const server = http.createServer(express());
     const chat = new WebSocketServer({ server, path: '/chat' });
     fx.defer(() => new Promise((resolve) => chat.close(resolve)));
@@ -160,8 +161,25 @@ describe('TLS: attached to an https.Server', () => {
     dir = mkdtempSync(join(tmpdir(), 'system-stream-tls-'));
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
       { stdio: 'ignore', timeout: 20_000 },
     );
     key = readFileSync(join(dir, 'key.pem'), 'utf8');

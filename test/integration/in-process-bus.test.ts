@@ -17,7 +17,9 @@ describe('createInProcessBus', () => {
       await publisher.publishMetric({ metric_type: 'cpu', value: 12.5, source: 'host' });
       await bus.publish('system:metrics', JSON.stringify(metric('memory', 40)));
       await client.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'memory');
-      expect(client.packets.filter((p) => p.type === 'system_metric').map((p) => p.type === 'system_metric' && p.data.value)).toEqual([12.5, 40]);
+      expect(client.packets.filter((p) => p.type === 'system_metric').map((p) => p.type === 'system_metric' && p.data.value)).toEqual([
+        12.5, 40,
+      ]);
       await publisher.close();
       await client.close();
     } finally {

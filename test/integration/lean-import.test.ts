@@ -22,12 +22,16 @@ interface Resolved {
 function resolvedBy(specifier: string): Resolved[] {
   if (!existsSync(`${root}dist/index.js`)) throw new Error('dist/ is missing: run `npm run compile` first (npm test does)');
   const record = `${outDir}/${randomUUID()}.jsonl`;
-  const child = spawnSync(process.execPath, ['--import', hook, '--input-type=module', '-e', `await import(${JSON.stringify(specifier)});`], {
-    cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', RECORD_RESOLVED: record },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const child = spawnSync(
+    process.execPath,
+    ['--import', hook, '--input-type=module', '-e', `await import(${JSON.stringify(specifier)});`],
+    {
+      cwd: root,
+      env: { PATH: process.env['PATH'] ?? '', RECORD_RESOLVED: record },
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
   expect(child.stderr).toBe('');
   expect(child.status).toBe(0);
   return readFileSync(record, 'utf8')

@@ -32,7 +32,9 @@ describe('lifecycle', () => {
     await pub.publish(s.channel, '{');
     await Promise.all(clients.map((c) => c.waitFor((p) => p.type === 'system_metric')));
     // The second PUBLISH may still be on its way when the first one's delivery arrives.
-    await expect.poll(() => s.stream.stats()).toMatchObject({ clients: 2, received: 2, valid: 3, invalid: 1, throttled: 1, delivered: 2, redis: 'up' });
+    await expect
+      .poll(() => s.stream.stats())
+      .toMatchObject({ clients: 2, received: 2, valid: 3, invalid: 1, throttled: 1, delivered: 2, redis: 'up' });
   });
 
   describe('close()', () => {
@@ -179,7 +181,10 @@ describe('lifecycle', () => {
   describe('router()', () => {
     it('serves the snapshot with the same authentication', async () => {
       const s = await fx.server();
-      await fx.redis().publisher().publish(s.channel, JSON.stringify(metric('cpu', 42)));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify(metric('cpu', 42)));
       await expect.poll(() => s.stream.stats().valid).toBe(1);
       const ok = await request(s.server).get('/api/system/snapshot').set('x-api-key', 'k');
       expect(ok.status).toBe(200);

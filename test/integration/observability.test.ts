@@ -29,7 +29,8 @@ interface LogLine {
 
 function capturingLogger(): { lines: LogLine[]; logger: Record<LogLine['level'], (obj: object, msg?: string) => void> } {
   const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  const at = (level: LogLine['level']) => (obj: object, msg?: string) =>
+    void lines.push({ level, obj: obj as Record<string, unknown>, msg });
   return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
@@ -47,7 +48,10 @@ async function eventually(condition: () => boolean, timeoutMs: number): Promise<
 function bigBatch(round: number): Envelope[] {
   const meta = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'x'.repeat(250)]));
   const time = new Date().toISOString();
-  return Array.from({ length: 1000 }, (_, i) => ({ type: 'system_metric' as const, data: { time, metric_type: 'load', value: round, source: `r${round}s${i}`, meta } }));
+  return Array.from({ length: 1000 }, (_, i) => ({
+    type: 'system_metric' as const,
+    data: { time, metric_type: 'load', value: round, source: `r${round}s${i}`, meta },
+  }));
 }
 
 describe('observability', () => {
@@ -89,7 +93,8 @@ describe('observability', () => {
       expect(await rawUpgradeStatus(s.wsUrl(), { 'x-boom': '1' })).toBe(500);
 
       // 2. Messages, one Redis message at a time, each awaited by both clients: one batch each.
-      const seen = (value: number) => (p: { type: string; data?: unknown }) => p.type === 'system_metric' && (p.data as { value: number }).value === value;
+      const seen = (value: number) => (p: { type: string; data?: unknown }) =>
+        p.type === 'system_metric' && (p.data as { value: number }).value === value;
       for (let i = 1; i <= 5; i++) {
         await pub.publish(s.channel, JSON.stringify(metric('cpu', i, `host${i}`)));
         await Promise.all([a, b].map((c) => c.waitFor(seen(i))));
@@ -138,7 +143,9 @@ describe('observability', () => {
       expect(slowDeliveries % 1000).toBe(0);
       expect(slowDeliveries).toBeGreaterThanOrEqual(1000);
       expect(slowDeliveries).toBeLessThan(bigBatches * 1000);
-      expect(afterSlow.value('system_stream_delivery_lag_seconds_count') - before.value('system_stream_delivery_lag_seconds_count')).toBe(slowDeliveries);
+      expect(afterSlow.value('system_stream_delivery_lag_seconds_count') - before.value('system_stream_delivery_lag_seconds_count')).toBe(
+        slowDeliveries,
+      );
 
       // 5. Redis restarts under a connected client, which is told 503 and then 200; live data flows again.
       const last = fx.track(await connectOpen(ws()));
@@ -159,7 +166,16 @@ describe('observability', () => {
       expect(final.value('system_stream_redis_up')).toBe(1);
       expect(final.value('system_stream_redis_reconnects_total')).toBe(1);
       expect(final.value('system_stream_redis_messages_total')).toBe(messages);
-      for (const [outcome, count] of Object.entries({ accepted: 6, unauthorized: 1, forbidden: 1, bad_request: 1, error: 1, full: 0, timeout: 0, busy: 0 })) {
+      for (const [outcome, count] of Object.entries({
+        accepted: 6,
+        unauthorized: 1,
+        forbidden: 1,
+        bad_request: 1,
+        error: 1,
+        full: 0,
+        timeout: 0,
+        busy: 0,
+      })) {
         expect(final.value('system_stream_handshakes_total', { outcome }), outcome).toBe(count);
       }
       expect(final.value('system_stream_envelopes_total', { type: 'system_metric' })).toBe(6 + bigBatches * 1000 + 1);
@@ -182,7 +198,14 @@ describe('observability', () => {
       expect(final.value('system_stream_fanout_seconds_count')).toBe(7 + bigBatches + 1);
       expect(final.value('system_stream_fanout_seconds_bucket', { le: '+Inf' })).toBe(7 + bigBatches + 1);
       // And stats() tells the same story.
-      expect(s.stream.stats()).toMatchObject({ clients: 1, received: messages, delivered: 16 + slowDeliveries + 3, rejected: 4, slowClientsClosed: 1, deadClientsTerminated: 1 });
+      expect(s.stream.stats()).toMatchObject({
+        clients: 1,
+        received: messages,
+        delivered: 16 + slowDeliveries + 3,
+        rejected: 4,
+        slowClientsClosed: 1,
+        deadClientsTerminated: 1,
+      });
 
       await s.stream.close();
 
@@ -207,7 +230,10 @@ describe('observability', () => {
         expect(events, event).toContain(event);
       }
       expect(lines.filter((l) => typeof l.obj['event'] !== 'string')).toEqual([]);
-      const text = JSON.stringify(lines.map((l) => [l.obj, l.msg]), (_k, v: unknown) => (v instanceof Error ? v.message : v));
+      const text = JSON.stringify(
+        lines.map((l) => [l.obj, l.msg]),
+        (_k, v: unknown) => (v instanceof Error ? v.message : v),
+      );
       expect(text).not.toContain(KEY);
       expect(text).not.toContain(WRONG_KEY);
       // One line per state change, never per message: 1,000s of envelopes, a handful of lines above debug.
@@ -296,7 +322,16 @@ describe('observability', () => {
     it('is not loaded by importing the main entry or attaching without metrics, only by attaching with them', async () => {
       mkdirSync(outDir, { recursive: true });
       // The main entry, bundled from source with its dependencies left external, as an installed package would load them.
-      await build({ entryPoints: [`${root}src/index.ts`], outfile: `${outDir}/index.mjs`, bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+      await build({
+        entryPoints: [`${root}src/index.ts`],
+        outfile: `${outDir}/index.mjs`,
+        bundle: true,
+        packages: 'external',
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        logLevel: 'silent',
+      });
       writeFileSync(
         `${outDir}/probe.mjs`,
         `import http from 'node:http';

@@ -23,7 +23,13 @@ let packed: Set<string>;
 let rollupsAfterCompile: string[];
 
 const npm = (args: string[]): string =>
-  execFileSync('npm', args, { cwd: copy, encoding: 'utf8', timeout: 170_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+  execFileSync('npm', args, {
+    cwd: copy,
+    encoding: 'utf8',
+    timeout: 170_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
 
 beforeAll(() => {
   mkdirSync(copy, { recursive: true });
@@ -88,7 +94,10 @@ describe('npm pack', () => {
 
   it('ships no sources, tests, maps or build leftovers', () => {
     const unexpected = [...packed].filter(
-      (f) => !/^(dist\/.+\.js|dist\/system-stream(-[a-z]+)?\.d\.ts|schemas\/[a-z-]+\.json|asyncapi\.yaml|LICENSE|CHANGELOG\.md|README\.md|package\.json)$/.test(f),
+      (f) =>
+        !/^(dist\/.+\.js|dist\/system-stream(-[a-z]+)?\.d\.ts|schemas\/[a-z-]+\.json|asyncapi\.yaml|LICENSE|CHANGELOG\.md|README\.md|package\.json)$/.test(
+          f,
+        ),
     );
     expect(unexpected).toEqual([]);
   });

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const rollup = (name: string): string => {
   const path = `${root}dist/${name}`;
-  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test runs compile and api:check, which write it)`);
+  if (!existsSync(path))
+    throw new Error(`${path} is missing: run \`npm run build\` first (npm test runs compile and api:check, which write it)`);
   return readFileSync(path, 'utf8');
 };
 
@@ -39,10 +40,19 @@ describe('published types', () => {
       noEmit: true,
       skipLibCheck: false,
     });
-    const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.file === undefined || !d.file.fileName.includes('/node_modules/'));
+    const diagnostics = ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file === undefined || !d.file.fileName.includes('/node_modules/'));
     expect(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
     // Resolved through package.json "exports" to the rollups, not to src/.
     const resolved = program.getSourceFiles().map((f) => f.fileName.replace(root, ''));
-    expect(resolved).toEqual(expect.arrayContaining(['dist/system-stream.d.ts', 'dist/system-stream-client.d.ts', 'dist/system-stream-publisher.d.ts', 'dist/system-stream-sentinel.d.ts']));
+    expect(resolved).toEqual(
+      expect.arrayContaining([
+        'dist/system-stream.d.ts',
+        'dist/system-stream-client.d.ts',
+        'dist/system-stream-publisher.d.ts',
+        'dist/system-stream-sentinel.d.ts',
+      ]),
+    );
   });
 });

@@ -15,7 +15,10 @@ describe('protocol', () => {
       const bare = fx.track(await connectOpen(s.wsUrl('api_key=k')));
       expect(versioned.ws.protocol).toBe('system-stream.v1');
       expect(bare.ws.protocol).toBe('');
-      await fx.redis().publisher().publish(s.channel, JSON.stringify(metric('cpu', 5)));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify(metric('cpu', 5)));
       await Promise.all([versioned, bare].map((c) => c.waitFor((p) => p.type === 'system_metric')));
       expect(versioned.frames).toEqual(bare.frames);
     });
@@ -64,7 +67,10 @@ describe('protocol', () => {
   describe('snapshot', () => {
     it('arrives as ordinary envelopes, one per frame, then snapshot_end with their count; with 503 after it while Redis is down', async () => {
       const s = await fx.server();
-      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2)]));
+      await fx
+        .redis()
+        .publisher()
+        .publish(s.channel, JSON.stringify([metric('cpu', 1), metric('memory', 2)]));
       await expect.poll(() => s.stream.stats().valid).toBe(2);
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
       expect(c.packets.map((p) => p.type)).toEqual(['system_metric', 'system_metric', 'snapshot_end']);
@@ -73,7 +79,16 @@ describe('protocol', () => {
 
     it('honours ?types= (the count is of what was sent)', async () => {
       const s = await fx.server();
-      await fx.redis().publisher().publish(s.channel, JSON.stringify([metric('cpu', 1), { type: 'container_status', data: { container: 'db', status: 'running', time: new Date().toISOString() } }]));
+      await fx
+        .redis()
+        .publisher()
+        .publish(
+          s.channel,
+          JSON.stringify([
+            metric('cpu', 1),
+            { type: 'container_status', data: { container: 'db', status: 'running', time: new Date().toISOString() } },
+          ]),
+        );
       await expect.poll(() => s.stream.stats().valid).toBe(2);
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k&types=container_status')));
       expect(c.packets.map((p) => p.type)).toEqual(['container_status', 'snapshot_end']);

@@ -49,7 +49,6 @@ async function subscribe(channel: string): Promise<{ next(): Promise<unknown> }>
   };
 }
 
-
 // Timing bounds below allow 1 s of slack over publishTimeoutMs for a loaded 2-core machine: they prove
 // that a call ends on its own (an unbounded wait would run into the 30 s test timeout), not its precision,
 // which test/unit/publisher.test.ts checks exactly with fake timers.
@@ -75,7 +74,14 @@ describe('createSystemPublisher against a real Redis', () => {
     });
 
     const before = Date.now();
-    await publisher.publishAlert({ level: 'warning', metric_type: 'memory', source: 'host', value: 91, threshold: 90, message: 'memory high' });
+    await publisher.publishAlert({
+      level: 'warning',
+      metric_type: 'memory',
+      source: 'host',
+      value: 91,
+      threshold: 90,
+      message: 'memory high',
+    });
     const sent = (await sub.next()) as Envelope;
     expect(sent).toMatchObject({
       type: 'alert',
@@ -225,7 +231,9 @@ describe('createSystemPublisher against a real Redis', () => {
 
     it('publishes what it validated byte for byte, and the server accepts it', async () => {
       const { publisher, received, handed, stream } = await setup();
-      const body = JSON.parse('{"metric_type":"cpu","value":12.5,"source":"host","time":"2026-01-17T04:30:00Z","meta":{"unit":"percent"}}') as MetricInput;
+      const body = JSON.parse(
+        '{"metric_type":"cpu","value":12.5,"source":"host","time":"2026-01-17T04:30:00Z","meta":{"unit":"percent"}}',
+      ) as MetricInput;
       await expect(publisher.publishMetric(body)).resolves.toBe(2); // the raw subscriber and the stream
       await expect.poll(() => received.length).toBe(1);
       expect(received[0]!.equals(Buffer.from(handed()[0]!, 'utf8'))).toBe(true);
@@ -238,10 +246,22 @@ describe('createSystemPublisher against a real Redis', () => {
     });
 
     it.each([
-      ['an own __proto__ key', '{"metric_type":"cpu","value":1,"source":"host","time":"2026-01-17T04:30:00Z","__proto__":{"unit":"percent"}}', 'must not have property "__proto__"'],
+      [
+        'an own __proto__ key',
+        '{"metric_type":"cpu","value":1,"source":"host","time":"2026-01-17T04:30:00Z","__proto__":{"unit":"percent"}}',
+        'must not have property "__proto__"',
+      ],
       // Assigned as the prototype, `source` would be inherited: seen by the required-field check, absent from the JSON.
-      ['a __proto__ key smuggling a missing field', '{"metric_type":"cpu","value":1,"time":"2026-01-17T04:30:00Z","__proto__":{"source":"host"}}', /source|__proto__/],
-      ['a __proto__ key smuggling an invalid value', '{"metric_type":"cpu","source":"host","time":"2026-01-17T04:30:00Z","value":1,"__proto__":{"value":"high"}}', 'must not have property "__proto__"'],
+      [
+        'a __proto__ key smuggling a missing field',
+        '{"metric_type":"cpu","value":1,"time":"2026-01-17T04:30:00Z","__proto__":{"source":"host"}}',
+        /source|__proto__/,
+      ],
+      [
+        'a __proto__ key smuggling an invalid value',
+        '{"metric_type":"cpu","source":"host","time":"2026-01-17T04:30:00Z","value":1,"__proto__":{"value":"high"}}',
+        'must not have property "__proto__"',
+      ],
     ])('refuses %s, and nothing reaches Redis or the server', async (_what, json, message) => {
       const { publisher, received, handed, stream } = await setup();
       const err = await rejection(publisher.publishMetric(JSON.parse(json) as MetricInput));

@@ -22,7 +22,13 @@ function tsBlocks(markdown: string): { line: number; code: string }[] {
     const indent = /^\s*/.exec(lines[i]!)![0].length;
     let end = start;
     while (end < lines.length && lines[end]!.trim() !== '```') end++;
-    blocks.push({ line: start + 1, code: lines.slice(start, end).map((l) => l.slice(indent)).join('\n') });
+    blocks.push({
+      line: start + 1,
+      code: lines
+        .slice(start, end)
+        .map((l) => l.slice(indent))
+        .join('\n'),
+    });
     i = end;
   }
   return blocks;
@@ -79,6 +85,8 @@ describe('README', () => {
     const errors = output.split('\n').filter((l) => /^snippet-[\w-]+\.ts\(\d+,\d+\): error /.test(l));
     expect(errors).toEqual([]);
     // tsc ran and checked the snippets: a failure to run at all would show as output without any of them.
-    expect(output.split('\n').filter((l) => l.trim() !== '' && !/^\.\.\/\.\.\/src\/.+: error |^\s/.test(l) && !errors.includes(l))).toEqual([]);
+    expect(output.split('\n').filter((l) => l.trim() !== '' && !/^\.\.\/\.\.\/src\/.+: error |^\s/.test(l) && !errors.includes(l))).toEqual(
+      [],
+    );
   }, 120_000);
 });

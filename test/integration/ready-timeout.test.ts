@@ -42,7 +42,9 @@ describe('stream.ready never hangs silently', () => {
       () => (settled = true),
     );
 
-    await expect.poll(() => logger.lines.find((l) => l.level === 'warn' && l.msg.includes('still waiting')), { timeout: 3000, interval: 50 }).toBeDefined();
+    await expect
+      .poll(() => logger.lines.find((l) => l.level === 'warn' && l.msg.includes('still waiting')), { timeout: 3000, interval: 50 })
+      .toBeDefined();
     const warning = logger.lines.find((l) => l.msg.includes('still waiting'))!;
     const latencyMs = warning.at - startedAt;
     expect(latencyMs).toBeLessThan(3000);

@@ -14,7 +14,6 @@ import { recordingLogger } from '../helpers/logger.js';
 // the stream runs. Redis itself disconnects a client whose subscription an ACL change no longer allows;
 // CLIENT KILL USER makes sure of it. Every test fails if anything reaches unhandledRejection/uncaughtException.
 
-
 describe('Redis ACLs and the subscriber', () => {
   const fx = useStreamFixtures();
   failOnProcessCrash();
@@ -38,7 +37,9 @@ describe('Redis ACLs and the subscriber', () => {
   }
 
   describe('SUBSCRIBE refused', () => {
-    it('at start: ready rejects, clients get 503, and the stream subscribes by itself once the ACL allows the channel', async ({ annotate }) => {
+    it('at start: ready rejects, clients get 503, and the stream subscribes by itself once the ACL allows the channel', async ({
+      annotate,
+    }) => {
       const channel = fx.redis().channel();
       await fx.redis().setUser('late', 'on', '>pw', 'resetchannels', '&other', '-@all', '+subscribe', '+ping');
       const logger = recordingLogger();
@@ -71,7 +72,9 @@ describe('Redis ACLs and the subscriber', () => {
       await annotate(`data flowing ${Math.round(recoveredMs)} ms after the ACL allowed the channel`);
     });
 
-    it('after a reconnect (ACL flip, CLIENT KILL USER): no crash, 503, one log, retries until allowed, then 200 and data', async ({ annotate }) => {
+    it('after a reconnect (ACL flip, CLIENT KILL USER): no crash, 503, one log, retries until allowed, then 200 and data', async ({
+      annotate,
+    }) => {
       const channel = fx.redis().channel();
       const pub = fx.redis().publisher();
       await fx.redis().setUser('flip', 'on', '>pw', 'resetchannels', `&${channel}`, '-@all', '+subscribe', '+ping');
@@ -154,7 +157,9 @@ describe('Redis ACLs and the subscriber', () => {
       const s = await streamAs('lean2', channel, recordingLogger());
       await s.stream.ready;
       const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-      await expect.poll(async () => (await fx.redis().aclLog()).some((e) => e.username === 'lean2' && e.object === 'ping'), { timeout: 3000 }).toBe(true);
+      await expect
+        .poll(async () => (await fx.redis().aclLog()).some((e) => e.username === 'lean2' && e.object === 'ping'), { timeout: 3000 })
+        .toBe(true);
 
       const stoppedAt = performance.now();
       fx.redis().pause();

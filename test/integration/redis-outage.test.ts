@@ -9,7 +9,6 @@ import { heapAfterGc } from '../helpers/heap.js';
 import { recordingLogger } from '../helpers/logger.js';
 import { connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
-
 describe('Redis outage', () => {
   const fx = useStreamFixtures();
 
@@ -53,7 +52,10 @@ describe('Redis outage', () => {
     const [, subscribers] = (await fx.redis().publisher().call('PUBSUB', 'NUMSUB', s.channel)) as [string, number];
     expect(subscribers).toBe(1);
     const before = late.packets.length;
-    await fx.redis().publisher().publish(s.channel, JSON.stringify(metric('once', 7)));
+    await fx
+      .redis()
+      .publisher()
+      .publish(s.channel, JSON.stringify(metric('once', 7)));
     await late.waitFor((p) => p.type === 'system_metric' && p.data.value === 7, 1000, before);
     await new Promise((r) => setTimeout(r, 100));
     expect(late.packets.slice(before).filter((p) => p.type === 'system_metric')).toHaveLength(1);

@@ -16,7 +16,11 @@ import { startServer, type TestServer } from '../helpers/server.js';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A ws WebSocket that the test can cut off like a dropped network, and that connects wherever `target()` says. */
-function droppableWebSocket(target: (url: string) => string): { WebSocket: typeof WebSocket; current: () => WebSocket | undefined; urls: string[] } {
+function droppableWebSocket(target: (url: string) => string): {
+  WebSocket: typeof WebSocket;
+  current: () => WebSocket | undefined;
+  urls: string[];
+} {
   let current: WebSocket | undefined;
   const urls: string[] = [];
   class Droppable extends ConformingWebSocket {
@@ -97,7 +101,15 @@ describe('StreamManager resume', () => {
     defer(() => p.close());
     const timers = new ManualTimers();
     const sockets = droppableWebSocket((url) => url);
-    const manager = new StreamManager({ url: s.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, timers, jitter: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 });
+    const manager = new StreamManager({
+      url: s.wsUrl(),
+      apiKey: 'k',
+      WebSocket: sockets.WebSocket,
+      timers,
+      jitter: 0,
+      idleTimeoutMs: 0,
+      connectTimeoutMs: 0,
+    });
     defer(() => manager.close());
     const seen = record(manager);
     manager.connect();
@@ -145,7 +157,15 @@ describe('StreamManager resume', () => {
     // The first connection goes to A, every later one to B: a load balancer that moved the client.
     const sockets = droppableWebSocket((url) => (b ? url.replace(`:${a.port}/`, `:${b.port}/`) : url));
     const timers = new ManualTimers();
-    const manager = new StreamManager({ url: a.wsUrl(), apiKey: 'k', WebSocket: sockets.WebSocket, timers, jitter: 0, idleTimeoutMs: 0, connectTimeoutMs: 0 });
+    const manager = new StreamManager({
+      url: a.wsUrl(),
+      apiKey: 'k',
+      WebSocket: sockets.WebSocket,
+      timers,
+      jitter: 0,
+      idleTimeoutMs: 0,
+      connectTimeoutMs: 0,
+    });
     defer(() => manager.close());
     const seen = record(manager);
     manager.connect();
@@ -188,7 +208,12 @@ describe('StreamManager resume', () => {
       await p.publishMetric({ metric_type: 'cpu', value: i, source: 'host', time: new Date(now - (10 - i) * 20_000) });
       await sleep(60);
     }
-    const manager = new StreamManager({ url: s.wsUrl(), apiKey: 'k', WebSocket: ConformingWebSocket as typeof WebSocket, historyMs: 150_000 });
+    const manager = new StreamManager({
+      url: s.wsUrl(),
+      apiKey: 'k',
+      WebSocket: ConformingWebSocket as typeof WebSocket,
+      historyMs: 150_000,
+    });
     defer(() => manager.close());
     const snapshots: (readonly Envelope[])[] = [];
     manager.on('snapshot', (envelopes) => snapshots.push(envelopes));

@@ -100,7 +100,10 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
       await client.waitFor(isMetric('cpu', host), 10_000);
       await client.waitFor(isMetric('disk', `${host}:/`), 10_000);
       // The second batch: network rates need two samples.
-      await client.waitFor((p) => p.type === 'system_metric' && p.data.metric_type === 'net_rx' && p.data.source.startsWith(`${host}:`), 10_000);
+      await client.waitFor(
+        (p) => p.type === 'system_metric' && p.data.metric_type === 'net_rx' && p.data.source.startsWith(`${host}:`),
+        10_000,
+      );
     }
 
     // The snapshot (what the next client receives first) keeps both hosts' series, none overwritten.
@@ -115,10 +118,15 @@ describe('startSentinel with the real sampler, through attachSystemStream', () =
     expect(two).toEqual(one.map((s) => s.replace(/\|web-1/, '|web-2')));
     expect(one.some((s) => s.startsWith('net_rx|web-1:'))).toBe(true);
     const next = fx.track(await connectOpen(server.wsUrl('api_key=k')));
-    expect(snapshotEnvelopes(next).filter((e) => e.type === 'system_metric' && e.data.metric_type === 'cpu').map((e) => (e.data as { source: string }).source).sort()).toEqual(['web-1', 'web-2']);
+    expect(
+      snapshotEnvelopes(next)
+        .filter((e) => e.type === 'system_metric' && e.data.metric_type === 'cpu')
+        .map((e) => (e.data as { source: string }).source)
+        .sort(),
+    ).toEqual(['web-1', 'web-2']);
   });
 
-  it("a stream started after an alert was raised shows it within one re-announce period, in its snapshot too", async () => {
+  it('a stream started after an alert was raised shows it within one re-announce period, in its snapshot too', async () => {
     const sample = JSON.parse(readFileSync(new URL('../fixtures/si/steady-sample.json', import.meta.url), 'utf8')) as SystemSample;
     const sentinel = startSentinel({
       redis: redis.url,

@@ -36,7 +36,8 @@ async function publish(bus: InProcessBus, host: string, times: number): Promise<
   }
 }
 
-const isStatus = (source: string, status: string) => (p: ServerPacket) => p.type === 'source_status' && p.data.source === source && p.data.status === status;
+const isStatus = (source: string, status: string) => (p: ServerPacket) =>
+  p.type === 'source_status' && p.data.source === source && p.data.status === status;
 
 describe('source_status', () => {
   it('tells every client when a producer stops and when it publishes again', async () => {
@@ -55,9 +56,9 @@ describe('source_status', () => {
 
     await bus.publish('system:metrics', JSON.stringify(metric('cpu', 11, 'web-1')));
     await Promise.all([a, b].map((c) => c.waitFor(isStatus('web-1', 'live'))));
-    expect(a.packets.filter((p) => p.type === 'source_status').map((p) => p.type === 'source_status' && `${p.data.source} ${p.data.status}`)).toEqual(
-      expect.arrayContaining(['web-1 stale', 'web-1:/ stale', 'web-1 live']),
-    );
+    expect(
+      a.packets.filter((p) => p.type === 'source_status').map((p) => p.type === 'source_status' && `${p.data.source} ${p.data.status}`),
+    ).toEqual(expect.arrayContaining(['web-1 stale', 'web-1:/ stale', 'web-1 live']));
     expect(a.packets.some((p) => p.type === 'source_status' && p.data.source === 'web-2')).toBe(false);
   });
 
@@ -70,7 +71,13 @@ describe('source_status', () => {
 
     const late = await client(server);
     const types = late.packets.map((p) => (p.type === 'source_status' ? `${p.type} ${p.data.source}` : p.type));
-    expect(types).toEqual(['system_metric', 'system_metric', expect.stringMatching(/^source_status /), expect.stringMatching(/^source_status /), 'snapshot_end']);
+    expect(types).toEqual([
+      'system_metric',
+      'system_metric',
+      expect.stringMatching(/^source_status /),
+      expect.stringMatching(/^source_status /),
+      'snapshot_end',
+    ]);
     expect(types.slice(2, 4).sort()).toEqual(['source_status web-1', 'source_status web-1:/']);
     expect(late.packets.at(-1)).toEqual({ type: 'snapshot_end', data: { count: 2 } }); // envelopes only
 

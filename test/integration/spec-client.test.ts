@@ -17,15 +17,25 @@ describe('a client written from the message shapes alone (Python websockets + re
     if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run .ci/run, or apt-get install python3-websockets python3-redis`);
     const s = await fx.server();
     // Something in the snapshot before the client connects.
-    await fx.redis().publisher().publish(s.channel, JSON.stringify([
-      { type: 'system_metric', data: { time: new Date().toISOString(), metric_type: 'memory', value: 61, source: 'host' } },
-      { type: 'system_metric', data: { time: new Date().toISOString(), metric_type: 'load', value: 0.5, source: 'host' } },
-    ]));
+    await fx
+      .redis()
+      .publisher()
+      .publish(
+        s.channel,
+        JSON.stringify([
+          { type: 'system_metric', data: { time: new Date().toISOString(), metric_type: 'memory', value: 61, source: 'host' } },
+          { type: 'system_metric', data: { time: new Date().toISOString(), metric_type: 'load', value: 0.5, source: 'host' } },
+        ]),
+      );
     await expect.poll(() => s.stream.stats().valid).toBe(2);
 
-    const child = spawn(PYTHON, [SCRIPT, '--ws', s.wsUrl(), '--key', 'k', '--redis-port', String(fx.redis().port), '--channel', s.channel], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      PYTHON,
+      [SCRIPT, '--ws', s.wsUrl(), '--key', 'k', '--redis-port', String(fx.redis().port), '--channel', s.channel],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     fx.defer(() => child.exitCode === null && child.kill('SIGKILL'));
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -45,7 +55,14 @@ describe('a client written from the message shapes alone (Python websockets + re
     const summary = events.at(-1) as unknown as { frames: number; types: string[] };
     // The snapshot as ordinary envelopes, its marker, the spec's two examples, 503, 200, live again.
     expect(summary.types.filter((t) => t !== 'heartbeat')).toEqual([
-      'system_metric', 'system_metric', 'snapshot_end', 'system_metric', 'container_status', 'error', 'status', 'system_metric',
+      'system_metric',
+      'system_metric',
+      'snapshot_end',
+      'system_metric',
+      'container_status',
+      'error',
+      'status',
+      'system_metric',
     ]);
     expect(summary.frames).toBe(summary.types.length);
   }, 30_000);

@@ -111,7 +111,12 @@ describe('upgrade edges', () => {
 
     it('does not keep server.close() waiting after stream.close(): pending handshakes are destroyed', async () => {
       const server = http.createServer();
-      const stream = attachSystemStream(server, { redis: fx.redis().url, channel: fx.redis().channel(), authenticate: never, authenticateTimeoutMs: 60_000 });
+      const stream = attachSystemStream(server, {
+        redis: fx.redis().url,
+        channel: fx.redis().channel(),
+        authenticate: never,
+        authenticateTimeoutMs: 60_000,
+      });
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
       await stream.ready;
@@ -120,7 +125,9 @@ describe('upgrade edges', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       await stream.close();
       const closed = new Promise((resolve) => server.close(resolve));
-      await expect(Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe('closed');
+      await expect(Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe(
+        'closed',
+      );
     });
   });
 

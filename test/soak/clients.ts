@@ -100,7 +100,13 @@ export class Fleet {
     closedByUs: {},
     spurious503: 0,
     spurious503At: [],
-    latency: { sentinel: createHistogram(), sentinelInFlood: createHistogram(), flood: createHistogram(), probe: createHistogram(), pausing: createHistogram() },
+    latency: {
+      sentinel: createHistogram(),
+      sentinelInFlood: createHistogram(),
+      flood: createHistogram(),
+      probe: createHistogram(),
+      pausing: createHistogram(),
+    },
   };
   readonly outages: Outage[] = [];
   outage: Outage | undefined;
@@ -462,12 +468,12 @@ export class SoakClient {
       this.role === 'slow' || this.role === 'zombie'
         ? t.latency.pausing
         : data.metric_type === PROBE_METRIC
-        ? t.latency.probe
-        : data.metric_type === FLOOD_METRIC || data.metric_type === FLOOD_HOT_METRIC
-          ? t.latency.flood
-          : this.#fleet.isFlooding
-            ? t.latency.sentinelInFlood
-            : t.latency.sentinel;
+          ? t.latency.probe
+          : data.metric_type === FLOOD_METRIC || data.metric_type === FLOOD_HOT_METRIC
+            ? t.latency.flood
+            : this.#fleet.isFlooding
+              ? t.latency.sentinelInFlood
+              : t.latency.sentinel;
     h.record(micros);
   }
 }

@@ -23,9 +23,7 @@ export interface ServerSample {
 }
 
 export type ToServer =
-  | { readonly type: 'sample'; readonly id: number; readonly gc: boolean }
-  | { readonly type: 'close'; readonly id: number };
+  { readonly type: 'sample'; readonly id: number; readonly gc: boolean } | { readonly type: 'close'; readonly id: number };
 
 export type FromServer =
-  | { readonly type: 'ready'; readonly port: number }
-  | { readonly type: 'reply'; readonly id: number; readonly sample: ServerSample };
+  { readonly type: 'ready'; readonly port: number } | { readonly type: 'reply'; readonly id: number; readonly sample: ServerSample };

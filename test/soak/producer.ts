@@ -182,7 +182,11 @@ export class Producer {
         'batch with one bad member',
         () => {
           const good = [this.#metric('batch_ok', 1, 'a', time, {}), this.#metric('batch_ok', 2, 'b', time, {})];
-          return { payload: `[${JSON.stringify(good[0])},${bad({ metric_type: 'bad:type' })},${JSON.stringify(good[1])}]`, valid: 2, invalid: 1 };
+          return {
+            payload: `[${JSON.stringify(good[0])},${bad({ metric_type: 'bad:type' })},${JSON.stringify(good[1])}]`,
+            valid: 2,
+            invalid: 1,
+          };
         },
       ],
     ];
@@ -226,7 +230,9 @@ export class Producer {
     t.attempted++;
     try {
       const receivers =
-        this.#history === null || isPlain ? await this.#redis.publish(this.channel, payload) : await publishWithHistory(this.#redis, this.#history, payload);
+        this.#history === null || isPlain
+          ? await this.#redis.publish(this.channel, payload)
+          : await publishWithHistory(this.#redis, this.#history, payload);
       if (receivers > 0) {
         t.subscribed++;
         t.validEnvelopes += valid;
@@ -254,7 +260,18 @@ export class Producer {
   #alert(level: AlertMessage['data']['level'], time: string): AlertMessage {
     const threshold = 90;
     const value = round(this.#cpu);
-    return { type: 'alert', data: { level, metric_type: 'cpu', source: 'host', value, threshold, message: `cpu on host at ${value} % (threshold ${threshold} %)`, time } };
+    return {
+      type: 'alert',
+      data: {
+        level,
+        metric_type: 'cpu',
+        source: 'host',
+        value,
+        threshold,
+        message: `cpu on host at ${value} % (threshold ${threshold} %)`,
+        time,
+      },
+    };
   }
 }
 

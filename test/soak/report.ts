@@ -47,7 +47,11 @@ export interface SoakResult {
   readonly zombieRecycles: number;
   readonly openAtEnd: number;
   readonly finalProbe: { readonly reached: number; readonly open: number };
-  readonly afterLoad: { readonly clientsOpen: number; readonly serverClients: number | undefined; readonly serverSockets: number | undefined };
+  readonly afterLoad: {
+    readonly clientsOpen: number;
+    readonly serverClients: number | undefined;
+    readonly serverSockets: number | undefined;
+  };
   readonly drained: ServerSample | undefined;
   readonly closedSample: ServerSample | undefined;
   readonly exitedByItself: boolean;
@@ -92,7 +96,9 @@ export function printReport(r: SoakResult): number {
   const totals = r.drained?.stats ?? stats;
 
   const h = r.history;
-  line(`### Soak: ${fmtDuration(r.loadMs)}, ${r.clients} clients, default options${h.isStreamOn ? ' + Redis-backed history' : ''}${r.aborted ? ' (ABORTED early)' : ''}`);
+  line(
+    `### Soak: ${fmtDuration(r.loadMs)}, ${r.clients} clients, default options${h.isStreamOn ? ' + Redis-backed history' : ''}${r.aborted ? ' (ABORTED early)' : ''}`,
+  );
   line();
   line(
     `Node ${process.version}, redis-server ${r.redisVersion}${h.isAofOn ? ' (AOF, appendfsync everysec)' : ' (no AOF)'}, seed ${r.seed}. Server in its own process (library defaults, ` +
@@ -111,7 +117,9 @@ export function printReport(r: SoakResult): number {
 
   line('#### Messages');
   line();
-  line('| | Redis messages | reached the server live | PUBLISH saw no subscriber | of those, in the history stream | PUBLISH failed (Redis down) | valid envelopes for the server | invalid items for it |');
+  line(
+    '| | Redis messages | reached the server live | PUBLISH saw no subscriber | of those, in the history stream | PUBLISH failed (Redis down) | valid envelopes for the server | invalid items for it |',
+  );
   line('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const k of kinds) {
     const x = p.tallies[k];
@@ -132,11 +140,15 @@ export function printReport(r: SoakResult): number {
         `${n(subscribedMessages + recoverable)} ${mark(totals.received + totals.recovered === subscribedMessages + recoverable)} |`,
     );
     line(`| valid envelopes | ${n(totals.valid)} | ${n(expectedValid)} ${mark(totals.valid === expectedValid)} |`);
-    line(`| invalid (messages or batch members) | ${n(totals.invalid)} | ${n(expectedInvalid)} ${mark(totals.invalid === expectedInvalid)} |`);
+    line(
+      `| invalid (messages or batch members) | ${n(totals.invalid)} | ${n(expectedInvalid)} ${mark(totals.invalid === expectedInvalid)} |`,
+    );
     line(`| throttled (replaced within a throttle window) | ${n(totals.throttled)} | |`);
     line(`| conflated (for a client that was behind) | ${n(totals.conflated)} | |`);
     line(`| delivered (packets written, per client) | ${n(totals.delivered)} | |`);
-    line(`| handshakes rejected | ${n(totals.rejected)} | ${n(sumValues(r.badKeyStatuses))} wrong-key attempts + ${n(sumValues(t.refused))} refused reconnects |`);
+    line(
+      `| handshakes rejected | ${n(totals.rejected)} | ${n(sumValues(r.badKeyStatuses))} wrong-key attempts + ${n(sumValues(t.refused))} refused reconnects |`,
+    );
   }
   line();
   line(
@@ -160,9 +172,14 @@ export function printReport(r: SoakResult): number {
   line();
   line('| | (client, envelope) pairs expected | lost | of those, published while the subscriber reconnected |');
   line('|---|---:|---:|---:|');
-  line(`| observer (never churned): messages lost to subscriber reconnects | ${n(h.observer.expected)} | **${n(h.observer.lost)}** | ${n(h.observer.lostUnsubscribed)} |`);
-  line(`| readers (churned, rejoin with \`since\`): lost to Redis restarts and client churn | ${n(h.readers.expected)} | **${n(h.readers.lost)}** | ${n(h.readers.lostUnsubscribed)} |`);
-  if (h.observer.examples.length + h.readers.examples.length > 0) line(`\nLost, e.g.: ${[...h.observer.examples, ...h.readers.examples].join('; ')}.`);
+  line(
+    `| observer (never churned): messages lost to subscriber reconnects | ${n(h.observer.expected)} | **${n(h.observer.lost)}** | ${n(h.observer.lostUnsubscribed)} |`,
+  );
+  line(
+    `| readers (churned, rejoin with \`since\`): lost to Redis restarts and client churn | ${n(h.readers.expected)} | **${n(h.readers.lost)}** | ${n(h.readers.lostUnsubscribed)} |`,
+  );
+  if (h.observer.examples.length + h.readers.examples.length > 0)
+    line(`\nLost, e.g.: ${[...h.observer.examples, ...h.readers.examples].join('; ')}.`);
   line();
   line(
     `Duplicates: **${n(t.duplicatesPassed)}** metric envelopes passed on twice to one client across its reconnects (after the resume rule), ` +
@@ -189,7 +206,8 @@ export function printReport(r: SoakResult): number {
   line();
   line('| closes | count |');
   line('|---|---:|');
-  for (const [code, count] of Object.entries(t.dropped)) line(`| dropped by the server, close code ${code}${closeMeaning(code)} | ${count} |`);
+  for (const [code, count] of Object.entries(t.dropped))
+    line(`| dropped by the server, close code ${code}${closeMeaning(code)} | ${count} |`);
   if (Object.keys(t.dropped).length === 0) line('| dropped by the server (any code) | 0 |');
   for (const [reason, count] of Object.entries(t.closedByUs)) line(`| closed by the soak: ${reason} | ${count} |`);
   if (totals) {
@@ -208,7 +226,9 @@ export function printReport(r: SoakResult): number {
 
   line('#### Redis restarts (SIGKILL, then the same port) and subscriber kills (`CLIENT KILL TYPE pubsub`)');
   line();
-  line('| # | down | readers open at kill and after recovery | got 503 | 503 after kill (max) | got 200 | 200 after Redis ready (max) | live data after Redis ready (first / last client) |');
+  line(
+    '| # | down | readers open at kill and after recovery | got 503 | 503 after kill (max) | got 200 | 200 after Redis ready (max) | live data after Redis ready (first / last client) |',
+  );
   line('|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const o of f.outages) line(outageRow(o));
   line();
@@ -226,13 +246,15 @@ export function printReport(r: SoakResult): number {
   const first = r.samples[0];
   const last = r.samples.at(-1);
   const serverCpu =
-    first && last && last.atS > first.atS ? `${((last.sample.cpuMicros - first.sample.cpuMicros) / 1e4 / (last.atS - first.atS)).toFixed(0)} % of one core` : '–';
+    first && last && last.atS > first.atS
+      ? `${((last.sample.cpuMicros - first.sample.cpuMicros) / 1e4 / (last.atS - first.atS)).toFixed(0)} % of one core`
+      : '–';
   const loopMax = Math.max(...r.samples.map((x) => x.sample.loopDelay.max));
   const loopP99 = Math.max(...r.samples.map((x) => x.sample.loopDelay.p99));
   line(
     `Event-loop delay of the server (monitorEventLoopDelay, 10 ms resolution): max ${loopMax.toFixed(1)} ms, worst 10 s-window p99 ${loopP99.toFixed(1)} ms. ` +
       `Largest unsent buffer of one client socket: ${mb(maxOf((s) => s.maxSocketBuffer))}. ` +
-      `Server CPU over the load: ${serverCpu}. Driver (clients + producer, same 2 cores): CPU ${((r.driverCpuMicros / 1e4) / (r.loadMs / 1000)).toFixed(0)} %, ` +
+      `Server CPU over the load: ${serverCpu}. Driver (clients + producer, same 2 cores): CPU ${(r.driverCpuMicros / 1e4 / (r.loadMs / 1000)).toFixed(0)} %, ` +
       `loop delay max ${r.driverLoopMaxMs.toFixed(1)} ms, p99 ${r.driverLoopP99Ms.toFixed(1)} ms.`,
   );
   line();
@@ -245,7 +267,9 @@ export function printReport(r: SoakResult): number {
     if (prev && x.atS <= prev.atS) continue;
     const rate = prev ? (x.sample.stats.delivered - prev.sample.stats.delivered) / (x.atS - prev.atS) : undefined;
     const cpuPct = prev ? (x.sample.cpuMicros - prev.sample.cpuMicros) / 1e4 / (x.atS - prev.atS) : undefined;
-    const windowMax = r.samples.filter((y) => y.atS > (prev?.atS ?? 0) && y.atS <= x.atS).reduce((m, y) => Math.max(m, y.sample.loopDelay.max), 0);
+    const windowMax = r.samples
+      .filter((y) => y.atS > (prev?.atS ?? 0) && y.atS <= x.atS)
+      .reduce((m, y) => Math.max(m, y.sample.loopDelay.max), 0);
     line(
       `| ${fmtS(x.atS)} | ${mb(x.sample.rss)} | ${mb(x.sample.heapUsed)} | ${x.sample.stats.clients} | ${x.sample.stats.redis} | ` +
         `${rate === undefined ? '–' : n(Math.round(rate))} | ${cpuPct === undefined ? '–' : `${cpuPct.toFixed(0)} %`} | ${windowMax.toFixed(0)} ms |`,
@@ -276,7 +300,10 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
   const checks: Check[] = [];
   const add = (ok: boolean, text: string, severity: Check['severity'] = 'fail'): void => void checks.push({ ok, severity, text });
 
-  add(r.serverExit === undefined, `the server process ran to the end${r.serverExit ? ` (it exited: ${JSON.stringify(r.serverExit)})` : ''}`);
+  add(
+    r.serverExit === undefined,
+    `the server process ran to the end${r.serverExit ? ` (it exited: ${JSON.stringify(r.serverExit)})` : ''}`,
+  );
   add(r.restartFailure === undefined, `every Redis restart succeeded${r.restartFailure ? ` (${r.restartFailure})` : ''}`);
   add(r.aborted === false && r.elapsedS === r.plannedS, `the load ran for the planned ${fmtS(r.plannedS)} (ran ${fmtS(r.elapsedS)})`);
   for (const o of r.fleet.outages) {
@@ -285,7 +312,10 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
     const ready = o.restartedAt;
     const lastLive = ready === undefined ? Infinity : Math.max(...stayed.map((id) => (o.firstLive.get(id) ?? Infinity) - ready));
     add(
-      ready !== undefined && stayed.length > 0 && missing(o.got503) + missing(o.got200) + missing(o.firstLive) === 0 && lastLive <= r.recoveryLimitMs,
+      ready !== undefined &&
+        stayed.length > 0 &&
+        missing(o.got503) + missing(o.got200) + missing(o.firstLive) === 0 &&
+        lastLive <= r.recoveryLimitMs,
       `${o.kind === 'pubsub kill' ? 'subscriber kill' : 'restart'} #${o.index}: all ${stayed.length} clients that stayed connected got 503, then 200, then live data within ` +
         `${r.recoveryLimitMs / 1000} s of Redis being ready (missing 503: ${missing(o.got503)}, 200: ${missing(o.got200)}, ` +
         `live: ${missing(o.firstLive)}; last client live after ${fmtMs(lastLive)})`,
@@ -295,7 +325,11 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
     const ready = o.restartedAt;
     return ready !== undefined && [...o.stayed].every((id) => (o.firstLive.get(id) ?? Infinity) - ready <= 1000);
   }).length;
-  add(within1s === r.fleet.outages.length, `live data flowed again within 1 s of Redis accepting connections (issue 3) after ${within1s}/${r.fleet.outages.length} restarts`, 'warn');
+  add(
+    within1s === r.fleet.outages.length,
+    `live data flowed again within 1 s of Redis accepting connections (issue 3) after ${within1s}/${r.fleet.outages.length} restarts`,
+    'warn',
+  );
   const late503 = r.fleet.outages.filter((o) => [...o.stayed].some((id) => (o.got503.get(id) ?? Infinity) - o.killAt > 1000)).length;
   add(late503 === 0, `every client that stayed connected got the 503 within 1 s of the SIGKILL (late in ${late503} outages)`, 'warn');
   const totals = r.drained?.stats;
@@ -304,20 +338,32 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
     `the heartbeat terminated every zombie that stopped reading for 75 s (${totals?.deadClientsTerminated ?? '?'} terminations, ${r.zombieRecycles} zombies)`,
   );
   add(t.spurious503 === 0, `no 503 outside a Redis outage (got ${t.spurious503})`, 'warn');
-  add(r.openAtEnd === r.clients && r.finalProbe.reached === r.finalProbe.open, `messages still flow at the end: ${r.openAtEnd}/${r.clients} clients open, final probe reached ${r.finalProbe.reached}/${r.finalProbe.open}`);
+  add(
+    r.openAtEnd === r.clients && r.finalProbe.reached === r.finalProbe.open,
+    `messages still flow at the end: ${r.openAtEnd}/${r.clients} clients open, final probe reached ${r.finalProbe.reached}/${r.finalProbe.open}`,
+  );
   add(t.invalidDelivered === 0, `no invalid message reached a client (${t.invalidDelivered})`);
   add(t.orderViolations === 0, `no duplicate or out-of-order live metric at any client (${t.orderViolations})`);
   const terminal = ['4400', '4401', '4403', '4500'].reduce((acc, code) => acc + (t.dropped[code] ?? 0), 0);
   add(terminal === 0, `no client closed with 4400/4401/4403/4500 (${terminal})`);
   const badKeys = Object.entries(r.badKeyStatuses);
-  add(badKeys.length > 0 && badKeys.every(([status]) => status === '401'), `every wrong-key handshake got 401 (${fmtRecord(r.badKeyStatuses, 'HTTP ')})`);
+  add(
+    badKeys.length > 0 && badKeys.every(([status]) => status === '401'),
+    `every wrong-key handshake got 401 (${fmtRecord(r.badKeyStatuses, 'HTTP ')})`,
+  );
   const { middle, end } = r.marks;
-  add(middle !== undefined && end !== undefined && end.rss <= 2 * middle.rss, `RSS did not grow more than 2× from middle to end (${middle ? mb(middle.rss) : '?'} → ${end ? mb(end.rss) : '?'})`);
+  add(
+    middle !== undefined && end !== undefined && end.rss <= 2 * middle.rss,
+    `RSS did not grow more than 2× from middle to end (${middle ? mb(middle.rss) : '?'} → ${end ? mb(end.rss) : '?'})`,
+  );
   add(
     r.afterLoad.serverClients === r.afterLoad.clientsOpen && r.afterLoad.serverSockets === r.afterLoad.clientsOpen,
     `after the load the server's client count and TCP sockets equal the clients open (${r.afterLoad.serverClients}, ${r.afterLoad.serverSockets} vs ${r.afterLoad.clientsOpen})`,
   );
-  add(r.drained?.stats.clients === 0 && r.drained.sockets === 0, `after all clients closed, the server holds 0 clients and 0 sockets (${r.drained?.stats.clients}, ${r.drained?.sockets})`);
+  add(
+    r.drained?.stats.clients === 0 && r.drained.sockets === 0,
+    `after all clients closed, the server holds 0 clients and 0 sockets (${r.drained?.stats.clients}, ${r.drained?.sockets})`,
+  );
   add(r.exitedByItself, 'after stream.close() and server.close() the server process exited by itself (no leaked handles)');
   const recoverable = (Object.values(r.producer.tallies) as { recoverable: number }[]).reduce((a, x) => a + x.recoverable, 0);
   const recovered = r.drained?.stats.recovered ?? 0;
@@ -327,9 +373,20 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
     'warn',
   );
   const h = r.history;
-  add(h.observer.lost === 0, `no message lost to subscriber reconnects: the observer got every acknowledged sentinel metric (${h.observer.lost} of ${h.observer.expected} lost)`, h.isStreamOn ? 'fail' : 'warn');
-  add(h.readers.lost === 0, `no message lost across Redis restarts and client churn at the readers (${h.readers.lost} of ${h.readers.expected} lost)`, h.isStreamOn ? 'fail' : 'warn');
-  add(t.duplicatesPassed === 0 && t.wireDuplicates === 0, `no duplicates: passed on twice ${t.duplicatesPassed}, twice on one connection ${t.wireDuplicates}`);
+  add(
+    h.observer.lost === 0,
+    `no message lost to subscriber reconnects: the observer got every acknowledged sentinel metric (${h.observer.lost} of ${h.observer.expected} lost)`,
+    h.isStreamOn ? 'fail' : 'warn',
+  );
+  add(
+    h.readers.lost === 0,
+    `no message lost across Redis restarts and client churn at the readers (${h.readers.lost} of ${h.readers.expected} lost)`,
+    h.isStreamOn ? 'fail' : 'warn',
+  );
+  add(
+    t.duplicatesPassed === 0 && t.wireDuplicates === 0,
+    `no duplicates: passed on twice ${t.duplicatesPassed}, twice on one connection ${t.wireDuplicates}`,
+  );
   return checks;
 }
 

@@ -79,7 +79,11 @@ process.on('message', (message: ToServer) => {
     (globalThis as { gc?: () => void }).gc?.();
     const memory = process.memoryUsage();
     setTimeout(() => loop.reset(), 50).unref();
-    send({ type: 'reply', id: message.id, sample: { ...before, rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external } });
+    send({
+      type: 'reply',
+      id: message.id,
+      sample: { ...before, rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+    });
   } else if (message.type === 'close') {
     void (async () => {
       await stream.close();

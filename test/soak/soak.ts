@@ -162,11 +162,15 @@ async function main(): Promise<number> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
 
-  log(`starting: ${minutes} min, ${CLIENTS} clients, seed ${seed}, history stream ${USE_HISTORY_STREAM ? 'on' : 'off'}, AOF ${USE_AOF ? 'everysec' : 'off'}`);
+  log(
+    `starting: ${minutes} min, ${CLIENTS} clients, seed ${seed}, history stream ${USE_HISTORY_STREAM ? 'on' : 'off'}, AOF ${USE_AOF ? 'everysec' : 'off'}`,
+  );
   // AOF with fsync every second, in a directory of its own: the history stream survives each SIGKILL
   // (less at most its last second of writes).
   const aofDir = USE_AOF ? mkdtempSync(join(tmpdir(), 'soak-aof-')) : undefined;
-  const redis: TestRedis = await startRedis(aofDir === undefined ? {} : { args: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', aofDir] });
+  const redis: TestRedis = await startRedis(
+    aofDir === undefined ? {} : { args: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', aofDir] },
+  );
   const server = new ServerProcess(await bundleServer(), redis.url);
   const cleanup = async (): Promise<void> => {
     if (!server.exit) server.child.kill('SIGKILL');

@@ -15,7 +15,6 @@ import { startCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { startReadyServer, type startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, type TestClient, is200, is503 } from '../helpers/ws-client.js';
 
-
 let cluster: TestCluster;
 const disposers = createDisposers();
 beforeAll(async () => {
@@ -174,6 +173,8 @@ describe('Redis Cluster failover', () => {
     const dataMs = performance.now() - killedAt;
     await load.stop();
     expect(restoredMs).toBeLessThan(3000);
-    console.info(`classic, subscriber node killed: 503 after ${noticedMs.toFixed(0)} ms, 200 after ${restoredMs.toFixed(0)} ms, data after ${dataMs.toFixed(0)} ms`);
+    console.info(
+      `classic, subscriber node killed: 503 after ${noticedMs.toFixed(0)} ms, 200 after ${restoredMs.toFixed(0)} ms, data after ${dataMs.toFixed(0)} ms`,
+    );
   });
 });

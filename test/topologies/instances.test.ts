@@ -36,7 +36,8 @@ beforeAll(async () => {
         port: Number(port),
         clients: [],
         wsUrl: () => `ws://${base}/api/system/ws?api_key=k`,
-        health: async () => (await fetch(`http://${base}/health`)).json() as Promise<{ clients: number; maxClients: number; redis: string }>,
+        health: async () =>
+          (await fetch(`http://${base}/health`)).json() as Promise<{ clients: number; maxClients: number; redis: string }>,
       };
     }),
   );
@@ -57,7 +58,9 @@ async function open(instance: Instance): Promise<TestClient> {
 
 /** The values a client received live (after its snapshot). */
 const values = (c: TestClient): number[] =>
-  c.packets.slice(c.packets.findIndex((p) => p.type === 'snapshot_end') + 1).flatMap((p) => (p.type === 'system_metric' ? [p.data.value] : []));
+  c.packets
+    .slice(c.packets.findIndex((p) => p.type === 'snapshot_end') + 1)
+    .flatMap((p) => (p.type === 'system_metric' ? [p.data.value] : []));
 const valueIs = (value: number) => (p: ServerPacket) => p.type === 'system_metric' && p.data.value === value;
 
 describe('several API instances on one Redis', () => {

@@ -42,7 +42,13 @@ async function client(server: TestServer): Promise<TestClient> {
 async function deliver(send: (json: string) => Promise<unknown>, c: TestClient, value: number): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
     await send(JSON.stringify(metric('probe', value))).catch(() => 0);
-    if (await c.waitFor(valueIs(value), 100).then(() => true, () => false)) return;
+    if (
+      await c.waitFor(valueIs(value), 100).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
   }
   throw new Error(`value ${value} never arrived`);
 }
@@ -62,10 +68,18 @@ describe('attachSystemStream on a Redis Cluster', () => {
     expect(copy).not.toBe(host);
     expect(copy?.options.enableOfflineQueue).toBe(true);
     expect(copy?.options.clusterRetryStrategy?.(10, new Error('down'))).toBe(500);
-    expect(copy?.options.redisOptions).toMatchObject({ username: 'streamer', password, connectionName: 'system-stream:subscriber', maxRetriesPerRequest: null, autoResubscribe: false });
+    expect(copy?.options.redisOptions).toMatchObject({
+      username: 'streamer',
+      password,
+      connectionName: 'system-stream:subscriber',
+      maxRetriesPerRequest: null,
+      autoResubscribe: false,
+    });
     // On the nodes: the subscription lives on one connection, named after the role, as the host's user.
     const subscribers = (await cluster.connectionsNamed('system-stream:subscriber')).filter((c) => c.sub > 0);
-    expect(subscribers).toEqual([{ port: expect.any(Number), name: 'ioredis-cluster(subscriber):system-stream:subscriber', user: 'streamer', sub: 1, ssub: 0 }]);
+    expect(subscribers).toEqual([
+      { port: expect.any(Number), name: 'ioredis-cluster(subscriber):system-stream:subscriber', user: 'streamer', sub: 1, ssub: 0 },
+    ]);
     // The host's client is left as it was.
     expect(host.options.redisOptions?.connectionName).toBeUndefined();
     expect(host.status).not.toBe('end');
@@ -103,7 +117,9 @@ describe('attachSystemStream on a Redis Cluster', () => {
     const [, count] = (await command(owner.port, 'PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
     expect(count).toBe(1);
     const sharded = (await cluster.connectionsNamed('system-stream:subscriber')).filter((conn) => conn.ssub > 0);
-    expect(sharded).toEqual([{ port: owner.port, name: 'ioredis-cluster(ssubscriber):system-stream:subscriber', user: 'default', sub: 0, ssub: 1 }]);
+    expect(sharded).toEqual([
+      { port: owner.port, name: 'ioredis-cluster(ssubscriber):system-stream:subscriber', user: 'default', sub: 0, ssub: 1 },
+    ]);
 
     expect(await publisher.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' })).toBe(1);
     await c.waitFor(valueIs(1), 2000);

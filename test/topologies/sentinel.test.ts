@@ -12,7 +12,6 @@ import { startSentinels, type TestSentinels } from '../helpers/redis-sentinel.js
 import { startReadyServer, type startServer, type TestServer } from '../helpers/server.js';
 import { connect, connectOpen, is200, is503 } from '../helpers/ws-client.js';
 
-
 let sentinels: TestSentinels;
 const disposers = createDisposers();
 beforeAll(async () => {

@@ -21,7 +21,22 @@ interface Dashboard {
 
 const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as Dashboard;
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /**
  * The metric names a PromQL expression selects: every identifier that is not a function call, a
@@ -62,10 +77,16 @@ describe('docs/grafana-dashboard.json', () => {
   const variableQueries = dashboard.templating.list.flatMap((v) => (v.definition ? [{ title: `$${v.name}`, expr: v.definition }] : []));
 
   it('reads metric names out of PromQL, and so would catch a misspelt one', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(system_stream_delivery_lag_seconds_bucket{job=~"$job", le!="0.5"}[$__rate_interval])))')).toEqual([
-      'system_stream_delivery_lag_seconds_bucket',
+    expect(
+      metricNames(
+        'histogram_quantile(0.99, sum by (le) (rate(system_stream_delivery_lag_seconds_bucket{job=~"$job", le!="0.5"}[$__rate_interval])))',
+      ),
+    ).toEqual(['system_stream_delivery_lag_seconds_bucket']);
+    expect(metricNames('sum(rate(a_total[5m] offset 1h)) / on (instance) group_left (x) b or vector(0) unless c > bool 2')).toEqual([
+      'a_total',
+      'b',
+      'c',
     ]);
-    expect(metricNames('sum(rate(a_total[5m] offset 1h)) / on (instance) group_left (x) b or vector(0) unless c > bool 2')).toEqual(['a_total', 'b', 'c']);
     expect(metricNames('label_values(system_stream_clients{job!=""}, job)')).toEqual(['system_stream_clients']);
     expect(metricNames('sum(rate(system_stream_deliverys_total[5m]))')).toEqual(['system_stream_deliverys_total']);
   });
@@ -93,9 +114,10 @@ describe('docs/grafana-dashboard.json', () => {
     expect(has(/histogram_quantile\(0\.99, sum by \(le\) \(rate\(system_stream_delivery_lag_seconds_bucket/)).toBe(true);
     expect(has(/system_stream_redis_up\b/)).toBe(true);
     // Counters are only ever read through rate() or increase(), never as raw totals.
-    for (const { expr } of all) for (const name of metricNames(expr).filter((n) => n.endsWith('_total') || n.endsWith('_bucket'))) {
-      expect(expr, name).toMatch(new RegExp(`(rate|increase)\\(${name}\\b`));
-    }
+    for (const { expr } of all)
+      for (const name of metricNames(expr).filter((n) => n.endsWith('_total') || n.endsWith('_bucket'))) {
+        expect(expr, name).toMatch(new RegExp(`(rate|increase)\\(${name}\\b`));
+      }
   });
 
   it('is a dashboard Grafana can import: a uid, unique panel ids, and the data source as a variable', () => {

@@ -69,7 +69,11 @@ export function filterKey(filter: ClientFilter): string {
   if (isUnfiltered(filter)) return '';
   const list = (values: Iterable<string>): string => JSON.stringify([...values].sort());
   const sources = (filter.sources ?? []).map(list).sort();
-  return JSON.stringify([filter.types === null ? null : list(filter.types), filter.metricTypes === undefined ? null : list(filter.metricTypes), sources]);
+  return JSON.stringify([
+    filter.types === null ? null : list(filter.types),
+    filter.metricTypes === undefined ? null : list(filter.metricTypes),
+    sources,
+  ]);
 }
 
 /**
@@ -90,7 +94,9 @@ function queryList(query: URLSearchParams, name: string, isValid: (value: string
  * `null` (answered 400) when either is present but empty, names more than {@link MAX_FILTER_VALUES}
  * values, a source longer than 256 characters, or a metric type no envelope can have.
  */
-export function requestedFilter(query: URLSearchParams): { sources: ReadonlySet<string> | undefined; metricTypes: ReadonlySet<string> | undefined } | null {
+export function requestedFilter(
+  query: URLSearchParams,
+): { sources: ReadonlySet<string> | undefined; metricTypes: ReadonlySet<string> | undefined } | null {
   const sources = queryList(query, 'source', (s) => s.length <= MAX_SOURCE_LENGTH);
   const metricTypes = queryList(query, 'metric_type', (m) => METRIC_TYPE.test(m));
   if (sources === null || metricTypes === null) return null;

@@ -59,7 +59,12 @@ export function redisUpDelivery(): Delivery {
 }
 
 export function snapshotEndDelivery(count: number): Delivery {
-  return { type: 'snapshot_end', json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket), conflationKey: null, time: null };
+  return {
+    type: 'snapshot_end',
+    json: JSON.stringify({ type: 'snapshot_end', data: { count } } satisfies SnapshotEndPacket),
+    conflationKey: null,
+    time: null,
+  };
 }
 
 /** A source went stale or live again. Per source, only its latest state matters to a client that is behind. */

@@ -66,7 +66,10 @@ function decodeKeyProtocol(encoded: string): string | null {
 export function offeredProtocols(req: IncomingMessage): string[] {
   const header = req.headers['sec-websocket-protocol'];
   if (typeof header !== 'string') return [];
-  return header.split(',').map((p) => p.trim()).filter(Boolean);
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -141,7 +144,11 @@ export function createAuthenticator(options: ResolvedOptions): (req: IncomingMes
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }
 
 /**
@@ -171,7 +178,8 @@ function narrow(decision: AuthDecision, requested: Requested): AuthDecision {
   if (!decision.ok) return decision;
   const { types: asked, sources, metricTypes } = requested;
   if (asked === undefined && sources === undefined && metricTypes === undefined) return decision;
-  const types = asked === undefined ? decision.types : decision.types === null ? asked : new Set([...asked].filter((t) => decision.types?.has(t)));
+  const types =
+    asked === undefined ? decision.types : decision.types === null ? asked : new Set([...asked].filter((t) => decision.types?.has(t)));
   const allSources = sources === undefined ? decision.sources : [...(decision.sources ?? []), sources];
   return {
     ok: true,

@@ -14,7 +14,11 @@ export interface RefusalSummary {
  * from one unref'd timer, which runs only while refusals wait to be reported. Each line is
  * `{ event: 'handshakes_refused', refused: { unauthorized: 9998, … }, total: 9998 }`.
  */
-export function createRefusalSummary(log: (obj: object, msg: string) => void, intervalMs: number, now: () => number = Date.now): RefusalSummary {
+export function createRefusalSummary(
+  log: (obj: object, msg: string) => void,
+  intervalMs: number,
+  now: () => number = Date.now,
+): RefusalSummary {
   let counts: Partial<Record<HandshakeRefusal, number>> = {};
   let total = 0;
   let loggedAt = -Infinity;

@@ -92,7 +92,8 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     pending.delete(socket);
     if (socket.destroyed) return;
     if (!decision.ok) {
-      if (decision.status === 500) o.logger.error({ event: 'authenticate_failed', err: decision.error, path: o.path }, 'authenticate() failed');
+      if (decision.status === 500)
+        o.logger.error({ event: 'authenticate_failed', err: decision.error, path: o.path }, 'authenticate() failed');
       refuse(socket, refusalOf(decision), decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
       return;
     }

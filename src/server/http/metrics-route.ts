@@ -7,7 +7,11 @@ export type MetricsRoute = (req: IncomingMessage, res: ServerResponse, next?: (e
 
 function sendError(res: ServerResponse, status: number): void {
   const body = JSON.stringify({ error: status === 401 ? 'unauthorized' : 'error' });
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
   res.end(body);
 }
 
@@ -25,7 +29,11 @@ export function createMetricsRoute(
   const serve = (res: ServerResponse): void => {
     registry.metrics().then(
       (text) => {
-        res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+        res.writeHead(200, {
+          'Content-Type': registry.contentType,
+          'Content-Length': Buffer.byteLength(text),
+          'Cache-Control': 'no-store',
+        });
         res.end(text);
       },
       (err: unknown) => {

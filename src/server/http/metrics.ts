@@ -71,7 +71,9 @@ export function loadPromClient(load: (id: string) => unknown = createRequire(imp
     );
   }
   if (typeof loaded?.Registry !== 'function' || typeof loaded.Counter !== 'function' || typeof loaded.Histogram !== 'function') {
-    throw invalidOption('The `metrics` option needs prom-client 15 (^15.1.0), but the installed prom-client has no Registry, Counter and Histogram');
+    throw invalidOption(
+      'The `metrics` option needs prom-client 15 (^15.1.0), but the installed prom-client has no Registry, Counter and Histogram',
+    );
   }
   return loaded as PromClientModule;
 }
@@ -84,7 +86,11 @@ export function loadPromClient(load: (id: string) => unknown = createRequire(imp
  * Counters and gauges read the stream's own numbers in `collect()`, at scrape time; only the two
  * histograms are written on the way, once per envelope and once per batch, never per client.
  */
-export function createStreamMetrics(target: true | MetricsRegistry, source: MetricsSource, prom: PromClientModule = loadPromClient()): StreamMetrics {
+export function createStreamMetrics(
+  target: true | MetricsRegistry,
+  source: MetricsSource,
+  prom: PromClientModule = loadPromClient(),
+): StreamMetrics {
   const registry: MetricsRegistry = target === true ? new prom.Registry() : target;
   const { counters, labelled } = source;
   const registers: PromClient.Registry[] = []; // registered below, all at once or none
@@ -143,17 +149,52 @@ export function createStreamMetrics(target: true | MetricsRegistry, source: Metr
 
   const all: readonly Named[] = [
     gauge('system_stream_clients', 'WebSocket clients connected now', source.clients),
-    labelledCounter('system_stream_handshakes_total', 'WebSocket handshakes on the stream path, by outcome', 'outcome', labelled.handshakes),
+    labelledCounter(
+      'system_stream_handshakes_total',
+      'WebSocket handshakes on the stream path, by outcome',
+      'outcome',
+      labelled.handshakes,
+    ),
     counter('system_stream_redis_messages_total', 'Messages received on the Redis channel', () => counters.received),
-    labelledCounter('system_stream_envelopes_total', 'Valid envelopes received, by type (a batch counts each member)', 'type', labelled.envelopes),
-    labelledCounter('system_stream_invalid_messages_total', 'Redis messages or batch members dropped as invalid, by reason', 'reason', labelled.invalid),
-    counter('system_stream_throttled_total', 'Envelopes replaced by a newer value of the same key within a throttle window', () => counters.throttled),
+    labelledCounter(
+      'system_stream_envelopes_total',
+      'Valid envelopes received, by type (a batch counts each member)',
+      'type',
+      labelled.envelopes,
+    ),
+    labelledCounter(
+      'system_stream_invalid_messages_total',
+      'Redis messages or batch members dropped as invalid, by reason',
+      'reason',
+      labelled.invalid,
+    ),
+    counter(
+      'system_stream_throttled_total',
+      'Envelopes replaced by a newer value of the same key within a throttle window',
+      () => counters.throttled,
+    ),
     counter('system_stream_conflated_total', 'Packets replaced or dropped for a client that was behind', () => counters.conflated),
-    counter('system_stream_deliveries_total', 'Packets written to clients from the live stream, counted per client', () => counters.delivered),
-    counter('system_stream_slow_clients_closed_total', 'Clients closed for not reading (close code 4429)', () => counters.slowClientsClosed),
-    counter('system_stream_dead_clients_terminated_total', 'Clients terminated for not answering a heartbeat ping', () => counters.deadClientsTerminated),
+    counter(
+      'system_stream_deliveries_total',
+      'Packets written to clients from the live stream, counted per client',
+      () => counters.delivered,
+    ),
+    counter(
+      'system_stream_slow_clients_closed_total',
+      'Clients closed for not reading (close code 4429)',
+      () => counters.slowClientsClosed,
+    ),
+    counter(
+      'system_stream_dead_clients_terminated_total',
+      'Clients terminated for not answering a heartbeat ping',
+      () => counters.deadClientsTerminated,
+    ),
     gauge('system_stream_redis_up', '1 while the Redis subscription can deliver, else 0', () => (source.isRedisUp() ? 1 : 0)),
-    counter('system_stream_redis_reconnects_total', 'Times the Redis subscription came back after an outage', () => labelled.redisReconnects),
+    counter(
+      'system_stream_redis_reconnects_total',
+      'Times the Redis subscription came back after an outage',
+      () => labelled.redisReconnects,
+    ),
     ['system_stream_delivery_lag_seconds', lag],
     ['system_stream_fanout_seconds', fanout],
   ];

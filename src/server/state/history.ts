@@ -196,9 +196,16 @@ export class HistoryStore {
     items.sort((a, b) => a.timeMs - b.timeMs || a.order - b.order);
     const complete =
       this.#historyMs > 0 && sinceMs >= this.#completeFromMs && sinceMs >= now - this.#historyMs && sinceMs > this.#boundEvictedMs;
-    const end: SnapshotEndPacket = { type: 'snapshot_end', data: { count: items.length, since: new Date(sinceMs).toISOString(), complete } };
+    const end: SnapshotEndPacket = {
+      type: 'snapshot_end',
+      data: { count: items.length, since: new Date(sinceMs).toISOString(), complete },
+    };
     return {
-      deliveries: [...items.map((item) => item.delivery), ...extra, { type: 'snapshot_end', json: JSON.stringify(end), conflationKey: null, time: null }],
+      deliveries: [
+        ...items.map((item) => item.delivery),
+        ...extra,
+        { type: 'snapshot_end', json: JSON.stringify(end), conflationKey: null, time: null },
+      ],
       complete,
     };
   }

@@ -59,7 +59,9 @@ export class SnapshotStore {
     const key = filter === null ? '' : filterKey(filter);
     let base = key === '' ? this.#all() : this.#filtered.get(key);
     if (base === undefined) {
-      const visible = this.#all().slice(0, -1).filter((d) => canSee(filter as ClientFilter, d));
+      const visible = this.#all()
+        .slice(0, -1)
+        .filter((d) => canSee(filter as ClientFilter, d));
       base = [...visible, snapshotEndDelivery(visible.length)];
       if (this.#filtered.size >= MAX_CACHED_FILTERS) this.#filtered.clear();
       this.#filtered.set(key, base);

@@ -19,7 +19,17 @@ let network: FakeNetwork;
 function create(options: Partial<StreamManagerOptions> = {}): { manager: StreamManager; states: StreamStatus[] } {
   const fetch = (): Promise<never> => Promise.reject(new TypeError('fetch failed'));
   // No idle check: these tests let hours pass without the server's heartbeats.
-  const manager = new StreamManager({ url: URL, WebSocket: FakeSocket, jitter: 0, idleTimeoutMs: 0, fetch, visibility: page, network, random: () => 0.5, ...options });
+  const manager = new StreamManager({
+    url: URL,
+    WebSocket: FakeSocket,
+    jitter: 0,
+    idleTimeoutMs: 0,
+    fetch,
+    visibility: page,
+    network,
+    random: () => 0.5,
+    ...options,
+  });
   managers.push(manager);
   const states: StreamStatus[] = [];
   manager.on('state', (status) => states.push(status));

@@ -202,7 +202,11 @@ describe('StreamManager', () => {
       const { manager } = create();
       manager.connect();
       last().fail('Unexpected server response: 503');
-      expect(manager.status).toMatchObject({ state: 'reconnecting', code: 1006, reason: 'closed with 1006: Unexpected server response: 503' });
+      expect(manager.status).toMatchObject({
+        state: 'reconnecting',
+        code: 1006,
+        reason: 'closed with 1006: Unexpected server response: 503',
+      });
     });
 
     it('retries a refused handshake that a browser reports only as 1006', () => {
@@ -324,10 +328,12 @@ describe('StreamManager', () => {
 
   describe('a refused handshake in a browser (option: authCheckUrl)', () => {
     type Call = [string, { method: string; headers: Record<string, string> }];
-    const answering = (status: number, calls: Call[] = []) => (url: string, init: Call[1]) => {
-      calls.push([url, init]);
-      return Promise.resolve({ status });
-    };
+    const answering =
+      (status: number, calls: Call[] = []) =>
+      (url: string, init: Call[1]) => {
+        calls.push([url, init]);
+        return Promise.resolve({ status });
+      };
     const settle = (): Promise<void> => new Promise<void>((resolve) => queueMicrotask(resolve));
 
     it.each([400, 401, 403])('asks the snapshot endpoint with the key after a 1006 before open, and stops on %i', async (status) => {
@@ -337,7 +343,9 @@ describe('StreamManager', () => {
       last().fail();
       expect(manager.state).toBe('reconnecting');
       await settle();
-      expect(calls).toEqual([['http://127.0.0.1:1/api/system/snapshot', expect.objectContaining({ method: 'HEAD', headers: { 'x-api-key': 'wrong' } })]]);
+      expect(calls).toEqual([
+        ['http://127.0.0.1:1/api/system/snapshot', expect.objectContaining({ method: 'HEAD', headers: { 'x-api-key': 'wrong' } })],
+      ]);
       expect(manager.status).toEqual({ state: 'closed', code: 4000 + status, reason: `the server refused the handshake: HTTP ${status}` });
       expect(vi.getTimerCount()).toBe(0);
       expect(advance(60_000)).toBe(false);
@@ -393,7 +401,11 @@ describe('StreamManager', () => {
       expect(manager.state).toBe('connecting');
       advance(1);
       expect(socket.closeCalls).toHaveLength(1);
-      expect(manager.status).toMatchObject({ state: 'reconnecting', attempt: 1, reason: 'closed with 1006: no handshake answer within 10 s' });
+      expect(manager.status).toMatchObject({
+        state: 'reconnecting',
+        attempt: 1,
+        reason: 'closed with 1006: no handshake answer within 10 s',
+      });
       expect(advance(2000)).toBe(true);
     });
 
@@ -699,7 +711,9 @@ describe('StreamManager', () => {
       const seen: Envelope[] = [];
       const subscription = manager.subscribe({ next: (e) => seen.push(e) });
       const viaRx: Envelope[] = [];
-      from(manager).pipe(take(1)).subscribe((e) => viaRx.push(e));
+      from(manager)
+        .pipe(take(1))
+        .subscribe((e) => viaRx.push(e));
       socket.send(metric('cpu', 1));
       subscription.unsubscribe();
       socket.send(metric('cpu', 2));

@@ -108,7 +108,10 @@ describe('StreamManager with shareAcrossTabs', () => {
     const b = await openTab();
     last().open();
     last().send(snapshot(), { type: 'source_status', data: stale });
-    last().send({ type: 'error', data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() } });
+    last().send({
+      type: 'error',
+      data: { code: 503, message: 'Service Unavailable', reason: 'redis_unavailable', time: new Date().toISOString() },
+    });
     await settle();
     for (const tab of [a, b]) {
       expect(tab.sources).toEqual([stale]);

@@ -33,7 +33,11 @@ function fileValidator(name: string) {
 
 describe('schemas/*.json', () => {
   it('holds exactly the files of schemaFiles (run `npm run schemas` after changing src/protocol/schemas.ts)', () => {
-    expect(readdirSync(folder).filter((f) => f.endsWith('.json')).sort()).toEqual(Object.keys(schemaFiles).sort());
+    expect(
+      readdirSync(folder)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    ).toEqual(Object.keys(schemaFiles).sort());
   });
 
   it.each(Object.keys(schemaFiles))('%s equals its schema, as pretty JSON with a trailing newline', (name) => {

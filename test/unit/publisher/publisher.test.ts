@@ -23,7 +23,6 @@ class FakeRedis extends EventEmitter {
   }
 }
 
-
 async function validationError(promise: Promise<unknown>): Promise<SystemStreamValidationError> {
   const err = await rejection(promise);
   expect(err).toBeInstanceOf(SystemStreamValidationError);
@@ -49,7 +48,9 @@ describe('createSystemPublisher', () => {
     it('publishes a system_metric envelope with time defaulting to now, in ISO-8601 UTC', async () => {
       vi.useFakeTimers({ now: new Date('2026-01-17T04:30:00.000Z'), toFake: ['Date'] });
       const { redis, publisher } = setup();
-      await expect(publisher.publishMetric({ metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } })).resolves.toBe(1);
+      await expect(publisher.publishMetric({ metric_type: 'cpu', value: 45.2, source: 'host', meta: { unit: 'percent' } })).resolves.toBe(
+        1,
+      );
       expect(redis.published).toEqual([
         {
           channel: 'test:metrics',
@@ -296,7 +297,9 @@ describe('createSystemPublisher', () => {
     it('rejects at once when the client has ended for good', async () => {
       const { redis, publisher } = setup();
       redis.status = 'end';
-      expect((await rejection(publisher.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' }))).code).toBe('SST_ERR_REDIS_UNAVAILABLE');
+      expect((await rejection(publisher.publishMetric({ metric_type: 'cpu', value: 1, source: 'host' }))).code).toBe(
+        'SST_ERR_REDIS_UNAVAILABLE',
+      );
     });
 
     it('bounds the calls waiting for Redis: the 1,001st rejects at once', async () => {
@@ -354,9 +357,21 @@ describe('createSystemPublisher', () => {
       ['an empty channel', { channel: '' }, /`channel`/],
       ['a zero publishTimeoutMs', { publishTimeoutMs: 0 }, /`publishTimeoutMs`.*got 0/],
       ['a fractional publishTimeoutMs', { publishTimeoutMs: 1.5 }, /`publishTimeoutMs`/],
-      ['an infinite publishTimeoutMs', { publishTimeoutMs: Infinity }, /`publishTimeoutMs` to be an integer from 1 to 2147482647 \(milliseconds\), got Infinity/],
-      ['a publishTimeoutMs whose socket timeout (+1 s) would overflow a timer', { publishTimeoutMs: 2 ** 31 - 1 }, /`publishTimeoutMs`.*got 2147483647/],
-      ['a misspelt option', { publishTimeout: 500 }, /Unknown option `publishTimeout` of createSystemPublisher; did you mean `publishTimeoutMs`\?/],
+      [
+        'an infinite publishTimeoutMs',
+        { publishTimeoutMs: Infinity },
+        /`publishTimeoutMs` to be an integer from 1 to 2147482647 \(milliseconds\), got Infinity/,
+      ],
+      [
+        'a publishTimeoutMs whose socket timeout (+1 s) would overflow a timer',
+        { publishTimeoutMs: 2 ** 31 - 1 },
+        /`publishTimeoutMs`.*got 2147483647/,
+      ],
+      [
+        'a misspelt option',
+        { publishTimeout: 500 },
+        /Unknown option `publishTimeout` of createSystemPublisher; did you mean `publishTimeoutMs`\?/,
+      ],
       ['a Redis URL ioredis cannot parse', { redis: 'redis://:pw@[::1' }, /`redis`.*not a valid URL/],
       ['a logger without warn()', { logger: { debug() {}, info() {}, error() {} } }, /`logger`/],
     ])('throws SST_ERR_INVALID_OPTION for %s', (_what, options, message) => {

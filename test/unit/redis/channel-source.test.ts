@@ -24,7 +24,8 @@ class FakeSubscriber extends EventEmitter {
   }
 }
 
-const noperm = (): Error => Object.assign(new Error('NOPERM this user has no permissions to access one of the channels'), { name: 'ReplyError' });
+const noperm = (): Error =>
+  Object.assign(new Error('NOPERM this user has no permissions to access one of the channels'), { name: 'ReplyError' });
 
 let redis: FakeSubscriber;
 let events: { onSubscribed: Mock<() => void>; onRefused: Mock<(err: unknown, attempt: number) => void> };
@@ -111,7 +112,7 @@ describe('fromRedisChannel', () => {
     sub.unsubscribe();
   });
 
-  it('emits only its channel\'s messages, and on teardown unsubscribes and removes its listeners', () => {
+  it("emits only its channel's messages, and on teardown unsubscribes and removes its listeners", () => {
     const received: string[] = [];
     const sub = fromRedisChannel(redis, 'ch', events).subscribe((m) => received.push(m.toString()));
     redis.connect();

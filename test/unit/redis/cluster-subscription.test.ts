@@ -67,7 +67,7 @@ afterEach(() => {
 });
 
 describe('ClusterSubscription, classic Pub/Sub', () => {
-  it("is ready only once the Cluster and its subscriber connection are, opening that lazy connection itself", () => {
+  it('is ready only once the Cluster and its subscriber connection are, opening that lazy connection itself', () => {
     const cluster = new FakeCluster();
     const { sub, events } = open(cluster, false);
     expect(sub.status).toBe('connecting');

@@ -40,7 +40,11 @@ beforeEach(() => {
   const noop = (): void => {};
   const logger: Logger = { debug: noop, warn: noop, error: noop, info: (_o, m) => void infos.push(m ?? '') };
   const fallbackProbe = (): Promise<unknown> => new Promise((resolve, reject) => fallbacks.push({ resolve: () => resolve(1), reject }));
-  health = watchRedisHealth(redis, { intervalMs: INTERVAL_MS, fallbackProbe, logger }, (state, reason) => void changes.push([state, reason]));
+  health = watchRedisHealth(
+    redis,
+    { intervalMs: INTERVAL_MS, fallbackProbe, logger },
+    (state, reason) => void changes.push([state, reason]),
+  );
 });
 afterEach(() => {
   health.stop();

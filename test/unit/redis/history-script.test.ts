@@ -50,7 +50,8 @@ describe('historyStreamKey', () => {
 
 describe('keySlot', () => {
   it('agrees with the reference CRC16 on every name above', () => {
-    for (const name of ['system:metrics', '{system:metrics}:history', '{tenant-1}:metrics', 'a}b', 'x{}y', 'ünïcode:metrics']) expect(keySlot(name)).toBe(slot(name));
+    for (const name of ['system:metrics', '{system:metrics}:history', '{tenant-1}:metrics', 'a}b', 'x{}y', 'ünïcode:metrics'])
+      expect(keySlot(name)).toBe(slot(name));
     expect(keySlot('123456789')).toBe(0x31c3 % 16384); // the CRC16-XMODEM check value
   });
 });
@@ -59,9 +60,9 @@ describe('publishWithHistory', () => {
   it('refuses SPUBLISH to a channel in another slot than the stream before sending anything', async () => {
     const calls: unknown[] = [];
     const client = { evalsha: async (...args: unknown[]) => calls.push(args), eval: async (...args: unknown[]) => calls.push(args) };
-    await expect(publishWithHistory(client, { channel: 'system:metrics', streamKey: 'system:metrics:history', maxLen: 10, command: 'SPUBLISH' }, '{}')).rejects.toThrow(
-      /not in the Cluster slot/,
-    );
+    await expect(
+      publishWithHistory(client, { channel: 'system:metrics', streamKey: 'system:metrics:history', maxLen: 10, command: 'SPUBLISH' }, '{}'),
+    ).rejects.toThrow(/not in the Cluster slot/);
     expect(calls).toEqual([]);
   });
 });

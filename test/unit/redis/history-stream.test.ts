@@ -46,9 +46,13 @@ function setup() {
   const reader = new FakeReader();
   const seen: string[] = [];
   const events = { onSubscribed: vi.fn(), onRefused: vi.fn(), onRead: vi.fn(), onGap: vi.fn() };
-  const subscription = fromHistoryChannel(sub, reader, CHANNEL, { streamKey: 'k', historyMs: 60_000, logger: noopLogger, now: () => 1_000_000 }, events).subscribe(
-    (m: HistoryMessage) => seen.push(`${m.isRecovered ? 'read' : 'live'} ${m.payload.toString()}`),
-  );
+  const subscription = fromHistoryChannel(
+    sub,
+    reader,
+    CHANNEL,
+    { streamKey: 'k', historyMs: 60_000, logger: noopLogger, now: () => 1_000_000 },
+    events,
+  ).subscribe((m: HistoryMessage) => seen.push(`${m.isRecovered ? 'read' : 'live'} ${m.payload.toString()}`));
   return { sub, reader, seen, events, subscription };
 }
 

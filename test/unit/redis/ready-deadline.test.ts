@@ -3,7 +3,6 @@ import { createReadyDeadline, STILL_WAITING_LOG_MS } from '../../../src/redis/re
 import { isSettled, rejection } from '../../helpers/rejection.js';
 import { recordingLogger } from '../../helpers/logger.js';
 
-
 let logger: ReturnType<typeof recordingLogger>;
 beforeEach(() => {
   vi.useFakeTimers();
@@ -19,7 +18,9 @@ describe('createReadyDeadline', () => {
     await vi.advanceTimersByTimeAsync(STILL_WAITING_LOG_MS - 1);
     expect(logger.warnings()).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(logger.warnings()).toEqual([{ obj: { endpoint: '127.0.0.1:1', waitedMs: 2000 }, msg: 'still waiting for redis; stream.ready is pending' }]);
+    expect(logger.warnings()).toEqual([
+      { obj: { endpoint: '127.0.0.1:1', waitedMs: 2000 }, msg: 'still waiting for redis; stream.ready is pending' },
+    ]);
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(logger.warnings()).toHaveLength(1);
     expect(await isSettled(promise)).toBe(false); // timeoutMs 0: never rejects by itself

@@ -20,7 +20,12 @@ describe('openRedisConnection', () => {
     const sub = open('redis://127.0.0.1:1', 'subscriber', recordingLogger(), { lazyConnect: true });
     expect(sub.options).toMatchObject({ connectionName: 'system-stream:subscriber', maxRetriesPerRequest: null, enableOfflineQueue: true });
     const pub = open('redis://127.0.0.1:1', 'publisher', recordingLogger(), { lazyConnect: true, commandTimeout: 300 });
-    expect(pub.options).toMatchObject({ connectionName: 'system-stream:publisher', enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 300 });
+    expect(pub.options).toMatchObject({
+      connectionName: 'system-stream:publisher',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 300,
+    });
     expect(pub.options.retryStrategy?.(10)).toBe(1000);
   });
 
@@ -33,7 +38,7 @@ describe('openRedisConnection', () => {
     expect(host.options.connectionName).not.toBe('system-stream:subscriber');
   });
 
-  it("duplicates a Cluster with (startupNodes, options): retry and offline queue on the cluster, the name on each node", () => {
+  it('duplicates a Cluster with (startupNodes, options): retry and offline queue on the cluster, the name on each node', () => {
     const host = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, redisOptions: { password: 'pw' } });
     opened.push(host);
     const sub: unknown = open(host, 'subscriber', recordingLogger(), { lazyConnect: true });
@@ -41,7 +46,11 @@ describe('openRedisConnection', () => {
     expect(sub).not.toBe(host);
     expect(sub.options.enableOfflineQueue).toBe(true);
     expect(sub.options.clusterRetryStrategy?.(10)).toBe(500);
-    expect(sub.options.redisOptions).toMatchObject({ password: 'pw', connectionName: 'system-stream:subscriber', maxRetriesPerRequest: null });
+    expect(sub.options.redisOptions).toMatchObject({
+      password: 'pw',
+      connectionName: 'system-stream:subscriber',
+      maxRetriesPerRequest: null,
+    });
     expect(sub.options.redisOptions).not.toHaveProperty('retryStrategy');
     expect(sub.options.redisOptions).not.toHaveProperty('enableOfflineQueue');
     expect(describeEndpoint(sub)).toBe('cluster 127.0.0.1:1');
@@ -53,7 +62,9 @@ describe('openRedisConnection', () => {
     const err = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', options: { password: 's3cret' } });
     sub.emit('error', err);
     sub.emit('error', err);
-    expect(logger.warnings()).toEqual([{ obj: { event: 'redis_error', err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' }]);
+    expect(logger.warnings()).toEqual([
+      { obj: { event: 'redis_error', err: { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' } }, msg: 'redis subscriber error' },
+    ]);
   });
 });
 

@@ -13,7 +13,6 @@ class FakeClient extends EventEmitter {
   }
 }
 
-
 let client: FakeClient;
 beforeEach(() => {
   vi.useFakeTimers();

@@ -50,10 +50,18 @@ describe('resolveThresholds', () => {
   });
 
   it.each([
-    ['a critical line below the warning line', { cpu: { warning: 90, critical: 80 } }, /`thresholds\.cpu\.critical` to be a finite number >= 90, got 80/],
+    [
+      'a critical line below the warning line',
+      { cpu: { warning: 90, critical: 80 } },
+      /`thresholds\.cpu\.critical` to be a finite number >= 90, got 80/,
+    ],
     ['an infinite critical line', { cpu: { warning: 90, critical: Infinity } }, /`thresholds\.cpu\.critical`.*got Infinity/],
     ['a negative hysteresis', { cpu: { warning: 90, hysteresis: -1 } }, /`thresholds\.cpu\.hysteresis` to be a finite number >= 0, got -1/],
-    ['a misspelt field of a setting', { cpu: { warning: 90, critcal: 95 } }, /Unknown option `critcal` of `thresholds\.cpu`; did you mean `critical`\?/],
+    [
+      'a misspelt field of a setting',
+      { cpu: { warning: 90, critcal: 95 } },
+      /Unknown option `critcal` of `thresholds\.cpu`; did you mean `critical`\?/,
+    ],
     ['a string', { cpu: '90' }, /thresholds\.cpu/],
     ['NaN', { cpu: Number.NaN }, /thresholds\.cpu/],
     ['an array', [90], /`thresholds`/],
@@ -177,9 +185,12 @@ describe('AlertTracker', () => {
 
     it('a value that stays within the hysteresis band after crossing raises exactly one alert', () => {
       fc.assert(
-        fc.property(fc.array(fc.double({ min: t.warning - t.hysteresis, max: t.critical - 1e-9, noNaN: true }), { minLength: 1, maxLength: 200 }), (values) => {
-          expect(levels([t.warning, ...values])).toEqual(['warning']);
-        }),
+        fc.property(
+          fc.array(fc.double({ min: t.warning - t.hysteresis, max: t.critical - 1e-9, noNaN: true }), { minLength: 1, maxLength: 200 }),
+          (values) => {
+            expect(levels([t.warning, ...values])).toEqual(['warning']);
+          },
+        ),
       );
     });
 

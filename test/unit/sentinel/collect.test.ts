@@ -33,7 +33,16 @@ describe('collectMetrics', () => {
     const lo = steady.networkStats.find((n) => n.iface === 'lo')!;
     const root = steady.fsSize.find((f) => f.mount === '/')!;
     expect(collectMetrics(steady, HOST)).toEqual([
-      { type: 'system_metric', data: { time: t, metric_type: 'cpu', value: round2(steady.currentLoad.currentLoad), source: 'web-1', meta: { unit: 'percent', host: 'web-1' } } },
+      {
+        type: 'system_metric',
+        data: {
+          time: t,
+          metric_type: 'cpu',
+          value: round2(steady.currentLoad.currentLoad),
+          source: 'web-1',
+          meta: { unit: 'percent', host: 'web-1' },
+        },
+      },
       {
         type: 'system_metric',
         data: {
@@ -46,7 +55,13 @@ describe('collectMetrics', () => {
       },
       {
         type: 'system_metric',
-        data: { time: t, metric_type: 'load', value: round2(steady.loadavg[0]!), source: 'web-1', meta: { unit: 'load', window: '1m', cpus: 2, host: 'web-1' } },
+        data: {
+          time: t,
+          metric_type: 'load',
+          value: round2(steady.loadavg[0]!),
+          source: 'web-1',
+          meta: { unit: 'load', window: '1m', cpus: 2, host: 'web-1' },
+        },
       },
       {
         type: 'system_metric',
@@ -55,13 +70,57 @@ describe('collectMetrics', () => {
           metric_type: 'disk',
           value: root.use,
           source: 'web-1:/',
-          meta: { unit: 'percent', mount: '/', fs: root.fs, fs_type: root.type, used_bytes: root.used, size_bytes: root.size, host: 'web-1' },
+          meta: {
+            unit: 'percent',
+            mount: '/',
+            fs: root.fs,
+            fs_type: root.type,
+            used_bytes: root.used,
+            size_bytes: root.size,
+            host: 'web-1',
+          },
         },
       },
-      { type: 'system_metric', data: { time: t, metric_type: 'net_rx', value: Math.round(eth0.rx_sec!), source: 'web-1:eth0', meta: { unit: 'bytes/s', iface: 'eth0', host: 'web-1' } } },
-      { type: 'system_metric', data: { time: t, metric_type: 'net_tx', value: Math.round(eth0.tx_sec!), source: 'web-1:eth0', meta: { unit: 'bytes/s', iface: 'eth0', host: 'web-1' } } },
-      { type: 'system_metric', data: { time: t, metric_type: 'net_rx', value: Math.round(lo.rx_sec!), source: 'web-1:lo', meta: { unit: 'bytes/s', iface: 'lo', host: 'web-1' } } },
-      { type: 'system_metric', data: { time: t, metric_type: 'net_tx', value: Math.round(lo.tx_sec!), source: 'web-1:lo', meta: { unit: 'bytes/s', iface: 'lo', host: 'web-1' } } },
+      {
+        type: 'system_metric',
+        data: {
+          time: t,
+          metric_type: 'net_rx',
+          value: Math.round(eth0.rx_sec!),
+          source: 'web-1:eth0',
+          meta: { unit: 'bytes/s', iface: 'eth0', host: 'web-1' },
+        },
+      },
+      {
+        type: 'system_metric',
+        data: {
+          time: t,
+          metric_type: 'net_tx',
+          value: Math.round(eth0.tx_sec!),
+          source: 'web-1:eth0',
+          meta: { unit: 'bytes/s', iface: 'eth0', host: 'web-1' },
+        },
+      },
+      {
+        type: 'system_metric',
+        data: {
+          time: t,
+          metric_type: 'net_rx',
+          value: Math.round(lo.rx_sec!),
+          source: 'web-1:lo',
+          meta: { unit: 'bytes/s', iface: 'lo', host: 'web-1' },
+        },
+      },
+      {
+        type: 'system_metric',
+        data: {
+          time: t,
+          metric_type: 'net_tx',
+          value: Math.round(lo.tx_sec!),
+          source: 'web-1:lo',
+          meta: { unit: 'bytes/s', iface: 'lo', host: 'web-1' },
+        },
+      },
     ]);
   });
 
@@ -111,7 +170,10 @@ describe('collectMetrics', () => {
     ['docker-host.json', docker],
   ])('produces only envelopes the schema accepts (%s)', (_name, sample) => {
     const validate = envelopeValidator();
-    for (const e of [...collectMetrics(sample, HOST), ...collectContainers(sample, HOST).containers.map((data) => ({ type: 'container_status', data }))]) {
+    for (const e of [
+      ...collectMetrics(sample, HOST),
+      ...collectContainers(sample, HOST).containers.map((data) => ({ type: 'container_status', data })),
+    ]) {
       expect(validate(e), JSON.stringify(validate.errors)).toBe(true);
     }
   });
@@ -156,7 +218,13 @@ describe('collectContainers', () => {
   });
 
   it('skips a state the schema does not know', () => {
-    const sample: SystemSample = { ...docker, dockerContainers: [{ name: 'odd', state: 'hibernating' }, { name: 'ok', state: 'paused' }] };
+    const sample: SystemSample = {
+      ...docker,
+      dockerContainers: [
+        { name: 'odd', state: 'hibernating' },
+        { name: 'ok', state: 'paused' },
+      ],
+    };
     expect(collectContainers(sample, HOST).containers.map((c) => c.container)).toEqual(['web-1/ok']);
   });
 });

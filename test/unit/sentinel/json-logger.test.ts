@@ -5,7 +5,14 @@ const AT = new Date('2026-01-17T04:30:00.000Z');
 
 function capture(enabled: (level: string) => boolean = () => true): { lines: string[]; logger: ReturnType<typeof createJsonLogger> } {
   const lines: string[] = [];
-  return { lines, logger: createJsonLogger(enabled, (line) => void lines.push(line), () => AT) };
+  return {
+    lines,
+    logger: createJsonLogger(
+      enabled,
+      (line) => void lines.push(line),
+      () => AT,
+    ),
+  };
 }
 
 describe('createJsonLogger', () => {
@@ -38,7 +45,12 @@ describe('createJsonLogger', () => {
     const cycle: Record<string, unknown> = {};
     cycle['self'] = cycle;
     expect(() => logger.info({ cycle, big: 1n }, 'odd')).not.toThrow();
-    expect(JSON.parse(lines[0] as string)).toEqual({ level: 'info', time: '2026-01-17T04:30:00.000Z', msg: 'odd', logError: 'fields not serializable as JSON' });
+    expect(JSON.parse(lines[0] as string)).toEqual({
+      level: 'info',
+      time: '2026-01-17T04:30:00.000Z',
+      msg: 'odd',
+      logError: 'fields not serializable as JSON',
+    });
   });
 
   it('writes only the levels that are enabled', () => {

@@ -67,7 +67,13 @@ function start(options: SentinelOptions): Sentinel {
 }
 
 const types = (batch: readonly Envelope[]): string[] =>
-  batch.map((e) => (e.type === 'system_metric' ? `${e.data.metric_type}:${e.data.source}` : e.type === 'alert' ? `alert:${e.data.level}` : `container:${e.data.container}`));
+  batch.map((e) =>
+    e.type === 'system_metric'
+      ? `${e.data.metric_type}:${e.data.source}`
+      : e.type === 'alert'
+        ? `alert:${e.data.level}`
+        : `container:${e.data.container}`,
+  );
 
 describe('startSentinel', () => {
   it('publishes one batch at once and then one per interval', async () => {
@@ -117,7 +123,10 @@ describe('startSentinel', () => {
     const alerts = publisher.batches.map((b) => types(b).filter((t) => t.startsWith('alert:')));
     expect(alerts).toEqual([[], ['alert:warning'], [], [], ['alert:resolved']]);
     expect(types(publisher.batches[1]!)[0]).toBe('alert:warning');
-    expect(publisher.batches[1]![0]).toMatchObject({ type: 'alert', data: { metric_type: 'cpu', source: 'web-1', value: 93, threshold: 90 } });
+    expect(publisher.batches[1]![0]).toMatchObject({
+      type: 'alert',
+      data: { metric_type: 'cpu', source: 'web-1', value: 93, threshold: 90 },
+    });
   });
 
   it('applies custom thresholds', async () => {
@@ -130,16 +139,14 @@ describe('startSentinel', () => {
   it('publishes containers on change and re-announces them every containerReannounceMs', async () => {
     const publisher = recordingPublisher();
     let state = 'running';
-    const sampler = vi.fn(
-      async (): Promise<SystemSample> => ({
-        ...dockerHost,
-        time: new Date().toISOString(),
-        dockerContainers: [
-          { name: 'api', state },
-          { name: 'db', state: 'running' },
-        ],
-      }),
-    );
+    const sampler = vi.fn(async (): Promise<SystemSample> => ({
+      ...dockerHost,
+      time: new Date().toISOString(),
+      dockerContainers: [
+        { name: 'api', state },
+        { name: 'db', state: 'running' },
+      ],
+    }));
     start({ publisher, sampler, intervalMs: 1000, containerReannounceMs: 5000 });
     await vi.advanceTimersByTimeAsync(0);
     const containers = (): string[][] => publisher.batches.map((b) => types(b).filter((t) => t.startsWith('container:')));
@@ -192,7 +199,7 @@ describe('startSentinel', () => {
       ]);
     });
 
-    it("re-announces the eased level, not the first one, and once per series when the batch already has it", async () => {
+    it('re-announces the eased level, not the first one, and once per series when the batch already has it', async () => {
       const publisher = recordingPublisher();
       // critical at 0 s, eased to warning at 2 s (below 95 − 5); the re-announce at 2 s carries it once.
       start({ publisher, sampler: scriptedSampler(steady, [97, 96, 89]), intervalMs: 1000, containerReannounceMs: 2000 });
@@ -223,7 +230,9 @@ describe('startSentinel', () => {
       const batch = publisher.batches[0]!;
       const names = batch.map((e) => (e.type === 'container_status' ? e.data.container : e.data.source));
       expect(names.every((n) => n === 'db-7' || n.startsWith('db-7:') || n.startsWith('db-7/'))).toBe(true);
-      expect(types(batch)).toEqual(expect.arrayContaining(['alert:critical', 'cpu:db-7', 'disk:db-7:/var/lib/docker', 'net_rx:db-7:eth0', 'container:db-7/api']));
+      expect(types(batch)).toEqual(
+        expect.arrayContaining(['alert:critical', 'cpu:db-7', 'disk:db-7:/var/lib/docker', 'net_rx:db-7:eth0', 'container:db-7/api']),
+      );
     });
   });
 
@@ -251,7 +260,10 @@ describe('startSentinel', () => {
     const retried = types(publisher.batches[1]!);
     expect(retried[0]).toBe('alert:critical');
     expect(retried.filter((t) => t.startsWith('container:'))).toHaveLength(4);
-    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ err: expect.objectContaining({ code: 'SST_ERR_REDIS_UNAVAILABLE' }) }), expect.any(String));
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ err: expect.objectContaining({ code: 'SST_ERR_REDIS_UNAVAILABLE' }) }),
+      expect.any(String),
+    );
   });
 
   it('logs a failed sample and tries again next tick', async () => {
@@ -267,7 +279,10 @@ describe('startSentinel', () => {
   it('drops an envelope the schema refuses and publishes the rest', async () => {
     const publisher = recordingPublisher();
     // A filesystem reporting an infinite size: its metric's meta.size_bytes is not a finite number.
-    const sample: SystemSample = { ...steady, fsSize: [...steady.fsSize, { ...steady.fsSize[0]!, mount: '/huge', size: Infinity, use: 50 }] };
+    const sample: SystemSample = {
+      ...steady,
+      fsSize: [...steady.fsSize, { ...steady.fsSize[0]!, mount: '/huge', size: Infinity, use: 50 }],
+    };
     const logger = spyLogger();
     start({ publisher, sampler: async () => sample, intervalMs: 1000, logger });
     await vi.advanceTimersByTimeAsync(0);
@@ -308,7 +323,16 @@ describe('startSentinel', () => {
   describe('options', () => {
     it('takes options given as undefined as left out', async () => {
       const publisher = recordingPublisher();
-      start({ publisher, sampler: scriptedSampler(steady), intervalMs: undefined, containerReannounceMs: undefined, thresholds: undefined, logger: undefined, redis: undefined, channel: undefined });
+      start({
+        publisher,
+        sampler: scriptedSampler(steady),
+        intervalMs: undefined,
+        containerReannounceMs: undefined,
+        thresholds: undefined,
+        logger: undefined,
+        redis: undefined,
+        channel: undefined,
+      });
       await vi.advanceTimersByTimeAsync(0);
       expect(publisher.batches).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(999);
@@ -324,12 +348,28 @@ describe('startSentinel', () => {
       ['a fractional reannounce interval', { publisher: recordingPublisher(), containerReannounceMs: 0.5 }, /`containerReannounceMs`/],
       ['a sampler that is not a function', { publisher: recordingPublisher(), sampler: 'si' }, /`sampler`/],
       ['bad thresholds', { publisher: recordingPublisher(), thresholds: { cpu: 'high' } }, /thresholds\.cpu/],
-      ['an infinite interval', { publisher: recordingPublisher(), intervalMs: Infinity }, /`intervalMs` to be an integer from 100 to 2147483647 \(milliseconds\), got Infinity/],
+      [
+        'an infinite interval',
+        { publisher: recordingPublisher(), intervalMs: Infinity },
+        /`intervalMs` to be an integer from 100 to 2147483647 \(milliseconds\), got Infinity/,
+      ],
       ['an interval past the timer limit', { publisher: recordingPublisher(), intervalMs: 2 ** 31 }, /`intervalMs`.*got 2147483648/],
-      ['a NaN reannounce interval', { publisher: recordingPublisher(), containerReannounceMs: Number.NaN }, /`containerReannounceMs`.*got NaN/],
-      ['a misspelt option', { publisher: recordingPublisher(), intervalMS: 500 }, /Unknown option `intervalMS` of startSentinel; did you mean `intervalMs`\?/],
+      [
+        'a NaN reannounce interval',
+        { publisher: recordingPublisher(), containerReannounceMs: Number.NaN },
+        /`containerReannounceMs`.*got NaN/,
+      ],
+      [
+        'a misspelt option',
+        { publisher: recordingPublisher(), intervalMS: 500 },
+        /Unknown option `intervalMS` of startSentinel; did you mean `intervalMs`\?/,
+      ],
       ['a misspelt redis next to a publisher', { publisher: recordingPublisher(), redsi: 'redis://127.0.0.1:1' }, /did you mean `redis`\?/],
-      ['a Redis URL ioredis cannot parse', { redis: 'redis://:hunter2@[::1' }, /^Expected `redis` to be a redis:\/\/ or rediss:\/\/ URL that ioredis can open, but [^]*$/],
+      [
+        'a Redis URL ioredis cannot parse',
+        { redis: 'redis://:hunter2@[::1' },
+        /^Expected `redis` to be a redis:\/\/ or rediss:\/\/ URL that ioredis can open, but [^]*$/,
+      ],
       ['a source with a colon', { publisher: recordingPublisher(), source: 'web:1' }, /`source`.*got "web:1"/],
     ])('throws SST_ERR_INVALID_OPTION for %s, starting nothing', (_what, options, message) => {
       let thrown: unknown;
@@ -361,7 +401,10 @@ describe('chunkBatch', () => {
   });
 
   it('splits at 1,000 envelopes', () => {
-    const chunks = chunkBatch(Array.from({ length: 2500 }, () => metric()), Infinity);
+    const chunks = chunkBatch(
+      Array.from({ length: 2500 }, () => metric()),
+      Infinity,
+    );
     expect(chunks.map((c) => c.length)).toEqual([1000, 1000, 500]);
   });
 });

@@ -65,7 +65,11 @@ describe('resolveOptions', () => {
     ['heartbeatIntervalMs', Number.NaN, 'Expected `heartbeatIntervalMs` to be an integer from 10 to 2147483647 (milliseconds), got NaN'],
     ['maxBufferedBytes', '1MB', 'Expected `maxBufferedBytes` to be an integer >= 1024, got "1MB"'],
     ['staleAfterIntervals', -1, 'Expected `staleAfterIntervals` to be a finite number from 0 to 1000, got -1'],
-    ['staleAfterIntervals', 0.5, 'Expected `staleAfterIntervals` to be 0 (off) or a number from 1 to 1000, got 0.5: below 1, a source would be stale before its next metric is due'],
+    [
+      'staleAfterIntervals',
+      0.5,
+      'Expected `staleAfterIntervals` to be 0 (off) or a number from 1 to 1000, got 0.5: below 1, a source would be stale before its next metric is due',
+    ],
     ['staleFloorMs', 50, 'Expected `staleFloorMs` to be an integer from 100 to 2147483647 (milliseconds), got 50'],
   ])('names the option, the expectation and the value: %s = %s', (name, value, message) => {
     expect(() => resolveOptions({ apiKeys: ['k'], [name]: value })).toThrow(message);
@@ -77,10 +81,13 @@ describe('resolveOptions', () => {
         "Expected `heartbeatIntervalMs` to be an integer from 10 to 2147483647 (milliseconds), got Infinity; Node's timers cannot wait longer than 2147483647 ms (about 24.8 days)",
       );
     });
-    it.each(['heartbeatIntervalMs', 'redisHealthCheckMs', 'throttleMs', 'slowClientTimeoutMs'])('rejects %s above 2147483647 and accepts it at that limit', (name) => {
-      expect(() => resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_648 })).toThrow(/got 2147483648; Node's timers/);
-      expect(resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_647 })[name as 'throttleMs']).toBe(2_147_483_647);
-    });
+    it.each(['heartbeatIntervalMs', 'redisHealthCheckMs', 'throttleMs', 'slowClientTimeoutMs'])(
+      'rejects %s above 2147483647 and accepts it at that limit',
+      (name) => {
+        expect(() => resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_648 })).toThrow(/got 2147483648; Node's timers/);
+        expect(resolveOptions({ apiKeys: ['k'], [name]: 2_147_483_647 })[name as 'throttleMs']).toBe(2_147_483_647);
+      },
+    );
     it('takes throttleMs: 0 as "off", as its documentation says', () => {
       expect(resolveOptions({ apiKeys: ['k'], throttleMs: 0 }).throttleMs).toBe(0);
     });
@@ -99,7 +106,9 @@ describe('resolveOptions', () => {
   it('treats every option given as undefined as left out (values read from the environment)', () => {
     const fromEnv = (name: string): string | undefined => process.env[`SST_TEST_UNSET_${name}`];
     const throttle = fromEnv('THROTTLE');
-    expect(resolveOptions({ apiKeys: ['k'], throttleMs: throttle === undefined ? undefined : Number(throttle), path: fromEnv('PATH') })).toMatchObject({
+    expect(
+      resolveOptions({ apiKeys: ['k'], throttleMs: throttle === undefined ? undefined : Number(throttle), path: fromEnv('PATH') }),
+    ).toMatchObject({
       throttleMs: 50,
       path: '/api/system/ws',
     });
@@ -124,16 +133,20 @@ describe('resolveOptions', () => {
       expect(resolveOptions({ auth: false, metrics: registry }).metrics).toBe(registry);
       expect(resolveOptions({ auth: false, metrics: true, metricsAuth: 'none' }).metricsAuth).toBe('none');
     });
-    it.each([['a string', 'yes'], ['a number', 1], ['an object that is not a registry', { metrics: () => '' }], ['null', null]])(
-      'refuse %s for metrics, saying what a registry has',
-      (_what, value) => {
-        expect(() => resolveOptions({ auth: false, metrics: value as never })).toThrow(
-          /^Expected `metrics` to be true, false or a prom-client Registry \(with metrics\(\), registerMetric\(\), getSingleMetric\(\), removeSingleMetric\(\) and contentType\), got /,
-        );
-      },
-    );
+    it.each([
+      ['a string', 'yes'],
+      ['a number', 1],
+      ['an object that is not a registry', { metrics: () => '' }],
+      ['null', null],
+    ])('refuse %s for metrics, saying what a registry has', (_what, value) => {
+      expect(() => resolveOptions({ auth: false, metrics: value as never })).toThrow(
+        /^Expected `metrics` to be true, false or a prom-client Registry \(with metrics\(\), registerMetric\(\), getSingleMetric\(\), removeSingleMetric\(\) and contentType\), got /,
+      );
+    });
     it('refuse a metricsAuth that is neither same nor none', () => {
-      expect(() => resolveOptions({ auth: false, metrics: true, metricsAuth: 'open' as never })).toThrow('Expected `metricsAuth` to be one of same, none, got "open"');
+      expect(() => resolveOptions({ auth: false, metrics: true, metricsAuth: 'open' as never })).toThrow(
+        'Expected `metricsAuth` to be one of same, none, got "open"',
+      );
     });
   });
 

@@ -5,7 +5,12 @@ describe('createRateLimitedLog', () => {
   it('logs the first event, then one summary per interval with the number suppressed', () => {
     let now = 0;
     const lines: object[] = [];
-    const log = createRateLimitedLog((obj) => lines.push(obj), 'dropped', 1000, () => now);
+    const log = createRateLimitedLog(
+      (obj) => lines.push(obj),
+      'dropped',
+      1000,
+      () => now,
+    );
     for (let i = 0; i < 500; i++) {
       log({ i });
       now += 5; // 500 events over 2.5 s

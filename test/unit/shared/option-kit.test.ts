@@ -37,7 +37,14 @@ function invalid(fn: () => unknown): SystemStreamError {
 
 /** Every way an error can be shown or logged, joined: a secret must be in none of them. */
 function everyRendering(err: SystemStreamError): string {
-  return [String(err), err.message, JSON.stringify(err), inspect(err, { depth: 10 }), String(err.stack), inspect(err.cause, { depth: 10 })].join('\n');
+  return [
+    String(err),
+    err.message,
+    JSON.stringify(err),
+    inspect(err, { depth: 10 }),
+    String(err.stack),
+    inspect(err.cause, { depth: 10 }),
+  ].join('\n');
 }
 
 // A recording publisher for startSentinel, so that rows that pass start nothing that talks to Redis.
@@ -118,10 +125,13 @@ describe('option resolvers (attachSystemStream, createSystemPublisher, startSent
     });
   });
 
-  it.each(Object.keys(resolvers) as Entry[])('%s: an unknown option far from every known one is refused with the list of known ones', (entry) => {
-    const err = invalid(() => resolvers[entry]({ somethingElseEntirely: true }));
-    expect(err.message).toMatch(new RegExp(`^Unknown option \`somethingElseEntirely\` of ${entry}; it takes \`\\w+\`(, \`\\w+\`)+$`));
-  });
+  it.each(Object.keys(resolvers) as Entry[])(
+    '%s: an unknown option far from every known one is refused with the list of known ones',
+    (entry) => {
+      const err = invalid(() => resolvers[entry]({ somethingElseEntirely: true }));
+      expect(err.message).toMatch(new RegExp(`^Unknown option \`somethingElseEntirely\` of ${entry}; it takes \`\\w+\`(, \`\\w+\`)+$`));
+    },
+  );
 
   it.each(Object.keys(resolvers) as Entry[])('%s: an own __proto__ key (as JSON.parse makes) is an unknown option', (entry) => {
     const err = invalid(() => resolvers[entry](JSON.parse('{"__proto__": {"auth": false}}') as Record<string, unknown>));
@@ -182,7 +192,9 @@ describe('option kit', () => {
       );
     });
     it('never lets a caller raise the limit past what a timer can wait', () => {
-      expect(invalid(() => integerMs('x', MAX_TIMER_MS + 1, { min: 0, max: Number.MAX_SAFE_INTEGER })).message).toMatch(/from 0 to 2147483647/);
+      expect(invalid(() => integerMs('x', MAX_TIMER_MS + 1, { min: 0, max: Number.MAX_SAFE_INTEGER })).message).toMatch(
+        /from 0 to 2147483647/,
+      );
     });
   });
 
@@ -195,7 +207,10 @@ describe('option kit', () => {
       [() => numberOption('hysteresis', Number.NaN, { min: 0 }), 'Expected `hysteresis` to be a finite number >= 0, got NaN'],
       [() => numberOption('hysteresis', '5', { min: 0 }), 'Expected `hysteresis` to be a finite number >= 0, got "5"'],
       [() => numberOption('hysteresis', 10n, { min: 0 }), 'Expected `hysteresis` to be a finite number >= 0, got 10n'],
-      [() => numberOption('hysteresis', { valueOf: () => 5 }, { min: 0 }), 'Expected `hysteresis` to be a finite number >= 0, got an object'],
+      [
+        () => numberOption('hysteresis', { valueOf: () => 5 }, { min: 0 }),
+        'Expected `hysteresis` to be a finite number >= 0, got an object',
+      ],
     ])('%#: %s', (run, message) => {
       expect(invalid(run).message).toBe(message);
     });
@@ -206,9 +221,12 @@ describe('option kit', () => {
   });
 
   describe('redisOption', () => {
-    it.each(['redis://127.0.0.1:1', 'rediss://user:p%40ss@127.0.0.1:2/2', 'redis://[::1]:1', 'REDIS://localhost', 'redis://'])('accepts %s', (url) => {
-      expect(redisOption(url, 'subscriber')).toBe(url);
-    });
+    it.each(['redis://127.0.0.1:1', 'rediss://user:p%40ss@127.0.0.1:2/2', 'redis://[::1]:1', 'REDIS://localhost', 'redis://'])(
+      'accepts %s',
+      (url) => {
+        expect(redisOption(url, 'subscriber')).toBe(url);
+      },
+    );
     it('asks a host client for the method its role needs', () => {
       const publishOnly = { publish: async () => 0 };
       expect(redisOption(publishOnly, 'publisher')).toBe(publishOnly);
@@ -217,7 +235,9 @@ describe('option kit', () => {
       expect(invalid(() => redisOption(6379, 'publisher')).message).toMatch(/`redis`/);
     });
     it('names the option as the caller does (a CLI flag)', () => {
-      expect(invalid(() => redisOption('redis://:pw@[::1', 'publisher', '--redis / REDIS_URL')).message).toMatch(/^Expected `--redis \/ REDIS_URL` to be/);
+      expect(invalid(() => redisOption('redis://:pw@[::1', 'publisher', '--redis / REDIS_URL')).message).toMatch(
+        /^Expected `--redis \/ REDIS_URL` to be/,
+      );
     });
   });
 
@@ -280,22 +300,36 @@ describe('channelList', () => {
     expect(channelList('channel', 'a')).toEqual(['a']);
     expect(channelList('channel', ['a', 'b'])).toEqual(['a', 'b']);
     expect(Object.isFrozen(channelList('channel', ['a']))).toBe(true);
-    for (const bad of ['', [], [''], ['a', 1], 7, null]) expect(invalid(() => channelList('channel', bad)).message).toMatch(/^Expected `channel` to be a non-empty string or a non-empty array/);
-    expect(invalid(() => channelList('channel', ['a', 'b', 'a'])).message).toBe('Expected the channels in `channel` to be distinct, got "a" twice');
+    for (const bad of ['', [], [''], ['a', 1], 7, null])
+      expect(invalid(() => channelList('channel', bad)).message).toMatch(
+        /^Expected `channel` to be a non-empty string or a non-empty array/,
+      );
+    expect(invalid(() => channelList('channel', ['a', 'b', 'a'])).message).toBe(
+      'Expected the channels in `channel` to be distinct, got "a" twice',
+    );
   });
 });
 
 describe('option: sharded', () => {
-  const cluster = (shardedSubscribers?: boolean) => ({ isCluster: true, options: { shardedSubscribers }, duplicate() {}, publish: async () => 0 });
+  const cluster = (shardedSubscribers?: boolean) => ({
+    isCluster: true,
+    options: { shardedSubscribers },
+    duplicate() {},
+    publish: async () => 0,
+  });
 
   it('is false unless set, and must be a boolean', () => {
     expect(resolveOptions({ auth: false }).sharded).toBe(false);
     expect(resolvePublisherOptions({}).sharded).toBe(false);
-    expect(invalid(() => resolveOptions({ auth: false, sharded: 'yes' as never })).message).toBe('Expected `sharded` to be true or false, got "yes"');
+    expect(invalid(() => resolveOptions({ auth: false, sharded: 'yes' as never })).message).toBe(
+      'Expected `sharded` to be true or false, got "yes"',
+    );
   });
 
   it('refuses a Cluster without shardedSubscribers for the stream, not for the publisher', () => {
-    expect(invalid(() => resolveOptions({ auth: false, redis: cluster() as never, sharded: true })).message).toMatch(/shardedSubscribers: true/);
+    expect(invalid(() => resolveOptions({ auth: false, redis: cluster() as never, sharded: true })).message).toMatch(
+      /shardedSubscribers: true/,
+    );
     expect(resolveOptions({ auth: false, redis: cluster(true) as never, sharded: true }).sharded).toBe(true);
     // SPUBLISH is routed like any keyed command: publishing needs no sharded subscribers.
     expect(resolvePublisherOptions({ redis: cluster() as never, sharded: true }).sharded).toBe(true);
@@ -304,7 +338,9 @@ describe('option: sharded', () => {
   it('refuses a client without the sharded commands (the in-process bus)', async () => {
     const { createInProcessBus } = await import('../../../src/redis/in-process-bus.js');
     const bus = createInProcessBus();
-    expect(invalid(() => resolveOptions({ auth: false, redis: bus, sharded: true })).message).toMatch(/needs a Redis client with ssubscribe\(\)/);
+    expect(invalid(() => resolveOptions({ auth: false, redis: bus, sharded: true })).message).toMatch(
+      /needs a Redis client with ssubscribe\(\)/,
+    );
     expect(invalid(() => resolvePublisherOptions({ redis: bus, sharded: true })).message).toMatch(/needs a Redis client with spublish\(\)/);
     expect(resolveOptions({ auth: false, redis: 'redis://127.0.0.1:1', sharded: true }).sharded).toBe(true);
   });

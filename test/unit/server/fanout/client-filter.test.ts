@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { canSee, filterKey, MAX_FILTER_VALUES, requestedFilter, sourceMatches, type ClientFilter } from '../../../../src/server/fanout/client-filter.js';
+import {
+  canSee,
+  filterKey,
+  MAX_FILTER_VALUES,
+  requestedFilter,
+  sourceMatches,
+  type ClientFilter,
+} from '../../../../src/server/fanout/client-filter.js';
 import { controlDelivery, envelopeDelivery, HEARTBEAT, redisDownDelivery } from '../../../../src/server/fanout/delivery.js';
 import { envelopeKey, type Envelope } from '../../../../src/protocol/wire.js';
 import { alert, container, metric } from '../../../helpers/fixtures.js';
@@ -29,7 +36,11 @@ describe('canSee', () => {
 
   it('lets control packets through whatever the filter', () => {
     const strict: ClientFilter = { types: set('alert') as never, sources: [set('nowhere')], metricTypes: set('none') };
-    for (const d of [redisDownDelivery(), HEARTBEAT[0]!, controlDelivery({ type: 'status', data: { code: 200, message: 'OK', time: 't' } })]) {
+    for (const d of [
+      redisDownDelivery(),
+      HEARTBEAT[0]!,
+      controlDelivery({ type: 'status', data: { code: 200, message: 'OK', time: 't' } }),
+    ]) {
       expect(canSee(strict, d)).toBe(true);
     }
   });
@@ -59,8 +70,16 @@ describe('filterKey', () => {
   it('is the same for equal filters, whatever the order, and empty for no filter', () => {
     expect(filterKey({ types: null })).toBe('');
     expect(filterKey({ types: null, sources: [] })).toBe('');
-    const a = filterKey({ types: set('alert', 'system_metric') as never, sources: [set('b', 'a'), set('c')], metricTypes: set('cpu', 'disk') });
-    const b = filterKey({ types: set('system_metric', 'alert') as never, sources: [set('c'), set('a', 'b')], metricTypes: set('disk', 'cpu') });
+    const a = filterKey({
+      types: set('alert', 'system_metric') as never,
+      sources: [set('b', 'a'), set('c')],
+      metricTypes: set('cpu', 'disk'),
+    });
+    const b = filterKey({
+      types: set('system_metric', 'alert') as never,
+      sources: [set('c'), set('a', 'b')],
+      metricTypes: set('disk', 'cpu'),
+    });
     expect(a).toBe(b);
     expect(filterKey({ types: null, sources: [set('a')] })).not.toBe(filterKey({ types: null, metricTypes: set('a') }));
     expect(filterKey({ types: null, sources: [set('a', 'b')] })).not.toBe(filterKey({ types: null, sources: [set('a'), set('b')] }));
@@ -77,7 +96,15 @@ describe('requestedFilter', () => {
   });
 
   it('refuses (null) an empty list, too many values, a source over 256 characters, a metric type no envelope can have', () => {
-    for (const bad of ['source=', 'source=,,', 'metric_type=', `source=${'a,'.repeat(MAX_FILTER_VALUES)}b`, `source=${'x'.repeat(257)}`, 'metric_type=a:b', 'metric_type=cpu,%20']) {
+    for (const bad of [
+      'source=',
+      'source=,,',
+      'metric_type=',
+      `source=${'a,'.repeat(MAX_FILTER_VALUES)}b`,
+      `source=${'x'.repeat(257)}`,
+      'metric_type=a:b',
+      'metric_type=cpu,%20',
+    ]) {
       expect(parse(bad)).toBeNull();
     }
   });

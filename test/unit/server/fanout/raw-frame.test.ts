@@ -50,7 +50,9 @@ describe('writeFrames', () => {
   it('is counted by bufferedAmount while the socket has not flushed it, so backpressure sees it', async () => {
     const { serverSide, client } = await connectPair();
     (client as unknown as { _socket: Socket })._socket.pause(); // the client stops reading
-    const big = encodeFrames([{ type: 'heartbeat', json: JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(64 * 1024) }), conflationKey: null }]);
+    const big = encodeFrames([
+      { type: 'heartbeat', json: JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(64 * 1024) }), conflationKey: null },
+    ]);
     const before = serverSide.bufferedAmount;
     let written = 0;
     // Fill the kernel's buffers (a few MB on loopback) until bytes stay queued in the socket.

@@ -57,7 +57,10 @@ describe('createAuthenticator', () => {
   });
 
   it('accepts the key in the subprotocol, and refuses an ambiguous one without a hook', () => {
-    expect(auth(req('/ws', { 'sec-websocket-protocol': `system-stream.v1,${keyProtocol('right-key')}` }))).toEqual({ ok: true, types: null });
+    expect(auth(req('/ws', { 'sec-websocket-protocol': `system-stream.v1,${keyProtocol('right-key')}` }))).toEqual({
+      ok: true,
+      types: null,
+    });
     expect(auth(req('/ws?api_key=right-key&api_key=right-key'))).toMatchObject({ ok: false, status: 401 });
   });
 });
@@ -89,9 +92,19 @@ describe('createAuthenticator with an authenticate hook', () => {
   });
 
   it('answers 500 when the hook throws, rejects, or its then() throws', async () => {
-    expect(await withHook(() => { throw new Error('x'); })(req('/ws'))).toMatchObject({ ok: false, status: 500 });
+    expect(
+      await withHook(() => {
+        throw new Error('x');
+      })(req('/ws')),
+    ).toMatchObject({ ok: false, status: 500 });
     expect(await withHook(() => Promise.reject(new Error('x')))(req('/ws'))).toMatchObject({ ok: false, status: 500 });
-    expect(await withHook(() => ({ then: () => { throw new Error('x'); } }))(req('/ws'))).toMatchObject({ ok: false, status: 500 });
+    expect(
+      await withHook(() => ({
+        then: () => {
+          throw new Error('x');
+        },
+      }))(req('/ws')),
+    ).toMatchObject({ ok: false, status: 500 });
   });
 
   it('passes requests without a valid unambiguous key to the hook: Basic credentials, an ambiguous or a wrong key', async () => {
@@ -138,7 +151,11 @@ describe('createAuthenticator: source and metric_type filters', () => {
 
   it('lets authenticate() narrow sources: the request can narrow them further, never widen them', async () => {
     const hook = withHook({ types: ['system_metric', 'alert'], sources: ['web-1', 'web-2'] });
-    expect(await hook(req('/ws'))).toEqual({ ok: true, types: new Set(['system_metric', 'alert']), sources: [new Set(['web-1', 'web-2'])] });
+    expect(await hook(req('/ws'))).toEqual({
+      ok: true,
+      types: new Set(['system_metric', 'alert']),
+      sources: [new Set(['web-1', 'web-2'])],
+    });
     // Asking for web-3 as well adds a list that must match too: web-3 is never let through (see canSee).
     expect(await hook(req('/ws?source=web-2,web-3'))).toEqual({
       ok: true,

@@ -22,7 +22,10 @@ describe('createRefusalSummary', () => {
     vi.advanceTimersByTime(9_999);
     expect(lines).toHaveLength(1);
     vi.advanceTimersByTime(1);
-    expect(lines[1]).toEqual({ obj: { event: 'handshakes_refused', refused: { unauthorized: 9_998, full: 1 }, total: 9_999 }, msg: 'handshakes refused' });
+    expect(lines[1]).toEqual({
+      obj: { event: 'handshakes_refused', refused: { unauthorized: 9_998, full: 1 }, total: 9_999 },
+      msg: 'handshakes refused',
+    });
     // Quiet: the timer is gone and nothing else is logged.
     expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(60_000);

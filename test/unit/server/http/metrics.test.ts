@@ -2,7 +2,13 @@ import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { envelopeDelivery, redisDownDelivery, type Delivery } from '../../../../src/server/fanout/delivery.js';
 import { SystemStreamError } from '../../../../src/shared/errors.js';
-import { createStreamMetrics, FANOUT_BUCKETS_S, LAG_BUCKETS_S, loadPromClient, type MetricsSource } from '../../../../src/server/http/metrics.js';
+import {
+  createStreamMetrics,
+  FANOUT_BUCKETS_S,
+  LAG_BUCKETS_S,
+  loadPromClient,
+  type MetricsSource,
+} from '../../../../src/server/http/metrics.js';
 import { createCounters, createLabelledCounters } from '../../../../src/server/stats.js';
 import { metric } from '../../../helpers/fixtures.js';
 import { parseExposition } from '../../../helpers/prometheus.js';
@@ -75,10 +81,19 @@ describe('createStreamMetrics', () => {
     for (const outcome of ['accepted', 'unauthorized', 'forbidden', 'bad_request', 'full', 'timeout', 'busy', 'error']) {
       expect(before.value('system_stream_handshakes_total', { outcome })).toBe(0);
     }
-    for (const type of ['system_metric', 'container_status', 'alert']) expect(before.value('system_stream_envelopes_total', { type })).toBe(0);
-    for (const reason of ['too_large', 'not_json', 'bad_batch', 'schema']) expect(before.value('system_stream_invalid_messages_total', { reason })).toBe(0);
+    for (const type of ['system_metric', 'container_status', 'alert'])
+      expect(before.value('system_stream_envelopes_total', { type })).toBe(0);
+    for (const reason of ['too_large', 'not_json', 'bad_batch', 'schema'])
+      expect(before.value('system_stream_invalid_messages_total', { reason })).toBe(0);
 
-    Object.assign(source.counters, { received: 7, throttled: 2, conflated: 3, delivered: 40, slowClientsClosed: 1, deadClientsTerminated: 4 });
+    Object.assign(source.counters, {
+      received: 7,
+      throttled: 2,
+      conflated: 3,
+      delivered: 40,
+      slowClientsClosed: 1,
+      deadClientsTerminated: 4,
+    });
     source.labelled.handshakes.accepted = 5;
     source.labelled.handshakes.unauthorized = 2;
     source.labelled.envelopes.alert = 6;
@@ -107,7 +122,8 @@ describe('createStreamMetrics', () => {
   it('has delivery-lag buckets from 1 ms to 1 s and fan-out buckets from 100 µs to 1 s', async () => {
     const metrics = createStreamMetrics(true, fakeSource());
     const text = await scrape(metrics.registry);
-    const bounds = (name: string) => text.samples.filter((s) => s.name === `${name}_bucket`).map((s) => (s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le'])));
+    const bounds = (name: string) =>
+      text.samples.filter((s) => s.name === `${name}_bucket`).map((s) => (s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le'])));
     expect(bounds('system_stream_delivery_lag_seconds')).toEqual([...LAG_BUCKETS_S, Infinity]);
     expect(bounds('system_stream_fanout_seconds')).toEqual([...FANOUT_BUCKETS_S, Infinity]);
     expect(LAG_BUCKETS_S[0]).toBe(0.001);
@@ -197,7 +213,9 @@ describe('createStreamMetrics', () => {
         }
         expect(error).toBeInstanceOf(SystemStreamError);
         expect((error as SystemStreamError).code).toBe('SST_ERR_INVALID_OPTION');
-        expect((error as Error).message).toMatch(/^The `metrics` registry already holds .*system_stream_deliveries_total.*: is another stream registered in it\?/);
+        expect((error as Error).message).toMatch(
+          /^The `metrics` registry already holds .*system_stream_deliveries_total.*: is another stream registered in it\?/,
+        );
         expect((await target.getMetricsAsJSON()).length).toBe(before);
       }
       first.close();

@@ -15,7 +15,9 @@ describe('authorize', () => {
     const batch = ['a', 'b'];
     let received: readonly string[] | undefined;
     scheduler.run(({ cold }) => {
-      cold('a|', { a: batch }).pipe(authorize(canSee)).subscribe((b) => (received = b));
+      cold('a|', { a: batch })
+        .pipe(authorize(canSee))
+        .subscribe((b) => (received = b));
     });
     expect(received).toBe(batch);
   });

@@ -12,15 +12,18 @@ describe('backpressure', () => {
     scheduler = createTestScheduler();
   });
 
-  function options(blocked: () => boolean, drain$: BackpressureOptions<string>['drain$'], extra: Partial<BackpressureOptions<string>> = {}): BackpressureOptions<string> {
+  function options(
+    blocked: () => boolean,
+    drain$: BackpressureOptions<string>['drain$'],
+    extra: Partial<BackpressureOptions<string>> = {},
+  ): BackpressureOptions<string> {
     return { isBlocked: blocked, drain$, conflationKey, maxHeld: 100, ...extra };
   }
 
   it('passes batches through unchanged while the consumer keeps up', () => {
     scheduler.run(({ hot, cold, expectObservable }) => {
       const source = hot('ab', { a: ['a1'], b: ['b1', 'c1'] });
-      expectObservable(source.pipe(backpressure(options(() => false, cold('-')))))
-        .toBe('ab', { a: ['a1'], b: ['b1', 'c1'] });
+      expectObservable(source.pipe(backpressure(options(() => false, cold('-'))))).toBe('ab', { a: ['a1'], b: ['b1', 'c1'] });
     });
   });
 
@@ -42,8 +45,10 @@ describe('backpressure', () => {
       let blocked = true;
       scheduler.schedule(() => (blocked = false), 2);
       const source = hot('ab', { a: ['!1', 'a1'], b: ['!2', 'a2'] });
-      expectObservable(source.pipe(backpressure(options(() => blocked, cold('---t'), { onConflated: (v) => conflated.push(v) }))))
-        .toBe('---r', { r: ['!1', '!2', 'a2'] });
+      expectObservable(source.pipe(backpressure(options(() => blocked, cold('---t'), { onConflated: (v) => conflated.push(v) })))).toBe(
+        '---r',
+        { r: ['!1', '!2', 'a2'] },
+      );
     });
     expect(conflated).toEqual(['a1']);
   });
@@ -53,8 +58,7 @@ describe('backpressure', () => {
       let blocked = true;
       scheduler.schedule(() => (blocked = false), 1);
       const source = hot('a-b', { a: ['a1'], b: ['b1'] });
-      expectObservable(source.pipe(backpressure(options(() => blocked, cold('-----t')))))
-        .toBe('--r', { r: ['a1', 'b1'] });
+      expectObservable(source.pipe(backpressure(options(() => blocked, cold('-----t'))))).toBe('--r', { r: ['a1', 'b1'] });
     });
   });
 
@@ -64,8 +68,9 @@ describe('backpressure', () => {
       let blocked = true;
       scheduler.schedule(() => (blocked = false), 1);
       const source = hot('a', { a: ['a1', '!x', 'b1', 'c1'] });
-      expectObservable(source.pipe(backpressure(options(() => blocked, cold('--t'), { maxHeld: 3, onConflated: (v) => conflated.push(v) }))))
-        .toBe('--r', { r: ['!x', 'b1', 'c1'] });
+      expectObservable(
+        source.pipe(backpressure(options(() => blocked, cold('--t'), { maxHeld: 3, onConflated: (v) => conflated.push(v) }))),
+      ).toBe('--r', { r: ['!x', 'b1', 'c1'] });
     });
     expect(conflated).toEqual(['a1']);
   });

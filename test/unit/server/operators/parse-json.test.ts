@@ -33,7 +33,9 @@ describe('parseJson', () => {
   it('parses deep nesting without overflowing the stack (V8 parses JSON iteratively; validation rejects it later)', () => {
     const deep = '['.repeat(200_000) + ']'.repeat(200_000);
     const emitted: unknown[] = [];
-    of(deep).pipe(parseJson(1_000_000, () => {})).subscribe((v) => emitted.push(v));
+    of(deep)
+      .pipe(parseJson(1_000_000, () => {}))
+      .subscribe((v) => emitted.push(v));
     expect(emitted).toHaveLength(1);
     expect(Array.isArray(emitted[0])).toBe(true);
   });

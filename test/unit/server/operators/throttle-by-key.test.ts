@@ -131,7 +131,17 @@ describe('throttleByKey', () => {
         const virtual = new VirtualTimeScheduler();
         const source = new Subject<{ key: string; i: number; urgent: boolean }>();
         const out: { key: string; i: number; urgent: boolean }[] = [];
-        source.pipe(throttleByKey((v) => v.key, windowMs, () => {}, (v) => v.urgent, virtual)).subscribe((v) => out.push(v));
+        source
+          .pipe(
+            throttleByKey(
+              (v) => v.key,
+              windowMs,
+              () => {},
+              (v) => v.urgent,
+              virtual,
+            ),
+          )
+          .subscribe((v) => out.push(v));
         let at = 0;
         events.forEach((e, i) => {
           at += e.gapMs;

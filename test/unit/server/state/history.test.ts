@@ -11,7 +11,10 @@ function metric(metric_type: string, value: number, timeMs: number, source = 'ho
   return { type: 'system_metric', data: { time: iso(timeMs), metric_type, value, source } };
 }
 function alert(level: 'critical' | 'resolved', timeMs: number): Envelope {
-  return { type: 'alert', data: { level, metric_type: 'cpu', source: 'host', value: 95, threshold: 90, message: level, time: iso(timeMs) } };
+  return {
+    type: 'alert',
+    data: { level, metric_type: 'cpu', source: 'host', value: 95, threshold: 90, message: level, time: iso(timeMs) },
+  };
 }
 const delivery = (e: Envelope): Delivery => envelopeDelivery(e, envelopeKey(e));
 
@@ -42,7 +45,8 @@ function setup(options: { historyMs?: number; maxPerKey?: number; maxEntries?: n
   };
 }
 
-const values = (envelopes: readonly Envelope[]): string[] => envelopes.map((e) => `${envelopeKey(e)}=${'value' in e.data ? e.data.value : e.data.status}`);
+const values = (envelopes: readonly Envelope[]): string[] =>
+  envelopes.map((e) => `${envelopeKey(e)}=${'value' in e.data ? e.data.value : e.data.status}`);
 
 describe('HistoryStore', () => {
   it('backfills every value at or after since, sorted by time across keys, each once, then snapshot_end', () => {
@@ -104,7 +108,12 @@ describe('HistoryStore', () => {
     h.deliver(metric('memory', 9, T0));
     expect(h.store.size).toBe(4);
     const { envelopes, complete } = h.replay(T0);
-    expect(values(envelopes)).toEqual(['system_metric:memory:host=9', 'system_metric:cpu:host=2', 'system_metric:cpu:host=3', 'system_metric:cpu:host=4']);
+    expect(values(envelopes)).toEqual([
+      'system_metric:memory:host=9',
+      'system_metric:cpu:host=2',
+      'system_metric:cpu:host=3',
+      'system_metric:cpu:host=4',
+    ]);
     expect(complete).toBe(false);
     expect(h.replay(T0 + 2000).complete).toBe(true); // after the newest value forgotten
   });
@@ -219,8 +228,12 @@ describe('history options', () => {
   it('refuses a history stream on the in-process bus, and values that are not a boolean or a key', async () => {
     const { resolveOptions } = await import('../../../../src/server/options.js');
     const { createInProcessBus } = await import('../../../../src/redis/in-process-bus.js');
-    expect(() => resolveOptions({ auth: false, redis: createInProcessBus(), historyStream: true })).toThrow(/`historyStream` needs a Redis server/);
-    expect(() => resolveOptions({ auth: false, historyStream: '' as never })).toThrow(/Expected `historyStream` to be true, false or a non-empty stream key, got/);
+    expect(() => resolveOptions({ auth: false, redis: createInProcessBus(), historyStream: true })).toThrow(
+      /`historyStream` needs a Redis server/,
+    );
+    expect(() => resolveOptions({ auth: false, historyStream: '' as never })).toThrow(
+      /Expected `historyStream` to be true, false or a non-empty stream key, got/,
+    );
     expect(() => resolveOptions({ auth: false, historyStream: 1 as never })).toThrow(/historyStream/);
     expect(() => resolveOptions({ auth: false, maxHistoryPerKey: 0 })).toThrow(/`maxHistoryPerKey` to be an integer >= 1/);
     expect(() => resolveOptions({ auth: false, maxHistoryEntries: 1.5 })).toThrow(/`maxHistoryEntries`/);
@@ -228,8 +241,14 @@ describe('history options', () => {
 
   it('refuses a publisher history stream on a client that cannot run scripts', async () => {
     const { resolvePublisherOptions } = await import('../../../../src/publisher/publisher-options.js');
-    expect(() => resolvePublisherOptions({ redis: { publish: async () => 1, duplicate: () => ({}) }, historyStream: true })).toThrow(/needs evalsha\(\) and eval\(\)/);
-    expect(resolvePublisherOptions({ historyStream: true, historyMaxLen: 500 }).historyStream).toEqual({ channel: 'system:metrics', streamKey: '{system:metrics}:history', maxLen: 500 });
+    expect(() => resolvePublisherOptions({ redis: { publish: async () => 1, duplicate: () => ({}) }, historyStream: true })).toThrow(
+      /needs evalsha\(\) and eval\(\)/,
+    );
+    expect(resolvePublisherOptions({ historyStream: true, historyMaxLen: 500 }).historyStream).toEqual({
+      channel: 'system:metrics',
+      streamKey: '{system:metrics}:history',
+      maxLen: 500,
+    });
     expect(resolvePublisherOptions({}).historyStream).toBeNull();
   });
 });
