@@ -3,17 +3,15 @@ import { describeValue, invalidOption } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import {
   DEFAULT_CHANNEL,
-  defaultRedis,
   integerMs,
   integerOption,
   loggerOption,
   MAX_TIMER_MS,
   nonEmptyString,
   optionsObject,
-  redisOption,
-  shardedOption,
   type OptionNames,
 } from '../shared/option-kit.js';
+import { defaultRedis, redisOption, shardedOption } from '../redis/redis-options.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { historyStreamKey, isScriptRunner, type HistoryTarget } from '../redis/history-script.js';
 

@@ -3,7 +3,8 @@
 // Exit codes: 0 after a clean stop or --help/--once, 1 on an unexpected failure, 2 for bad usage.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../shared/logger.js';
-import { DEFAULT_CHANNEL, DEFAULT_REDIS_URL, integerMs, oneOf, redisOption } from '../shared/option-kit.js';
+import { DEFAULT_CHANNEL, integerMs, oneOf } from '../shared/option-kit.js';
+import { DEFAULT_REDIS_URL, redisOption } from '../redis/redis-options.js';
 import type { AlertThresholds, ThresholdSetting } from './alerts.js';
 import { createJsonLogger } from './json-logger.js';
 // The sentinel (systeminformation, ioredis, ajv) is imported only once the arguments are valid, so that

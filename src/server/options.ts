@@ -8,7 +8,6 @@ import type { MetricsRegistry } from './http/metrics.js';
 import {
   channelList,
   DEFAULT_CHANNEL,
-  defaultRedis,
   functionOption,
   integerMs,
   integerOption,
@@ -16,11 +15,10 @@ import {
   oneOf,
   numberOption,
   optionsObject,
-  redisOption,
-  shardedOption,
   stringList,
   type OptionNames,
 } from '../shared/option-kit.js';
+import { defaultRedis, redisOption, shardedOption } from '../redis/redis-options.js';
 import { ENVELOPE_TYPES, type EnvelopeType } from '../protocol/wire.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { historyStreamKey } from '../redis/history-script.js';

@@ -5,8 +5,6 @@ import { noopLogger } from '../../../src/shared/logger.js';
 import {
   closestName,
   DEFAULT_CHANNEL,
-  DEFAULT_REDIS_URL,
-  defaultRedis,
   editDistance,
   integerMs,
   integerOption,
@@ -14,10 +12,10 @@ import {
   MAX_TIMER_MS,
   numberOption,
   oneOf,
-  redisOption,
   refuseUnknownKeys,
   stringList,
 } from '../../../src/shared/option-kit.js';
+import { DEFAULT_REDIS_URL, defaultRedis, redisOption } from '../../../src/redis/redis-options.js';
 import { resolveOptions } from '../../../src/server/options.js';
 import { resolvePublisherOptions } from '../../../src/publisher/publisher-options.js';
 import { resolveSentinelOptions } from '../../../src/sentinel/sentinel-options.js';
