@@ -5,19 +5,27 @@ import { envelopeKey, type Envelope } from '../../protocol/wire.js';
 /** Filtered snapshots kept until the next change, so that a connection storm filters once per filter. */
 const MAX_CACHED_FILTERS = 1000;
 
+/** One key's latest envelope, and its packet, serialized on first use and kept until the key changes. */
+interface Latest {
+  readonly envelope: Envelope;
+  delivery: Delivery | null;
+}
+
 /**
  * The latest envelope of every key, for clients that connect later. Holds at most `maxKeys` keys,
- * forgetting the least recently updated. A `resolved` alert removes its series' alert. The serialized
- * snapshot is cached until the next change, so a connection storm serializes it once.
- * A WebSocket client receives it as one frame per envelope followed by a `snapshot_end` packet.
+ * forgetting the least recently updated. A `resolved` alert removes its series' alert.
+ * Each key's envelope is serialized once, when a client first needs it, and kept until that key changes:
+ * under live traffic a handshake costs one array of references per change, never a serialization of every
+ * key. A WebSocket client receives it as one frame per envelope followed by a `snapshot_end` packet.
  */
 export class SnapshotStore {
-  readonly #latest = new Map<string, Envelope>();
+  readonly #latest = new Map<string, Latest>();
   readonly #maxKeys: number;
   #json: string | null = null;
   #deliveries: readonly Delivery[] | null = null;
   readonly #filtered = new Map<string, readonly Delivery[]>();
-  #withExtra: { base: readonly Delivery[]; extra: readonly Delivery[]; deliveries: readonly Delivery[] } | null = null;
+  /** Per filter key (`''` for none), the last array handed out with `extra`, so that its chunks and frames are shared. */
+  readonly #withExtra = new Map<string, { base: readonly Delivery[]; extra: readonly Delivery[]; deliveries: readonly Delivery[] }>();
 
   constructor(maxKeys: number) {
     this.#maxKeys = maxKeys;
@@ -27,25 +35,22 @@ export class SnapshotStore {
     this.#json = null;
     this.#deliveries = null;
     this.#filtered.clear();
+    this.#withExtra.clear();
     this.#latest.delete(key); // re-insert at the end: Map order is recency order
     if (envelope.type === 'alert' && envelope.data.level === 'resolved') return;
     if (this.#maxKeys === 0) return;
-    this.#latest.set(key, envelope);
+    this.#latest.set(key, { envelope, delivery: null });
     if (this.#latest.size > this.#maxKeys) this.#latest.delete(this.#latest.keys().next().value as string);
   }
 
   envelopes(): Envelope[] {
-    return [...this.#latest.values()];
+    return Array.from(this.#latest.values(), (latest) => latest.envelope);
   }
 
-  /** `{"type":"snapshot","data":[…]}`, limited to what `filter` lets through if given. */
+  /** `{"type":"snapshot","data":[…]}`, limited to what `filter` lets through if given; built from each key's cached JSON. */
   json(filter: ClientFilter | null = null): string {
-    if (filter !== null && filterKey(filter) !== '') {
-      const all = this.#all();
-      // Deliveries are in the order of the envelopes they were made from.
-      return JSON.stringify({ type: 'snapshot', data: this.envelopes().filter((_, i) => canSee(filter, all[i] as Delivery)) });
-    }
-    this.#json ??= JSON.stringify({ type: 'snapshot', data: this.envelopes() });
+    if (filter !== null && filterKey(filter) !== '') return snapshotJson(this.deliveries(filter));
+    this.#json ??= snapshotJson(this.#all());
     return this.#json;
   }
 
@@ -53,7 +58,7 @@ export class SnapshotStore {
    * The snapshot's envelopes, one packet each, limited to what `filter` lets through if given, then
    * `extra` (control packets that describe the current state, such as stale sources), then the
    * `snapshot_end` marker. The same array until the next change (per filter, and per `extra` array, which
-   * the staleness tracker hands out unchanged until it changes), so its frames are built once.
+   * the staleness tracker hands out unchanged until it changes), so its chunks and frames are built once.
    */
   deliveries(filter: ClientFilter | null = null, extra: readonly Delivery[] = []): readonly Delivery[] {
     const key = filter === null ? '' : filterKey(filter);
@@ -67,24 +72,33 @@ export class SnapshotStore {
       this.#filtered.set(key, base);
     }
     if (extra.length === 0) return base;
-    if (key !== '') return [...base.slice(0, -1), ...extra, base.at(-1) as Delivery];
-    if (this.#withExtra?.extra !== extra || this.#withExtra.base !== base) {
-      this.#withExtra = { base, extra, deliveries: [...base.slice(0, -1), ...extra, base.at(-1) as Delivery] };
-    }
-    return this.#withExtra.deliveries;
+    const cached = this.#withExtra.get(key);
+    if (cached !== undefined && cached.base === base && cached.extra === extra) return cached.deliveries;
+    const deliveries = [...base.slice(0, -1), ...extra, base.at(-1) as Delivery];
+    if (this.#withExtra.size >= MAX_CACHED_FILTERS) this.#withExtra.clear();
+    this.#withExtra.set(key, { base, extra, deliveries });
+    return deliveries;
   }
 
   get size(): number {
     return this.#latest.size;
   }
 
-  /** Every key's envelope as a delivery, then the marker: built once per change. */
+  /** Every key's envelope as a delivery, then the marker: an array of the cached packets, built once per change. */
   #all(): readonly Delivery[] {
-    this.#deliveries ??= toDeliveries([...this.#latest]);
+    if (this.#deliveries === null) {
+      const all: Delivery[] = [];
+      for (const [key, latest] of this.#latest) all.push((latest.delivery ??= envelopeDelivery(latest.envelope, key)));
+      all.push(snapshotEndDelivery(all.length));
+      this.#deliveries = all;
+    }
     return this.#deliveries;
   }
 }
 
-function toDeliveries(entries: readonly (readonly [string, Envelope])[]): readonly Delivery[] {
-  return [...entries.map(([key, envelope]) => envelopeDelivery(envelope, key)), snapshotEndDelivery(entries.length)];
+/** The HTTP snapshot document from the packets' JSON (each the envelope's `JSON.stringify`), without the end marker. */
+function snapshotJson(deliveries: readonly Delivery[]): string {
+  let json = '{"type":"snapshot","data":[';
+  for (let i = 0; i < deliveries.length - 1; i++) json += (i === 0 ? '' : ',') + (deliveries[i] as Delivery).json;
+  return `${json}]}`;
 }

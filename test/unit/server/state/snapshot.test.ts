@@ -53,4 +53,38 @@ describe('SnapshotStore', () => {
     expect(store.deliveries(null, stale)).not.toBe(deliveries);
     expect(store.deliveries(null, stale).map((d) => d.type)).toEqual(['system_metric', 'system_metric', 'source_status', 'snapshot_end']);
   });
+
+  it('serializes each key once while other keys change: a handshake under traffic re-serializes only what changed', () => {
+    const store = new SnapshotStore(1000);
+    for (let i = 0; i < 100; i++) store.update(metric('cpu', i, `host-${i}`));
+    const before = store.deliveries();
+    store.update(metric('cpu', 1000, 'host-0')); // one key changes
+    const after = store.deliveries();
+    expect(after).not.toBe(before);
+    expect(after).toHaveLength(101);
+    // The 99 keys that did not change keep the very same packet (their JSON string is not rebuilt).
+    const reused = after.filter((d) => before.includes(d));
+    expect(reused).toHaveLength(99);
+    expect(JSON.parse(after.at(-2)!.json).data.value).toBe(1000);
+  });
+
+  it('builds the HTTP snapshot from the cached packets, equal to serializing the envelopes', () => {
+    const store = new SnapshotStore(10);
+    expect(store.json()).toBe('{"type":"snapshot","data":[]}');
+    store.update(metric('cpu', 1));
+    store.update(container('db'));
+    store.update(alert('critical'));
+    expect(store.json()).toBe(JSON.stringify({ type: 'snapshot', data: store.envelopes() }));
+    expect(store.json({ types: new Set(['container_status']) })).toBe(
+      JSON.stringify({ type: 'snapshot', data: store.envelopes().filter((e) => e.type === 'container_status') }),
+    );
+  });
+
+  it('caches the array with extra packets per filter too, so filtered clients share its chunks', () => {
+    const store = new SnapshotStore(10);
+    store.update(metric('cpu', 1, 'web-1'));
+    const stale = [sourceStatusDelivery({ source: 'web-1', status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' })];
+    const filter = { types: new Set(['system_metric'] as const) };
+    expect(store.deliveries(filter, stale)).toBe(store.deliveries({ types: new Set(['system_metric'] as const) }, stale));
+  });
 });
