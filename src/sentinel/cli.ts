@@ -3,7 +3,7 @@
 // Exit codes: 0 after a clean stop or --help/--once, 1 on an unexpected failure, 2 for bad usage.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../shared/logger.js';
-import { DEFAULT_CHANNEL, integerMs, oneOf } from '../shared/option-kit.js';
+import { closestName, DEFAULT_CHANNEL, integerMs, oneOf } from '../shared/option-kit.js';
 import { DEFAULT_REDIS_URL, redisOption } from '../redis/redis-options.js';
 import type { AlertThresholds, ThresholdSetting } from './alerts.js';
 import { createJsonLogger } from './json-logger.js';
@@ -15,12 +15,18 @@ const NAME = 'system-stream-sentinel';
 
 const HELP = `Usage: ${NAME} [options]
 
-Samples this host (CPU, memory, disks, load, network, Docker containers) with systeminformation
-and publishes one batch of system-stream envelopes per interval to a Redis Pub/Sub channel.
+Samples this host (CPU, memory, disks, load, network, Docker containers) and publishes one batch of
+system-stream envelopes per interval to a Redis Pub/Sub channel. On Linux it reads /proc, statfs and
+the Docker Engine API and starts no process per sample; elsewhere it uses systeminformation.
 
 Options (each also read from the environment variable shown; a flag wins over the variable):
   --redis <url>            Redis URL                       REDIS_URL (default ${DEFAULT_REDIS_URL})
   --channel <name>         Pub/Sub channel                  SYSTEM_STREAM_CHANNEL (default ${DEFAULT_CHANNEL})
+  --sharded                publish with SPUBLISH, for a stream attached with sharded: true
+                                                            SYSTEM_STREAM_SHARDED (true or false, default false)
+  --history-stream [key]   also keep every batch in a capped Redis Stream, from which streams attached
+                           with the same historyStream recover what they missed; without a key:
+                           "{<channel>}:history"            SYSTEM_STREAM_HISTORY_STREAM (true or a key)
   --source <name>          this machine's name in every series: cpu on "<name>", disks "<name>:/var",
                            interfaces "<name>:eth0", containers "<name>/api"
                                                             SYSTEM_STREAM_SOURCE (default: the hostname)
@@ -34,6 +40,9 @@ Options (each also read from the environment variable shown; a flag wins over th
   --container-reannounce <ms>
                            re-publish every container's state and every active alert this often
                                                             SYSTEM_STREAM_CONTAINER_REANNOUNCE_MS (default 30000)
+  --docker-socket <path>   Docker Engine API socket (Podman's Docker-compatible one works too); without
+                           a daemon there: one warning, host metrics only
+                                                            DOCKER_HOST (unix://<path>; default /var/run/docker.sock)
   --log-level <level>      debug, info, warn, error or silent (logs go to stderr)
                                                             SYSTEM_STREAM_LOG_LEVEL (default info)
   --log-format <format>    text, or json: one JSON object per line (level, time, msg, event, ...)
@@ -57,6 +66,10 @@ type Level = (typeof LEVELS)[number];
 interface CliConfig {
   readonly redis: string;
   readonly channel: string;
+  readonly sharded: boolean;
+  /** `true`: the channel's default key. */
+  readonly historyStream: string | boolean;
+  readonly dockerSocket: string | undefined;
   readonly source: string | undefined;
   readonly intervalMs: number;
   readonly thresholds: AlertThresholds;
@@ -67,27 +80,37 @@ interface CliConfig {
   readonly isHelp: boolean;
 }
 
+const FLAGS = {
+  redis: { type: 'string' },
+  channel: { type: 'string' },
+  sharded: { type: 'boolean' },
+  'history-stream': { type: 'string' },
+  source: { type: 'string' },
+  interval: { type: 'string' },
+  threshold: { type: 'string', multiple: true },
+  'container-reannounce': { type: 'string' },
+  'docker-socket': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  once: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--history-stream` takes an optional key, which parseArgs cannot express: a bare one (last, or
+ * followed by another flag) becomes `--history-stream=`, read as "the default key".
+ */
+function withOptionalValues(argv: readonly string[]): string[] {
+  return argv.map((arg, i) =>
+    arg === '--history-stream' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-')) ? '--history-stream=' : arg,
+  );
+}
+
 /** Parses flags and environment variables; throws a usage error ({@link isUsageError}) with a one-line message. */
 function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        redis: { type: 'string' },
-        channel: { type: 'string' },
-        source: { type: 'string' },
-        interval: { type: 'string' },
-        threshold: { type: 'string', multiple: true },
-        'container-reannounce': { type: 'string' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        once: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseArgs({ args: withOptionalValues(argv), strict: true, allowPositionals: false, options: FLAGS }));
   } catch (err) {
     throw new UsageError(parseArgsMessage(err));
   }
@@ -100,6 +123,17 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   // An empty variable counts as unset, so the default here is the constant, not REDIS_URL again.
   const redis = redisOption(str('redis', 'REDIS_URL') ?? DEFAULT_REDIS_URL, 'publisher', '--redis / REDIS_URL') as string;
   const channel = str('channel', 'SYSTEM_STREAM_CHANNEL') ?? DEFAULT_CHANNEL;
+  const sharded = values['sharded'] === true || booleanVariable(env, 'SYSTEM_STREAM_SHARDED');
+  const historyFlag = values['history-stream'];
+  const historyVariable = nonEmpty(env['SYSTEM_STREAM_HISTORY_STREAM']);
+  const historyStream =
+    typeof historyFlag === 'string'
+      ? historyFlag === '' || historyFlag
+      : historyVariable === undefined || historyVariable === 'false'
+        ? false
+        : historyVariable === 'true' || historyVariable;
+  // Checked by startSentinel; DOCKER_HOST (unix://) is read there when the flag is not given.
+  const dockerSocket = typeof values['docker-socket'] === 'string' ? values['docker-socket'] : undefined;
   // Checked by startSentinel, whose message names `source`; an invalid one exits 2 like any bad option.
   const source = str('source', 'SYSTEM_STREAM_SOURCE');
   const intervalMs = msFlag(str('interval', 'SYSTEM_STREAM_INTERVAL_MS'), '--interval / SYSTEM_STREAM_INTERVAL_MS', 1000, 100);
@@ -125,6 +159,9 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
   return {
     redis,
     channel,
+    sharded,
+    historyStream,
+    dockerSocket,
     source,
     intervalMs,
     thresholds,
@@ -159,6 +196,14 @@ function msFlag(raw: string | undefined, name: string, fallback: number, min: nu
   return integerMs(name, /^\d+$/.test(raw) ? Number(raw) : raw, { min });
 }
 
+/** `true`/`1` or `false`/`0` (or unset); anything else is a usage error naming the variable. */
+function booleanVariable(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = nonEmpty(env[name]);
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new UsageError(`Expected ${name} to be true or false, got ${JSON.stringify(value)}`);
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -167,7 +212,11 @@ function parseArgsMessage(err: unknown): string {
   const e = err as { code?: string; message?: string };
   // parseArgs's own messages are long and suggest `--` tricks; keep the first sentence.
   const first = (e.message ?? String(err)).split(/\.\s|\n/)[0] ?? 'invalid arguments';
-  return first.endsWith('.') ? first.slice(0, -1) : first;
+  const message = first.endsWith('.') ? first.slice(0, -1) : first;
+  // A long flag that is a typo of a known one: name the one meant.
+  const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'--([^'=]+)/.exec(message)?.[1] : undefined;
+  const suggestion = unknown === undefined ? undefined : closestName(unknown, Object.keys(FLAGS));
+  return suggestion === undefined ? message : `${message}; did you mean '--${suggestion}'?`;
 }
 
 /** One line per entry on stderr: time, level, message, then the fields as JSON. Errors keep only message and code. */
@@ -195,7 +244,8 @@ async function main(): Promise<number> {
     return await run();
   } catch (err) {
     if (!isUsageError(err)) throw err;
-    await write(process.stderr, `${NAME}: ${err.message}. See ${NAME} --help.\n`);
+    const end = err.message.endsWith('?') ? '' : '.';
+    await write(process.stderr, `${NAME}: ${err.message}${end} See ${NAME} --help.\n`);
     return 2;
   }
 }
@@ -218,6 +268,7 @@ async function run(): Promise<number> {
     intervalMs: config.intervalMs,
     thresholds: config.thresholds,
     containerReannounceMs: config.containerReannounceMs,
+    dockerSocket: config.dockerSocket,
     logger,
   };
   const { sampleOnce, startSentinel } = await import('./sentinel.js');
@@ -226,8 +277,22 @@ async function run(): Promise<number> {
     await write(process.stdout, `${JSON.stringify(batch, null, 2)}\n`);
     return 0;
   }
-  const sentinel = startSentinel({ ...common, redis: config.redis, channel: config.channel });
-  logger.info({ event: 'sentinel_publishing', channel: config.channel }, 'publishing; stop with Ctrl+C');
+  const sentinel = startSentinel({
+    ...common,
+    redis: config.redis,
+    channel: config.channel,
+    sharded: config.sharded || undefined,
+    historyStream: config.historyStream || undefined,
+  });
+  logger.info(
+    {
+      event: 'sentinel_publishing',
+      channel: config.channel,
+      ...(config.sharded ? { sharded: true } : {}),
+      ...(config.historyStream !== false ? { historyStream: config.historyStream } : {}),
+    },
+    'publishing; stop with Ctrl+C',
+  );
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -1,5 +1,4 @@
 import { loadavg } from 'node:os';
-import { currentLoad, dockerContainers, dockerInfo, fsSize, mem, networkStats } from 'systeminformation';
 
 /**
  * One sample of the host: raw `systeminformation` output, reduced to the fields the sentinel reads.
@@ -38,6 +37,7 @@ export interface SystemSample {
   /**
    * `si.dockerInfo()`, read only when no container is listed: without a daemon it has no `id`, which is
    * the only way to tell "no Docker" from "no containers" (systeminformation swallows the socket error).
+   * The procfs sampler sets an `id` whenever the daemon answered.
    */
   readonly dockerInfo?: { readonly id?: string } | null;
 }
@@ -49,11 +49,15 @@ export interface SystemSample {
 export type Sampler = () => Promise<SystemSample>;
 
 /**
- * The default {@link Sampler}: reads the host with `systeminformation`. The first call takes about
- * 500 ms (`currentLoad` primes its counters) and reports no network rates (they need two samples).
+ * A {@link Sampler} that reads the host with `systeminformation`: the default on systems other than
+ * Linux (on Linux the sentinel reads `/proc` itself, because several systeminformation readers start a
+ * shell per call). The first call takes about 500 ms (`currentLoad` primes its counters) and reports no
+ * network rates (they need two samples).
  * @public
  */
 export async function sampleSystem(): Promise<SystemSample> {
+  // Loaded on first use, so that a sentinel on Linux never loads it.
+  const { currentLoad, dockerContainers, dockerInfo, fsSize, mem, networkStats } = await import('systeminformation');
   const [load, memory, filesystems, network, containers] = await Promise.all([
     currentLoad(),
     mem(),

@@ -1,16 +1,18 @@
 // The sentinel's options: the one options interface, and the checks and defaults that every other part
-// relies on (resolveSentinelOptions). Where batches go (`publisher` or `redis`/`channel`) is checked by
-// startSentinel and the publisher it creates.
+// relies on (resolveSentinelOptions). Where batches go (`publisher`, or `redis`/`channel`/`sharded`/
+// `historyStream`) is checked by startSentinel and the publisher it creates.
+import { invalidOption } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { functionOption, integerMs, loggerOption, optionsObject, type OptionNames } from '../shared/option-kit.js';
+import { functionOption, integerMs, loggerOption, nonEmptyString, optionsObject, type OptionNames } from '../shared/option-kit.js';
 import type { SystemPublisher } from '../publisher/publisher.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { resolveThresholds, type AlertThresholds, type ResolvedThreshold } from './alerts.js';
-import { sampleSystem, type Sampler } from './sample.js';
+import { dockerSocketFromEnv } from './docker-api.js';
+import type { Sampler } from './sample.js';
 import { resolveSource } from './source.js';
 
 /**
- * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`, not both. An option
+ * Options for {@link startSentinel}. Pass either `publisher` or `redis`/`channel`/`sharded`/`historyStream`, not both. An option
  * set to `undefined` takes its default; an option name the sentinel does not know is refused.
  * @public
  */
@@ -34,6 +36,19 @@ export interface SentinelOptions {
    */
   readonly channel?: string | undefined;
   /**
+   * Publish with SPUBLISH (sharded Pub/Sub) from the publisher the sentinel creates, for a stream attached
+   * with `sharded: true`; checked as {@link SystemPublisherOptions.sharded} is.
+   * @defaultValue `false`
+   */
+  readonly sharded?: boolean | undefined;
+  /**
+   * Also keep every batch in a capped Redis Stream, from which streams attached with the same
+   * `historyStream` recover what they missed (`true`: the channel's default key; a string: that key);
+   * passed to the publisher the sentinel creates, as {@link SystemPublisherOptions.historyStream}.
+   * @defaultValue `false`: plain PUBLISH
+   */
+  readonly historyStream?: boolean | string | undefined;
+  /**
    * This machine's identity, so that several hosts can publish to one channel: host-wide metrics
    * (cpu, memory, load) have `source: "<source>"`, a mount point or an interface
    * `source: "<source>:<mount or interface>"` (e.g. `web-1:/var`, `web-1:eth0`), containers are named
@@ -56,9 +71,18 @@ export interface SentinelOptions {
   readonly thresholds?: AlertThresholds | undefined;
   /**
    * Takes one sample; replace it to feed recorded or synthetic data.
-   * @defaultValue {@link sampleSystem} (systeminformation)
+   * @defaultValue on Linux, a sampler that reads `/proc`, `statfs` and the Docker Engine API from Node
+   * and starts no process; on other systems {@link sampleSystem} (systeminformation)
    */
   readonly sampler?: Sampler | undefined;
+  /**
+   * Path of the Docker Engine API's Unix socket the default sampler reads containers from on Linux
+   * (Podman's Docker-compatible socket, e.g. `/run/podman/podman.sock`, works too). Without a daemon
+   * there, the sentinel logs one warning and publishes host metrics only. Not used with your own
+   * `sampler`, which is refused together with this option.
+   * @defaultValue the path of `DOCKER_HOST` when it is a `unix://` URL, else `DOCKER_SOCKET`, else `/var/run/docker.sock`
+   */
+  readonly dockerSocket?: string | undefined;
   /**
    * How often every container's state and every alert still active is published again, changed or
    * not, so that a stream (re)started in between learns them within one period, in whole milliseconds
@@ -77,10 +101,13 @@ const OPTION_NAMES: OptionNames<SentinelOptions> = {
   publisher: true,
   redis: true,
   channel: true,
+  sharded: true,
+  historyStream: true,
   source: true,
   intervalMs: true,
   thresholds: true,
   sampler: true,
+  dockerSocket: true,
   containerReannounceMs: true,
   logger: true,
 };
@@ -92,7 +119,9 @@ export interface ResolvedSentinelOptions {
   readonly intervalMs: number;
   readonly containerReannounceMs: number;
   readonly thresholds: ReadonlyMap<string, ResolvedThreshold>;
-  readonly sampler: Sampler;
+  /** The sampler given, or `undefined` for the default one (created per sentinel: it keeps state). */
+  readonly sampler: Sampler | undefined;
+  readonly dockerSocket: string;
   readonly logger: Logger;
 }
 
@@ -102,12 +131,16 @@ export interface ResolvedSentinelOptions {
  */
 export function resolveSentinelOptions(options: SentinelOptions | undefined): ResolvedSentinelOptions {
   const input = optionsObject(options, OPTION_NAMES, 'startSentinel');
+  if (input.sampler !== undefined && input.dockerSocket !== undefined) {
+    throw invalidOption('Pass either `sampler` or `dockerSocket`: the socket is read by the default sampler only');
+  }
   return {
     source: resolveSource(input.source),
     intervalMs: integerMs('intervalMs', input.intervalMs ?? DEFAULTS.intervalMs, { min: 100 }),
     containerReannounceMs: integerMs('containerReannounceMs', input.containerReannounceMs ?? DEFAULTS.containerReannounceMs, { min: 1 }),
     thresholds: resolveThresholds(input.thresholds),
-    sampler: functionOption('sampler', input.sampler) ?? sampleSystem,
+    sampler: functionOption('sampler', input.sampler),
+    dockerSocket: input.dockerSocket === undefined ? dockerSocketFromEnv() : nonEmptyString('dockerSocket', input.dockerSocket),
     logger: loggerOption(input.logger),
   };
 }

@@ -7,8 +7,9 @@ import type { Envelope } from '../protocol/wire.js';
 import { createSystemPublisher, type SystemPublisher } from '../publisher/publisher.js';
 import type { ResolvedThreshold } from './alerts.js';
 import { BatchBuilder, chunkBatch, keepValid } from './batch-builder.js';
-import { resolveSentinelOptions, type SentinelOptions } from './sentinel-options.js';
-import type { SystemSample } from './sample.js';
+import { createHostSampler } from './host-sampler.js';
+import { resolveSentinelOptions, type ResolvedSentinelOptions, type SentinelOptions } from './sentinel-options.js';
+import type { Sampler, SystemSample } from './sample.js';
 
 /**
  * A running sentinel, returned by {@link startSentinel}.
@@ -36,8 +37,15 @@ const LOG_INTERVAL_MS = 10_000;
 export function startSentinel(options: SentinelOptions = {}): Sentinel {
   const o = resolveSentinelOptions(options);
   if (options.publisher !== undefined) {
-    if (options.redis !== undefined || options.channel !== undefined) {
-      throw invalidOption('Pass either `publisher` or `redis`/`channel`: the publisher already decides where batches go');
+    if (
+      options.redis !== undefined ||
+      options.channel !== undefined ||
+      options.sharded !== undefined ||
+      options.historyStream !== undefined
+    ) {
+      throw invalidOption(
+        'Pass either `publisher` or `redis`/`channel`/`sharded`/`historyStream`: the publisher already decides where batches go',
+      );
     }
     if (typeof options.publisher !== 'object' || options.publisher === null || typeof options.publisher.publish !== 'function') {
       throw invalidOption('Expected `publisher` to have a publish() method (a SystemPublisher)');
@@ -45,10 +53,17 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
   }
   const ownPublisher =
     options.publisher === undefined
-      ? createSystemPublisher({ redis: options.redis, channel: options.channel, logger: o.logger })
+      ? createSystemPublisher({
+          redis: options.redis,
+          channel: options.channel,
+          sharded: options.sharded,
+          historyStream: options.historyStream,
+          logger: o.logger,
+        })
       : undefined;
   const publisher = options.publisher ?? (ownPublisher as SystemPublisher);
   const { logger, intervalMs } = o;
+  const { sampler, close: closeSampler } = samplerOf(o);
   const builder = new BatchBuilder(o);
   const logSampleError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'sampling failed', LOG_INTERVAL_MS);
   const logPublishError = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'publishing a batch failed', LOG_INTERVAL_MS);
@@ -67,7 +82,7 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
   const tick = async (): Promise<void> => {
     let sample: SystemSample;
     try {
-      sample = await o.sampler();
+      sample = await sampler();
     } catch (err) {
       logSampleError({ err: errorInfo(err) });
       return;
@@ -110,7 +125,15 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
     }
   };
 
-  logger.info({ source: o.source, intervalMs, thresholds: describeThresholds(o.thresholds) }, 'sentinel started');
+  logger.info(
+    {
+      source: o.source,
+      intervalMs,
+      thresholds: describeThresholds(o.thresholds),
+      ...(o.sampler === undefined && process.platform === 'linux' ? { sampler: 'procfs', dockerSocket: o.dockerSocket } : {}),
+    },
+    'sentinel started',
+  );
   const running = loop().catch((err: unknown) => logger.error({ err: errorInfo(err) }, 'sentinel loop failed'));
 
   return {
@@ -123,6 +146,7 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
         // Closing our own publisher at once ends a publish that is waiting for a Redis that is down,
         // instead of waiting out its timeout; what Redis has already received still gets its reply.
         await Promise.all([running, ownPublisher?.close()]);
+        closeSampler();
         logger.info({}, 'sentinel stopped');
       })();
       return stopping;
@@ -134,12 +158,26 @@ export function startSentinel(options: SentinelOptions = {}): Sentinel {
  * Samples twice, `intervalMs` apart (network rates need two samples and the first CPU reading is a
  * priming one), and returns the batch the second sample makes: what a running sentinel publishes.
  */
-export async function sampleOnce(options: Omit<SentinelOptions, 'publisher' | 'redis' | 'channel'> = {}): Promise<Envelope[]> {
+export async function sampleOnce(
+  options: Omit<SentinelOptions, 'publisher' | 'redis' | 'channel' | 'sharded' | 'historyStream'> = {},
+): Promise<Envelope[]> {
   const o = resolveSentinelOptions(options);
-  await o.sampler();
-  await new Promise((resolve) => setTimeout(resolve, o.intervalMs));
-  const batch = new BatchBuilder(o).build(await o.sampler(), performance.now());
-  return keepValid(batch, (obj) => o.logger.warn(obj, 'dropped an envelope the schema refuses'));
+  const { sampler, close } = samplerOf(o);
+  try {
+    await sampler();
+    await new Promise((resolve) => setTimeout(resolve, o.intervalMs));
+    const batch = new BatchBuilder(o).build(await sampler(), performance.now());
+    return keepValid(batch, (obj) => o.logger.warn(obj, 'dropped an envelope the schema refuses'));
+  } finally {
+    close();
+  }
+}
+
+/** The sampler given, or a default one of this sentinel's own (it keeps counters and the Docker event stream). */
+function samplerOf(o: ResolvedSentinelOptions): { sampler: Sampler; close: () => void } {
+  if (o.sampler !== undefined) return { sampler: o.sampler, close: () => {} };
+  const host = createHostSampler({ dockerSocket: o.dockerSocket, dockerResyncMs: o.containerReannounceMs, logger: o.logger });
+  return { sampler: host.sample, close: () => host.close() };
 }
 
 /** `{ cpu: 'warning 90, critical 95, hysteresis 5' }`: readable in a log line, and without `Infinity` (JSON has none). */
