@@ -149,7 +149,9 @@ export class AlertTracker {
     if (after === 'ok') {
       message = `${what} back to ${shown(metric.value)}, below ${shown(t.warning - t.hysteresis)} (threshold ${shown(t.warning)})`;
     } else if (before === 'critical') {
-      message = `${what} eased to ${shown(metric.value)}, below ${shown(t.critical - t.hysteresis)} (critical threshold ${shown(t.critical)}); still above warning threshold ${shown(t.warning)}`;
+      // The value may already be below the warning line: the warning then holds by its hysteresis. Say
+      // when it clears, which is true either way, rather than claiming the value is above the line.
+      message = `${what} eased to ${shown(metric.value)}, below ${shown(t.critical - t.hysteresis)} (critical threshold ${shown(t.critical)}); still a warning until below ${shown(t.warning - t.hysteresis)} (warning threshold ${shown(t.warning)})`;
     } else {
       message = `${what} at ${shown(metric.value)} (${after} threshold ${shown(threshold)})`;
     }
