@@ -101,7 +101,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     accept(ws, req, filter) {
       labelled.handshakes.accepted++;
       const sinceMs = sinceOf(req.url);
-      const stale = staleness.staleDeliveries();
+      const stale = staleness.staleDeliveries(filter); // only the sources this client may see
       const first =
         typeof sinceMs === 'number'
           ? history.replay(sinceMs, snapshot.deliveries(filter), filter, stale).deliveries

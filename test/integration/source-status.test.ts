@@ -5,7 +5,8 @@ import { createInProcessBus, type InProcessBus } from '../../src/redis/in-proces
 import type { ServerPacket, SourceStatusPacket } from '../../src/protocol/wire.js';
 import { metric } from '../helpers/fixtures.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connectOpen, type TestClient } from '../helpers/ws-client.js';
+import type { SystemStreamOptions } from '../../src/server/options.js';
+import { connectOpen, type ConnectOptions, type TestClient } from '../helpers/ws-client.js';
 
 const INTERVAL_MS = 100;
 const disposers: (() => Promise<void>)[] = [];
@@ -14,16 +15,16 @@ afterEach(async () => {
   for (const dispose of disposers.splice(0).reverse()) await dispose();
 });
 
-async function start(): Promise<{ server: TestServer; bus: InProcessBus }> {
+async function start(options: Omit<SystemStreamOptions, 'redis'> = { apiKeys: ['k'] }): Promise<{ server: TestServer; bus: InProcessBus }> {
   const bus = createInProcessBus();
-  const server = await startServer({ redis: bus, apiKeys: ['k'], staleFloorMs: 300 });
+  const server = await startServer({ redis: bus, staleFloorMs: 300, ...options });
   disposers.push(() => server.close());
   await server.stream.ready;
   return { server, bus };
 }
 
-async function client(server: TestServer): Promise<TestClient> {
-  const c = await connectOpen(server.wsUrl('api_key=k'));
+async function client(server: TestServer, query = 'api_key=k', options?: ConnectOptions): Promise<TestClient> {
+  const c = await connectOpen(server.wsUrl(query), options);
   disposers.push(() => c.close());
   return c;
 }
@@ -86,5 +87,72 @@ describe('source_status', () => {
     const fresh = await client(server);
     await fresh.waitFor((p) => p.type === 'snapshot_end');
     expect(fresh.packets.filter((p) => p.type === 'source_status')).toEqual([]);
+  });
+
+  describe('narrowed clients', () => {
+    /** Each tenant's key grants its own host; a third key grants alerts only. */
+    const tenants = (): Omit<SystemStreamOptions, 'redis'> => ({
+      authenticate: (req) => {
+        const tenant = req.headers['x-tenant'];
+        if (tenant === 'a') return { types: ['system_metric', 'container_status', 'alert'], sources: ['tenant-a'] };
+        if (tenant === 'b') return { types: ['system_metric', 'container_status', 'alert'], sources: ['tenant-b'] };
+        if (tenant === 'alerts') return { types: ['alert'] };
+        return tenant === 'admin';
+      },
+    });
+    const as = (tenant: string): ConnectOptions => ({ headers: { 'x-tenant': tenant } });
+    const statusSources = (c: TestClient, upTo = c.packets.length): string[] =>
+      c.packets
+        .slice(0, upTo)
+        .filter((p): p is SourceStatusPacket => p.type === 'source_status')
+        .map((p) => `${p.data.source} ${p.data.status}`);
+    const beforeEnd = (c: TestClient): number => c.packets.findIndex((p) => p.type === 'snapshot_end');
+
+    it('sends a tenant only its own sources’ status, live, in the snapshot and in a backfill', async () => {
+      const { server, bus } = await start(tenants());
+      const admin = await client(server, '', as('admin'));
+      const a = await client(server, '', as('a'));
+      const b = await client(server, '', as('b'));
+      const aByQuery = await client(server, 'source=tenant-a', as('admin'));
+      const alertsOnly = await client(server, '', as('alerts'));
+      await Promise.all([publish(bus, 'tenant-a', 4), publish(bus, 'tenant-b', 4)]);
+      await admin.waitFor(isStatus('tenant-a', 'stale'), 2000);
+      await admin.waitFor(isStatus('tenant-b', 'stale'), 2000);
+      await admin.waitFor(isStatus('tenant-b:/', 'stale'), 2000);
+      await a.waitFor(isStatus('tenant-a:/', 'stale'), 2000);
+      await b.waitFor(isStatus('tenant-b:/', 'stale'), 2000);
+      await aByQuery.waitFor(isStatus('tenant-a:/', 'stale'), 2000);
+
+      // Live.
+      expect(statusSources(a).sort()).toEqual(['tenant-a stale', 'tenant-a:/ stale']);
+      expect(statusSources(b).sort()).toEqual(['tenant-b stale', 'tenant-b:/ stale']);
+      expect(statusSources(aByQuery).sort()).toEqual(['tenant-a stale', 'tenant-a:/ stale']);
+      expect(statusSources(alertsOnly)).toEqual([]);
+      expect(statusSources(admin)).toHaveLength(4);
+
+      // In a new client's snapshot, and in a backfill (`?since=`): only the sources it may see, before snapshot_end.
+      for (const query of ['', 'since=0']) {
+        const lateA = await client(server, query, as('a'));
+        expect(statusSources(lateA, beforeEnd(lateA)).sort()).toEqual(['tenant-a stale', 'tenant-a:/ stale']);
+        const lateB = await client(server, `source=tenant-b:/${query ? `&${query}` : ''}`, as('b'));
+        expect(statusSources(lateB, beforeEnd(lateB))).toEqual(['tenant-b:/ stale']);
+        const lateAlerts = await client(server, query, as('alerts'));
+        expect(statusSources(lateAlerts)).toEqual([]);
+        const lateAdmin = await client(server, query, as('admin'));
+        expect(statusSources(lateAdmin, beforeEnd(lateAdmin))).toHaveLength(4);
+        const outside = await client(server, `source=tenant-b${query ? `&${query}` : ''}`, as('a'));
+        expect(outside.packets.map((p) => p.type)).toEqual(['snapshot_end']);
+      }
+
+      // Live again: each tenant hears only of its own recovery.
+      await bus.publish('system:metrics', JSON.stringify(metric('cpu', 1, 'tenant-b')));
+      await b.waitFor(isStatus('tenant-b', 'live'));
+      await admin.waitFor(isStatus('tenant-b', 'live'));
+      await bus.publish('system:metrics', JSON.stringify(metric('cpu', 1, 'tenant-a')));
+      await a.waitFor(isStatus('tenant-a', 'live'));
+      expect(statusSources(a).filter((s) => s.startsWith('tenant-b'))).toEqual([]);
+      expect(statusSources(b).filter((s) => s.startsWith('tenant-a'))).toEqual([]);
+      expect(statusSources(alertsOnly)).toEqual([]);
+    });
   });
 });

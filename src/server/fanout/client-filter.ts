@@ -3,8 +3,20 @@ import type { EnvelopeType } from '../../protocol/wire.js';
 
 /**
  * What one client receives, from its handshake (`?types=`, `?source=`, `?metric_type=`) and from what
- * `authenticate()` granted, all combined by AND. Packets that are not envelopes (snapshot_end, 503/200,
- * heartbeats) always pass.
+ * `authenticate()` granted, all combined by AND. What each part narrows, packet type by packet type:
+ *
+ * | packet             | `types`                      | `sources`                  | `metricTypes`  |
+ * |--------------------|------------------------------|----------------------------|----------------|
+ * | `system_metric`    | its type                     | its `source`               | its type       |
+ * | `alert`            | its type                     | its `source`               | its type       |
+ * | `container_status` | its type                     | its `container`            | passes         |
+ * | `source_status`    | as a `system_metric` would   | its `data.source`          | passes         |
+ * | control packets    | pass                         | pass                       | pass           |
+ *
+ * `source_status` reports whether a source still publishes metrics, so a client that may not see
+ * `system_metric` does not see it either, and one narrowed to some sources sees only theirs: the
+ * source names of other tenants never reach it. Control packets (`snapshot_end`, `error`, `status`,
+ * `heartbeat`) name no source and always pass.
  */
 export interface ClientFilter {
   /** Envelope types; `null`: every type. */
@@ -46,13 +58,23 @@ export function sourceMatches(allowed: ReadonlySet<string>, source: string): boo
   return host !== source && allowed.has(host);
 }
 
-/** Whether `filter` lets `delivery` through (an envelope's delivery, or the fields of one). */
+/**
+ * Whether `filter` lets `delivery` through (an envelope's or a `source_status` packet's delivery, or the
+ * fields of one); see {@link ClientFilter} for what narrows which packet. Fails closed: a `source_status`
+ * delivery without its `source` never reaches a client narrowed by source.
+ */
 export function canSee(filter: ClientFilter, delivery: Pick<Delivery, 'type' | 'source' | 'metricType'>): boolean {
-  const { source, metricType } = delivery;
-  if (source === undefined) return true; // not an envelope: control packets reach everyone
-  if (filter.types !== null && !filter.types.has(delivery.type as EnvelopeType)) return false;
-  if (filter.metricTypes !== undefined && metricType !== undefined && !filter.metricTypes.has(metricType)) return false;
-  if (filter.sources !== undefined) for (const allowed of filter.sources) if (!sourceMatches(allowed, source)) return false;
+  const { type, source, metricType } = delivery;
+  if (type === 'source_status') {
+    if (filter.types !== null && !filter.types.has('system_metric')) return false;
+  } else {
+    if (source === undefined) return true; // not an envelope: control packets reach everyone
+    if (filter.types !== null && !filter.types.has(type as EnvelopeType)) return false;
+    if (filter.metricTypes !== undefined && metricType !== undefined && !filter.metricTypes.has(metricType)) return false;
+  }
+  if (filter.sources !== undefined) {
+    for (const allowed of filter.sources) if (source === undefined || !sourceMatches(allowed, source)) return false;
+  }
   return true;
 }
 

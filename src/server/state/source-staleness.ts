@@ -1,3 +1,4 @@
+import { canSee, filterKey, type ClientFilter } from '../fanout/client-filter.js';
 import { sourceStatusDelivery, type Delivery } from '../fanout/delivery.js';
 import type { Envelope, SourceStatus } from '../../protocol/wire.js';
 
@@ -11,12 +12,27 @@ export interface StalenessOptions {
 
 /** Tracks which producers went silent; see {@link startStalenessTracker}. */
 export interface StalenessTracker {
-  /** Records a valid envelope; only `system_metric` envelopes count. A stale source's metric makes it live again at once. */
-  observe(envelope: Envelope): void;
-  /** One `source_status` packet per source stale now, for a new client's snapshot. The same array until the next change. */
-  staleDeliveries(): readonly Delivery[];
+  /**
+   * Records a valid envelope; only `system_metric` envelopes count. A stale source's metric makes it live again at once.
+   * `isReplayed`: read back from the Redis stream rather than received live; it counts as seen at its `time` (never later than now).
+   */
+  observe(envelope: Envelope, isReplayed?: boolean): void;
+  /**
+   * One `source_status` packet per source stale now, for a new client's snapshot, narrowed to what `filter`
+   * lets through (see `canSee`): a client never learns of sources it may not see. The same array per
+   * filter until the next change, so a filter group's snapshots share it.
+   */
+  staleDeliveries(filter?: ClientFilter | null): readonly Delivery[];
   /** Stops the timer. Idempotent. */
   stop(): void;
+}
+
+/**
+ * A `source_status` packet for clients, carrying its source where client filters look for it (see `canSee`),
+ * so that a client narrowed to some sources receives the status of those only.
+ */
+export function statusDelivery(status: SourceStatus): Delivery {
+  return { ...sourceStatusDelivery(status), source: status.source };
 }
 
 /**
@@ -28,6 +44,8 @@ const BURST_MS = 50;
 const ALPHA = 0.25;
 /** Most sources remembered; past it the least recently seen is forgotten (a stale one, most likely). */
 const MAX_TRACKED_SOURCES = 10_000;
+/** Narrowed stale lists kept until the next change, one per filter; past it they are all forgotten. */
+const MAX_CACHED_FILTERS = 1000;
 
 interface Tracked {
   lastSeen: number;
@@ -62,6 +80,8 @@ export function startStalenessTracker(
   const checkEveryMs = Math.max(25, Math.min(1000, Math.floor(staleFloorMs / 4)));
   let timer: ReturnType<typeof setInterval> | undefined;
   let stale: readonly Delivery[] | null = [];
+  /** `stale` narrowed per filter (by `filterKey`); emptied whenever `stale` is reset. */
+  const narrowed = new Map<string, readonly Delivery[]>();
   let stopped = false;
 
   const limitOf = (s: Tracked): number => Math.max(staleFloorMs, staleAfterIntervals * s.intervalMs);
@@ -82,7 +102,7 @@ export function startStalenessTracker(
         continue;
       }
       s.isStale = true;
-      changes.push(sourceStatusDelivery(status(source, s)));
+      changes.push(statusDelivery(status(source, s)));
     }
     if (live === 0) stopTimer(); // nothing left that can go stale; the next metric starts it again
     if (changes.length > 0) {
@@ -102,10 +122,12 @@ export function startStalenessTracker(
   };
 
   return {
-    observe(envelope) {
+    observe(envelope, isReplayed = false) {
       if (envelope.type !== 'system_metric' || staleAfterIntervals === 0 || stopped) return;
       const source = envelope.data.source;
-      const t = now();
+      // A value read back from the Redis stream (loaded at start, or missed during an outage) was seen when
+      // it was published: a host that died before a restart must go stale, not count as heard from now.
+      const t = isReplayed ? seenAt(envelope.data.time, now()) : now();
       let s = sources.get(source);
       if (s === undefined) {
         s = { lastSeen: t, publishedAt: t, intervalMs: 0, isStale: false };
@@ -117,7 +139,7 @@ export function startStalenessTracker(
           s.intervalMs = s.intervalMs === 0 ? sample : s.intervalMs + ALPHA * (sample - s.intervalMs);
           s.publishedAt = t;
         }
-        s.lastSeen = t;
+        s.lastSeen = Math.max(s.lastSeen, t);
         sources.delete(source); // re-inserted at the end: map order is recency order
       }
       sources.set(source, s);
@@ -127,19 +149,36 @@ export function startStalenessTracker(
         if (forgotten.isStale) stale = null;
       }
       if (s.intervalMs > 0) startTimer();
-      if (s.isStale) {
+      if (s.isStale && now() - s.lastSeen < limitOf(s)) {
         s.isStale = false;
         stale = null;
-        onChange([sourceStatusDelivery(status(source, s))]);
+        onChange([statusDelivery(status(source, s))]);
       }
     },
-    staleDeliveries() {
-      stale ??= [...sources].filter(([, s]) => s.isStale).map(([source, s]) => sourceStatusDelivery(status(source, s)));
-      return stale;
+    staleDeliveries(filter = null) {
+      if (stale === null) {
+        narrowed.clear();
+        stale = [...sources].filter(([, s]) => s.isStale).map(([source, s]) => statusDelivery(status(source, s)));
+      }
+      const key = filter === null ? '' : filterKey(filter);
+      if (key === '' || stale.length === 0) return stale;
+      let list = narrowed.get(key);
+      if (list === undefined) {
+        list = stale.filter((d) => canSee(filter as ClientFilter, d));
+        if (narrowed.size >= MAX_CACHED_FILTERS) narrowed.clear();
+        narrowed.set(key, list);
+      }
+      return list;
     },
     stop() {
       stopped = true;
       stopTimer();
     },
   };
+}
+
+/** When a replayed metric was published: its `time`, but never later than now (nor unreadable). */
+function seenAt(time: string, nowMs: number): number {
+  const ms = Date.parse(time);
+  return Number.isFinite(ms) ? Math.min(ms, nowMs) : nowMs;
 }

@@ -7,7 +7,14 @@ import {
   sourceMatches,
   type ClientFilter,
 } from '../../../../src/server/fanout/client-filter.js';
-import { controlDelivery, envelopeDelivery, HEARTBEAT, redisDownDelivery } from '../../../../src/server/fanout/delivery.js';
+import {
+  controlDelivery,
+  envelopeDelivery,
+  HEARTBEAT,
+  redisDownDelivery,
+  snapshotEndDelivery,
+} from '../../../../src/server/fanout/delivery.js';
+import { statusDelivery } from '../../../../src/server/state/source-staleness.js';
 import { envelopeKey, type Envelope } from '../../../../src/protocol/wire.js';
 import { alert, container, metric } from '../../../helpers/fixtures.js';
 
@@ -63,6 +70,40 @@ describe('canSee', () => {
     expect(canSee(f, delivery(metric('cpu', 1, 'web-2')))).toBe(true);
     expect(canSee(f, delivery(metric('cpu', 1, 'web-1')))).toBe(false);
     expect(canSee(f, delivery(metric('cpu', 1, 'web-3')))).toBe(false);
+  });
+});
+
+describe('canSee: source_status', () => {
+  const status = (source: string) => statusDelivery({ source, status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' });
+
+  it('narrows source_status by source, with the same host rule as envelopes, for every source list', () => {
+    const grant: ClientFilter = { types: null, sources: [set('tenant-a')] };
+    expect(canSee(grant, status('tenant-a'))).toBe(true);
+    expect(canSee(grant, status('tenant-a:/var'))).toBe(true);
+    expect(canSee(grant, status('tenant-b'))).toBe(false);
+    expect(canSee(grant, status('tenant-ab'))).toBe(false);
+    const narrowed: ClientFilter = { types: null, sources: [set('tenant-a', 'tenant-b'), set('tenant-b')] };
+    expect(canSee(narrowed, status('tenant-a'))).toBe(false);
+    expect(canSee(narrowed, status('tenant-b'))).toBe(true);
+  });
+
+  it('lets source_status through only where system_metric is allowed; metric_type does not narrow it', () => {
+    expect(canSee({ types: set('alert', 'container_status') as never }, status('web-1'))).toBe(false);
+    expect(canSee({ types: set('system_metric') as never }, status('web-1'))).toBe(true);
+    expect(canSee({ types: set() as never }, status('web-1'))).toBe(false);
+    expect(canSee({ types: null, metricTypes: set('cpu') }, status('web-1'))).toBe(true);
+    expect(canSee({ types: null }, status('web-1'))).toBe(true);
+  });
+
+  it('fails closed: a source_status without a source never reaches a client narrowed by source', () => {
+    const bare = { type: 'source_status', json: '{}', conflationKey: null } as const;
+    expect(canSee({ types: null, sources: [set('web-1')] }, bare)).toBe(false);
+    expect(canSee({ types: null }, bare)).toBe(true);
+  });
+
+  it('still lets snapshot_end, error, status and heartbeat through any filter', () => {
+    const none: ClientFilter = { types: set() as never, sources: [set()], metricTypes: set('none') };
+    for (const d of [snapshotEndDelivery(0), redisDownDelivery(), HEARTBEAT[0]!]) expect(canSee(none, d)).toBe(true);
   });
 });
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ClientFilter } from '../../../../src/server/fanout/client-filter.js';
 import { envelopeDelivery, encodeFrames, redisDownDelivery, type Delivery } from '../../../../src/server/fanout/delivery.js';
 import { createFilterGroups } from '../../../../src/server/fanout/filter-groups.js';
+import { statusDelivery } from '../../../../src/server/state/source-staleness.js';
 import { envelopeKey, type Envelope } from '../../../../src/protocol/wire.js';
 import { metric } from '../../../helpers/fixtures.js';
 
@@ -70,5 +71,34 @@ describe('createFilterGroups', () => {
     expect(groups.size).toBe(2);
     batches.next([delivery(metric('cpu', 5, 'a'))]);
     expect(received.get('a3')).toHaveLength(1);
+  });
+
+  it('narrows a batch of source_status packets per group: each client sees only its sources, encoded once per group', () => {
+    const batches = new Subject<readonly Delivery[]>();
+    const groups = createFilterGroups(batches);
+    const got = (filter: ClientFilter): (readonly Delivery[])[] => {
+      const list: (readonly Delivery[])[] = [];
+      groups.join(filter).subscribe((b) => list.push(b));
+      return list;
+    };
+    const [a1, a2, b, alertsOnly, all] = [
+      got(bySource('tenant-a')),
+      got(bySource('tenant-a')),
+      got(bySource('tenant-b')),
+      got({ types: new Set(['alert'] as const) }),
+      got({ types: null }),
+    ];
+    const status = (source: string) => statusDelivery({ source, status: 'stale', last_seen: '2026-01-17T04:30:00.000Z' });
+    const batch = [status('tenant-a'), status('tenant-b:/var'), status('tenant-a:eth0')];
+    batches.next(batch);
+    const sources = (list: (readonly Delivery[])[]) => list.flat().map((d) => d.source);
+    expect(sources(a1)).toEqual(['tenant-a', 'tenant-a:eth0']);
+    expect(a1[0]).toBe(a2[0]);
+    expect(encodeFrames(a1[0]!)).toBe(encodeFrames(a2[0]!));
+    expect(sources(b)).toEqual(['tenant-b:/var']);
+    expect(alertsOnly).toEqual([]); // no packet at all, not an empty one
+    expect(all[0]).toBe(batch);
+    batches.next([status('tenant-c')]);
+    expect([a1, b, alertsOnly].map((l) => l.length)).toEqual([1, 1, 0]);
   });
 });

@@ -218,6 +218,26 @@ describe('startStalenessTracker', () => {
     expect(t.staleDeliveries().map((d) => (JSON.parse(d.json) as SourceStatusPacket).data.source)).toEqual(['b']);
   });
 
+  it('narrows the stale list to what a filter lets through, one shared array per filter until something changes', () => {
+    const t = start(3, 1000);
+    for (let i = 0; i < 2; i++) {
+      for (const source of ['tenant-a', 'tenant-a:/var', 'tenant-b']) t.observe(metric('cpu', 1, source));
+      vi.advanceTimersByTime(100);
+    }
+    vi.advanceTimersByTime(1000);
+    const sourcesOf = (list: readonly Delivery[]) => list.map((d) => (JSON.parse(d.json) as SourceStatusPacket).data.source);
+    const tenantA = { types: null, sources: [new Set(['tenant-a'])] };
+    expect(sourcesOf(t.staleDeliveries())).toEqual(['tenant-a', 'tenant-a:/var', 'tenant-b']);
+    const a = t.staleDeliveries(tenantA);
+    expect(sourcesOf(a)).toEqual(['tenant-a', 'tenant-a:/var']);
+    expect(t.staleDeliveries({ types: null, sources: [new Set(['tenant-a'])] })).toBe(a); // equal filter, same array
+    expect(t.staleDeliveries({ types: null, sources: [new Set(['tenant-c'])] })).toEqual([]);
+    expect(t.staleDeliveries({ types: new Set(['alert'] as const) })).toEqual([]);
+    expect(t.staleDeliveries({ types: null })).toBe(t.staleDeliveries()); // unfiltered: the whole list
+    t.observe(metric('cpu', 1, 'tenant-a'));
+    expect(sourcesOf(t.staleDeliveries(tenantA))).toEqual(['tenant-a:/var']);
+  });
+
   it('with staleAfterIntervals 0 tracks nothing and starts no timer', () => {
     const t = start(0);
     publish(t, 'web-1', 1000, 3);
