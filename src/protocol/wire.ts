@@ -123,6 +123,11 @@ export type EnvelopeType = Envelope['type'];
  */
 export const ENVELOPE_TYPES: readonly EnvelopeType[] = ['system_metric', 'container_status', 'alert'];
 
+/** Whether `value` names an envelope type. @internal */
+export function isEnvelopeType(value: string): value is EnvelopeType {
+  return (ENVELOPE_TYPES as readonly string[]).includes(value);
+}
+
 /**
  * Body of `GET …/snapshot`: the latest known envelope of every key. On the WebSocket the same
  * envelopes arrive one per frame, followed by a {@link SnapshotEndPacket}.

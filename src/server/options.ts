@@ -19,7 +19,8 @@ import {
   type OptionNames,
 } from '../shared/option-kit.js';
 import { defaultRedis, redisOption, shardedOption } from '../redis/redis-options.js';
-import { ENVELOPE_TYPES, type EnvelopeType } from '../protocol/wire.js';
+import type { EnvelopeType } from '../protocol/wire.js';
+import { MAX_API_KEY_BYTES } from './handshake/request.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { historyStreamKey } from '../redis/history-script.js';
 
@@ -320,9 +321,6 @@ export interface ResolvedOptions {
   readonly staleFloorMs: number;
 }
 
-/** The largest API key accepted, in bytes. Longer presented keys are refused before hashing. */
-export const MAX_API_KEY_BYTES = 512;
-
 /** Every option name; the compiler keeps it in step with {@link SystemStreamOptions}. */
 const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   redis: true,
@@ -493,9 +491,4 @@ function historyStreamOption(value: unknown, channels: readonly string[], redis:
     );
   }
   return value === true ? historyStreamKey(channel) : value;
-}
-
-/** Checks the `types` an {@link AuthGrant} or a `?types=` query names. @internal */
-export function isEnvelopeType(value: string): value is EnvelopeType {
-  return (ENVELOPE_TYPES as readonly string[]).includes(value);
 }

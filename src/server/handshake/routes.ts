@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { SystemStreamError } from '../../shared/errors.js';
+import { invalidOption, SystemStreamError } from '../../shared/errors.js';
 import { rejectHandshake } from './upgrade.js';
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -14,6 +14,19 @@ const routesByServer = new WeakMap<Server, Routes>();
 
 /** Handshake sockets' shared error listener: a client that resets the connection must not crash the host. */
 function ignoreSocketError(): void {}
+
+/** Throws `SST_ERR_INVALID_OPTION` if `server` is not an http(s) server: the first mistake to name. */
+export function assertServer(server: unknown): asserts server is Server {
+  const candidate = server as Partial<Server> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.on !== 'function' ||
+    typeof candidate.listenerCount !== 'function'
+  ) {
+    throw invalidOption('Expected `server` to be an http.Server or https.Server');
+  }
+}
 
 /** Throws `SST_ERR_ALREADY_ATTACHED` if a stream already serves `path` on `server`. */
 export function assertRouteFree(server: Server, path: string): void {

@@ -1,21 +1,22 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { offeredProtocols, type AuthDecision } from './auth.js';
-import type { ClientFilter } from '../fanout/client-filter.js';
-import { refusalOf, type HandshakeRefusal } from './outcomes.js';
 import type { Logger } from '../../shared/logger.js';
 import { PROTOCOL_V1 } from '../../protocol/wire.js';
+import type { Admission, Admitted } from './admission.js';
+import { badRequest, type Refusal } from './outcomes.js';
+import { parseStreamRequest, type StreamRequest } from './request.js';
 
 export interface UpgradeHandlerOptions {
   readonly path: string;
   readonly logger: Logger;
   readonly allowedOrigins: ReadonlySet<string> | undefined;
-  authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
+  /** Validates the query and authenticates (see `createAdmission`). */
+  admit(request: StreamRequest): Admission | Promise<Admission>;
   /** Whether one more client may be served now. */
   hasCapacity(): boolean;
-  accept(ws: WebSocket, req: IncomingMessage, filter: ClientFilter): void;
-  onRejected(outcome: HandshakeRefusal, status: number): void;
+  accept(ws: WebSocket, admitted: Admitted): void;
+  onRejected(refusal: Refusal): void;
 }
 
 export interface UpgradeHandler {
@@ -73,55 +74,47 @@ export function acceptsProtocols(offered: readonly string[]): boolean {
   return offered.length === 0 || offered.includes(PROTOCOL_V1);
 }
 
+const FORBIDDEN: Refusal = Object.freeze({ ok: false, status: 403, outcome: 'forbidden' });
+const FULL: Refusal = Object.freeze({ ok: false, status: 503, outcome: 'full' });
+
 /**
- * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). In
- * order: origin (403), subprotocol (400), authentication (401, 400 for a bad `types`, `source` or `metric_type`, 500 when the hook
- * fails, 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered in
- * plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
+ * The stream's `upgrade` listener for its own path (routing by path is done by `routeUpgrades`). The request
+ * is parsed once; then, in order: origin (403), subprotocol (400), query (400), authentication (401; 500 when
+ * the hook fails; 503 when it is too slow or too many wait on it), capacity (503 + Retry-After), all answered
+ * in plain HTTP before any WebSocket exists. Logs the path and outcome, never the query string or the
  * subprotocol header (keys travel there).
  */
 export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
   const wss = createWebSocketServer();
   const pending = new Set<Duplex>();
-  const refuse = (socket: Duplex, outcome: HandshakeRefusal, status: number, headers?: Record<string, string>): void => {
-    o.onRejected(outcome, status);
-    rejectHandshake(socket, status, headers);
+  const refuse = (socket: Duplex, refusal: Refusal): void => {
+    if (refusal.status === 500) o.logger.error({ event: 'authenticate_failed', err: refusal.error, path: o.path }, 'authenticate() failed');
+    o.onRejected(refusal);
+    rejectHandshake(socket, refusal.status, refusal.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
   };
 
-  const complete = (req: IncomingMessage, socket: Duplex, head: Buffer, decision: AuthDecision): void => {
+  const complete = (req: IncomingMessage, socket: Duplex, head: Buffer, admission: Admission): void => {
     pending.delete(socket);
     if (socket.destroyed) return;
-    if (!decision.ok) {
-      if (decision.status === 500)
-        o.logger.error({ event: 'authenticate_failed', err: decision.error, path: o.path }, 'authenticate() failed');
-      refuse(socket, refusalOf(decision), decision.status, decision.status === 503 ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined);
-      return;
-    }
-    if (!o.hasCapacity()) {
-      refuse(socket, 'full', 503, { 'Retry-After': String(RETRY_AFTER_S) });
-      return;
-    }
+    if (!admission.ok) return refuse(socket, admission);
+    if (!o.hasCapacity()) return refuse(socket, FULL);
     // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
     // capacity check and `accept` cannot interleave with another handshake.
-    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, req, decision));
+    wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, admission));
   };
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const origin = req.headers.origin;
-    if (o.allowedOrigins !== undefined && origin !== undefined && !o.allowedOrigins.has(origin)) {
-      refuse(socket, 'forbidden', 403);
-      return;
+    const request = parseStreamRequest(req);
+    if (o.allowedOrigins !== undefined && request.origin !== undefined && !o.allowedOrigins.has(request.origin)) {
+      return refuse(socket, FORBIDDEN);
     }
-    if (!acceptsProtocols(offeredProtocols(req))) {
-      refuse(socket, 'bad_request', 400);
-      return;
-    }
-    const decision = o.authenticate(req);
-    if (decision instanceof Promise) {
+    if (!acceptsProtocols(request.protocols)) return refuse(socket, badRequest('protocol'));
+    const admission = o.admit(request);
+    if (admission instanceof Promise) {
       pending.add(socket);
-      decision.then((d) => complete(req, socket, head, d));
+      void admission.then((a) => complete(req, socket, head, a));
     } else {
-      complete(req, socket, head, decision);
+      complete(req, socket, head, admission);
     }
   };
   return Object.assign(handle, {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthDecision } from '../handshake/auth.js';
+import type { Admission } from '../handshake/admission.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MetricsRegistry } from './metrics.js';
 
@@ -23,7 +23,7 @@ function sendError(res: ServerResponse, status: number): void {
  */
 export function createMetricsRoute(
   registry: MetricsRegistry,
-  authenticate: ((req: IncomingMessage) => AuthDecision | Promise<AuthDecision>) | undefined,
+  authenticate: ((req: IncomingMessage) => Admission | Promise<Admission>) | undefined,
   logger: Logger,
 ): MetricsRoute {
   const serve = (res: ServerResponse): void => {
@@ -42,7 +42,7 @@ export function createMetricsRoute(
       },
     );
   };
-  const answer = (res: ServerResponse, decision: AuthDecision): void => {
+  const answer = (res: ServerResponse, decision: Admission): void => {
     if (decision.ok) return serve(res);
     if (decision.status === 500) logger.error({ event: 'authenticate_failed', err: decision.error }, 'authenticate() failed');
     sendError(res, decision.status);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthDecision } from '../handshake/auth.js';
+import type { Admission } from '../handshake/admission.js';
 import type { ClientFilter } from '../fanout/client-filter.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MetricsRoute } from './metrics-route.js';
@@ -35,7 +35,7 @@ export interface HealthReport {
 export interface RouterContext {
   readonly wsPath: string;
   readonly logger: Logger;
-  authenticate(req: IncomingMessage): AuthDecision | Promise<AuthDecision>;
+  authenticate(req: IncomingMessage): Admission | Promise<Admission>;
   snapshotJson(filter: ClientFilter): string;
   health(): Omit<HealthReport, 'status'>;
   /** `GET metrics`, when the stream has metrics. */
@@ -60,13 +60,13 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
  * `http.createServer` handler without one, gets 404.
  */
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
-  const answer = (req: IncomingMessage, res: ServerResponse, decision: AuthDecision): void => {
+  const answer = (req: IncomingMessage, res: ServerResponse, decision: Admission): void => {
     if (!decision.ok) {
       if (decision.status === 500) ctx.logger.error({ event: 'authenticate_failed', err: decision.error }, 'authenticate() failed');
       sendJson(res, decision.status, JSON.stringify({ error: decision.status === 401 ? 'unauthorized' : 'error' }));
       return;
     }
-    sendJson(res, 200, ctx.snapshotJson(decision));
+    sendJson(res, 200, ctx.snapshotJson(decision.filter));
   };
 
   return (req, res, next) => {

@@ -1,16 +1,27 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { createAuthenticator, presentedApiKey } from '../../../../src/server/handshake/auth.js';
-import { resolveOptions } from '../../../../src/server/options.js';
+import { createAdmission, type Admission } from '../../../../src/server/handshake/admission.js';
+import { createAuthenticator } from '../../../../src/server/handshake/auth.js';
+import { parseStreamRequest } from '../../../../src/server/handshake/request.js';
+import { resolveOptions, type SystemStreamOptions } from '../../../../src/server/options.js';
 
 function req(url: string, headers: Record<string, string> = {}): IncomingMessage {
   return { url, headers } as unknown as IncomingMessage;
 }
 const key = (url: string, headers?: Record<string, string>): { key: string | null | undefined; ambiguous: boolean } =>
-  presentedApiKey(req(url, headers), new URLSearchParams(url.split('?')[1] ?? ''));
+  parseStreamRequest(req(url, headers)).credential;
+/** What a request is let in with, as `{ ok: true, ...filter }`, or its refusal: parse, authenticate, narrow. */
+function admitter(options: SystemStreamOptions): (r: IncomingMessage) => object | Promise<object> {
+  const admit = createAdmission(createAuthenticator(resolveOptions(options)));
+  const flat = (a: Admission): object => (a.ok ? { ok: true, ...a.filter } : a);
+  return (r) => {
+    const admission = admit(parseStreamRequest(r));
+    return admission instanceof Promise ? admission.then(flat) : flat(admission);
+  };
+}
 const keyProtocol = (k: string): string => `system-stream.key.${Buffer.from(k).toString('base64url')}`;
 
-describe('presentedApiKey', () => {
+describe('parseStreamRequest: the credential', () => {
   it('reads the api_key parameter, the x-api-key header, Authorization: Bearer and the key subprotocol', () => {
     expect(key('/ws?api_key=a')).toEqual({ key: 'a', ambiguous: false });
     expect(key('/ws', { 'x-api-key': 'b' })).toEqual({ key: 'b', ambiguous: false });
@@ -33,8 +44,8 @@ describe('presentedApiKey', () => {
   });
 });
 
-describe('createAuthenticator', () => {
-  const auth = createAuthenticator(resolveOptions({ apiKeys: ['right-key', 'other-key'] }));
+describe('admission (createAuthenticator + createAdmission)', () => {
+  const auth = admitter({ apiKeys: ['right-key', 'other-key'] });
 
   it('accepts any configured key and refuses others with 401', () => {
     expect(auth(req('/ws?api_key=right-key'))).toEqual({ ok: true, types: null });
@@ -65,9 +76,9 @@ describe('createAuthenticator', () => {
   });
 });
 
-describe('createAuthenticator with an authenticate hook', () => {
+describe('admission with an authenticate hook', () => {
   const withHook = (authenticate: (r: IncomingMessage) => unknown, extra: object = {}) =>
-    createAuthenticator(resolveOptions({ apiKeys: ['right-key'], authenticate: authenticate as never, ...extra }));
+    admitter({ apiKeys: ['right-key'], authenticate: authenticate as never, ...extra });
   const thenable = (value: unknown) => ({ then: (resolve: (v: unknown) => void) => resolve(value) });
 
   it.each([
@@ -129,9 +140,9 @@ describe('createAuthenticator with an authenticate hook', () => {
   });
 });
 
-describe('createAuthenticator: source and metric_type filters', () => {
-  const auth = createAuthenticator(resolveOptions({ apiKeys: ['right-key'] }));
-  const withHook = (verdict: unknown) => createAuthenticator(resolveOptions({ authenticate: (() => verdict) as never }));
+describe('admission: source and metric_type filters', () => {
+  const auth = admitter({ apiKeys: ['right-key'] });
+  const withHook = (verdict: unknown) => admitter({ authenticate: (() => verdict) as never });
 
   it('narrows to the requested sources and metric types, ANDed with types', () => {
     expect(auth(req('/ws?api_key=right-key&source=web-1,web-2&metric_type=cpu&types=system_metric'))).toEqual({

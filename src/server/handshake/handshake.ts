@@ -1,0 +1,77 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { ResolvedOptions } from '../options.js';
+import type { LabelledCounters, StreamCounters } from '../stats.js';
+import { createAdmission, type Admission, type Admitted } from './admission.js';
+import { createAuthenticator } from './auth.js';
+import { createRefusalSummary } from './refusal-summary.js';
+import { parseStreamRequest } from './request.js';
+import { createUpgradeHandler, type UpgradeHandler } from './upgrade.js';
+
+const LOG_INTERVAL_MS = 10_000;
+
+export type HandshakeOptions = Pick<
+  ResolvedOptions,
+  | 'path'
+  | 'logger'
+  | 'allowedOrigins'
+  | 'maxClients'
+  | 'apiKeys'
+  | 'authenticate'
+  | 'authRequired'
+  | 'authenticateTimeoutMs'
+  | 'maxPendingAuthentications'
+>;
+
+export interface HandshakeContext {
+  readonly counters: StreamCounters;
+  readonly labelled: LabelledCounters;
+  /** Clients connected now. */
+  clients(): number;
+  /** Serves a client the handshake let in. */
+  accept(ws: WebSocket, admitted: Admitted): void;
+}
+
+export interface StreamHandshake {
+  /** The `upgrade` listener for the stream's path. */
+  readonly onUpgrade: UpgradeHandler;
+  /** The same admission for the router's requests (snapshot, metrics): query rules, then authentication. */
+  admitRequest(req: IncomingMessage): Admission | Promise<Admission>;
+  /** Destroys the handshakes still waiting and logs what is left of the refusal summary. */
+  close(): void;
+}
+
+/**
+ * Everything between a request and an accepted client: parsing, admission, the upgrade itself, and the
+ * accounting of refusals (counted by outcome, logged at `debug` one by one and summarised at `warn`).
+ */
+export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext): StreamHandshake {
+  const { counters, labelled } = ctx;
+  const admit = createAdmission(createAuthenticator(o));
+  const refusals = createRefusalSummary((obj, msg) => o.logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
+  const onUpgrade = createUpgradeHandler({
+    path: o.path,
+    logger: o.logger,
+    allowedOrigins: o.allowedOrigins,
+    admit,
+    hasCapacity: () => ctx.clients() < o.maxClients,
+    onRejected({ outcome, status, part }) {
+      counters.rejected++;
+      labelled.handshakes[outcome]++;
+      refusals.refused(outcome);
+      o.logger.debug({ event: 'handshake_refused', path: o.path, status, outcome, part }, 'handshake refused');
+    },
+    accept(ws, admitted) {
+      labelled.handshakes.accepted++;
+      ctx.accept(ws, admitted);
+    },
+  });
+  return {
+    onUpgrade,
+    admitRequest: (req) => admit(parseStreamRequest(req)),
+    close() {
+      onUpgrade.close();
+      refusals.close();
+    },
+  };
+}
