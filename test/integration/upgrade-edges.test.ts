@@ -1,5 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
+import express from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +130,47 @@ describe('upgrade edges', () => {
       await expect(Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe(
         'closed',
       );
+    });
+  });
+
+  describe('a plain request that offers another upgrade (curl --http2, Java HttpClient: Upgrade: h2c)', () => {
+    /** Sends each request on one raw socket after the previous answer and returns the answers, joined. */
+    async function rawExchange(port: number, ...requests: string[]): Promise<string> {
+      const socket = net.connect(port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => void (answer += chunk.toString('latin1')));
+      const closed = once(socket, 'close');
+      for (const [i, request] of requests.entries()) {
+        socket.write(request);
+        for (let waited = 0; waited < 3000 && (answer.match(/HTTP\/1\.1 \d{3} /g) ?? []).length <= i; waited += 20) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      socket.destroy();
+      return answer;
+    }
+    const h2c = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n';
+
+    it('reaches the host’s routes, a POST with its body included, and keep-alive goes on', async () => {
+      const s = await fx.server();
+      s.app.post('/api/echo', express.text(), (req, res) => void res.type('text/plain').send(`echo:${String(req.body)}`));
+      const body = 'hello';
+      const answer = await rawExchange(
+        s.port,
+        `POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n${h2c}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).toContain('echo:hello');
+      expect(answer.match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+      expect(answer).toContain('{"ok":true}');
+    });
+
+    it('on the stream’s own path gets the router’s 426, never a WebSocket', async () => {
+      const s = await fx.server();
+      const answer = await rawExchange(s.port, `GET /api/system/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n${h2c}Connection: close\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 426 /);
     });
   });
 
