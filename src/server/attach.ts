@@ -106,7 +106,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     labelled,
     clients: () => fanout.size,
     accept(ws, { filter, sinceMs }) {
-      const stale = staleness.staleDeliveries();
+      const stale = staleness.staleDeliveries(filter); // only the sources this client may see
       const first =
         typeof sinceMs === 'number'
           ? history.replay(sinceMs, snapshot.deliveries(filter), filter, stale)
