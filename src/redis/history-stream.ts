@@ -1,14 +1,24 @@
 // The Redis-backed history's reader: the channel's live messages, plus what a Redis Stream holds that
 // Pub/Sub did not deliver (at start: the last `historyMs`; after every reconnect of the subscriber: what
 // was published while it was away), each message once and in the stream's order.
+//
+// Anyone who may PUBLISH on the channel can put any stamp on a message, so a stamp received live is never
+// trusted to say what the stream holds: what counts as already delivered, and where a catch-up starts,
+// comes only from entries read from the stream with XRANGE (a stamp received live is looked up there
+// before the catch-up starts after it).
 import { Observable } from 'rxjs';
-import type { Logger } from '../shared/logger.js';
+import { createRateLimitedLog, type Logger } from '../shared/logger.js';
 import { fromRedisChannel, type ChannelConnection, type ChannelEvents } from './channel-source.js';
-import { compareStreamIds, unstamp } from './history-script.js';
+import { compareStreamIds, streamIdMs, unstamp } from './history-script.js';
 
 /** What the reader uses of its own connection (not the subscriber, which may not run XRANGE): ioredis's `xrange`. */
 export interface StreamReader {
   xrange(key: string, start: string, end: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
+  /**
+   * `XINFO STREAM key`, as a flat list of names and values (ioredis's `xinfo`). Optional: without it, or
+   * when Redis refuses it, the load at start claims completeness only from the stream's first entry.
+   */
+  xinfo?(subcommand: 'STREAM', key: string): Promise<unknown>;
 }
 
 /** One message for the pipeline, from Pub/Sub or read back from the stream. */
@@ -22,9 +32,13 @@ export interface HistoryChannelOptions {
   readonly streamKey: string;
   /** The first load reads the entries Redis added in this many milliseconds before it. */
   readonly historyMs: number;
+  /** A stamp whose time is further ahead of `now()` than this is ignored (the message passes unstamped). */
+  readonly maxClockSkewMs?: number;
   readonly logger: Logger;
   /** Longest wait for one XRANGE page. */
   readonly readTimeoutMs?: number;
+  /** How often the stamps received live are looked up in the stream, which moves the catch-up's start. */
+  readonly confirmEveryMs?: number;
   readonly now?: () => number;
 }
 
@@ -32,11 +46,18 @@ export interface HistoryChannelOptions {
 export interface HistoryChannelEvents extends ChannelEvents {
   /**
    * A read of the stream finished: `count` entries that Pub/Sub had not delivered. `isFirstLoad` for the
-   * load at start, whose complete history begins at `fromMs` (by Redis's clock).
+   * load at start, whose complete history begins at `fromMs` (by Redis's clock; `Infinity`: no claim).
    */
   onRead(count: number, isFirstLoad: boolean, fromMs: number): void;
-  /** The stream could not be read (refused, timed out, or too much to hold live data for): messages may be missing. */
+  /**
+   * Messages may be missing: the stream could not be read (refused, timed out, too much to hold live data
+   * for), it no longer holds where the last read ended (trimmed, or lost in a Redis restart), or messages
+   * arrive that it does not hold (producers that only PUBLISH, or write another stream) and a reconnect
+   * lost theirs.
+   */
   onGap(): void;
+  /** A live message's stamp was implausible (dated too far ahead) and was ignored. */
+  onIgnoredStamp?(id: string): void;
 }
 
 /** Entries read per XRANGE. */
@@ -45,8 +66,38 @@ const PAGE = 1000;
 const MAX_READ = 200_000;
 /** Live messages held while a catch-up runs; past it the catch-up is given up, so that live data flows. */
 const MAX_HELD = 20_000;
+/**
+ * IDs of the last entries read that are remembered as delivered: a live message stamped with one of them
+ * is a duplicate. Only entries published after SUBSCRIBE arrive live as well, and those are among the
+ * held messages (at most MAX_HELD) or the last page.
+ */
+const MAX_RECENTLY_READ = MAX_HELD + PAGE;
+/** Stamps received live that are looked up in the stream at a confirmation (the newest). */
+const MAX_CANDIDATES = 8;
 const READ_ATTEMPTS = 5;
 const DEFAULT_READ_TIMEOUT_MS = 5000;
+const DEFAULT_CONFIRM_EVERY_MS = 5000;
+const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+const LOG_INTERVAL_MS = 10_000;
+
+/** A stamp received live, and the connection (epoch) it arrived on. */
+interface Candidate {
+  readonly id: string;
+  readonly epoch: number;
+}
+
+/** A bounded set of IDs, forgetting the oldest added past `max`. */
+class RecentIds {
+  readonly #ids = new Set<string>();
+  constructor(readonly max: number) {}
+  add(id: string): void {
+    this.#ids.add(id);
+    if (this.#ids.size > this.max) this.#ids.delete(this.#ids.values().next().value as string);
+  }
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+}
 
 /**
  * The channel's messages, with the gaps of Pub/Sub filled from the Redis Stream `streamKey`, which
@@ -55,11 +106,23 @@ const DEFAULT_READ_TIMEOUT_MS = 5000;
  *
  * From the moment the subscriber loses its connection (and from the start) until a catch-up has run,
  * live messages are held. Once Redis has confirmed SUBSCRIBE again, XRANGE reads the entries after the
- * last ID seen (at start: those added in the last `historyMs`); they are emitted in ID order, then the
- * held live messages, skipping every stamped one whose ID is not after the last read. Because the read
- * starts after Redis confirmed SUBSCRIBE, what it misses arrives live, so nothing is lost and, by ID,
- * nothing is emitted twice. Messages without a stamp (producers that only PUBLISH) are not in the stream:
- * they pass through in the order received.
+ * last one delivered (at start: those added in the last `historyMs`); they are emitted in ID order, then
+ * the held live messages, skipping every one stamped with the ID of an entry just read. Because the read
+ * starts after Redis confirmed SUBSCRIBE, what it misses arrives live, so nothing is lost and nothing is
+ * emitted twice.
+ *
+ * Stamps received live move nothing by themselves. A live message is dropped as a duplicate only when its
+ * stamp is the ID of an entry read from the stream; every few seconds, and before each catch-up, the newest
+ * stamps received live are looked up in the stream (`XRANGE key id id`), and the newest one found becomes
+ * where the next catch-up starts. So a forged stamp, a stamp of another stream, or a stream whose IDs went
+ * backwards (recreated, or a Redis clock put back) can neither hide messages nor move the catch-up past
+ * any. A stamp dated more than `maxClockSkewMs` ahead is ignored: the message passes as unstamped.
+ *
+ * Messages the stream does not hold (producers that only PUBLISH, stamps of another stream, ignored
+ * stamps) pass through in the order received; once one has been seen, `onGap` is called at once (the load
+ * at start could not include that producer's past) and after every catch-up (what it published while the
+ * subscriber was away is lost). Catch-ups read with an inclusive start and skip the entry they start at,
+ * which works on Redis 6.0 (an exclusive `(id` start needs 6.2) and tells whether that entry is still there.
  */
 export function fromHistoryChannel(
   redis: ChannelConnection,
@@ -68,16 +131,41 @@ export function fromHistoryChannel(
   options: HistoryChannelOptions,
   events: HistoryChannelEvents,
 ): Observable<HistoryMessage> {
-  const { streamKey, historyMs, logger, readTimeoutMs = DEFAULT_READ_TIMEOUT_MS, now = Date.now } = options;
+  const {
+    streamKey,
+    historyMs,
+    logger,
+    readTimeoutMs = DEFAULT_READ_TIMEOUT_MS,
+    confirmEveryMs = DEFAULT_CONFIRM_EVERY_MS,
+    maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
+    now = Date.now,
+  } = options;
+  const logIgnored = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'ignored implausible stamps', LOG_INTERVAL_MS, now);
+  const logForeign = createRateLimitedLog(
+    (obj, msg) => logger.warn(obj, msg),
+    'messages on the channel that the history stream does not hold: a reconnect loses theirs',
+    LOG_INTERVAL_MS,
+    now,
+  );
   return new Observable<HistoryMessage>((subscriber) => {
-    /** The newest stream entry emitted: live stamped messages up to it are duplicates. */
-    let lastId: string | null = null;
+    /** The last entry read from the stream: where the next catch-up starts (inclusive, skipped). */
+    let readMark: string | null = null;
+    /** Entries read lately: a live message stamped with one of them was delivered already. */
+    const recentlyRead = new RecentIds(MAX_RECENTLY_READ);
+    /** The newest plausible stamps delivered live since the last confirmation, oldest first. */
+    let candidates: Candidate[] = [];
+    /** Bumped at every SUBSCRIBE: a stamp not found in the stream is foreign only if no restart came between. */
+    let epoch = 0;
+    /** A message the stream does not hold was seen: its producer's messages cannot be read back. */
+    let hasForeign = false;
     /** Where the first load starts (Redis entry IDs begin with Redis's clock in milliseconds). */
     let loadFromMs: number | undefined;
     let isHolding = true;
     let held: Buffer[] = [];
     let isSubscribed = false;
     let isReading = false;
+    /** The periodic lookup of live stamps in flight, if any. */
+    let confirming: Promise<void> = Promise.resolve();
     let isRereadNeeded = false;
     let hasLoaded = false;
     /** Entries emitted by reads since the last report. */
@@ -85,14 +173,32 @@ export function fromHistoryChannel(
     /** Bumped when a read is abandoned: its late pages count for nothing. */
     let readToken = 0;
     let failures = 0;
+    let ignoredStamps = 0;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let release: ReturnType<typeof setImmediate> | undefined;
+    let confirmTimer: ReturnType<typeof setTimeout> | undefined;
+
+    const noteForeign = (why: string): void => {
+      logForeign({ channel, streamKey, why });
+      if (hasForeign) return;
+      hasForeign = true;
+      if (hasLoaded) events.onGap(); // the load at start said complete without that producer's past
+    };
 
     const emitLive = (message: Buffer): void => {
       const { id, payload } = unstamp(message);
-      if (id !== null) {
-        if (lastId !== null && compareStreamIds(id, lastId) <= 0) return; // read from the stream already
-        lastId = id;
+      if (id === null) {
+        noteForeign('unstamped');
+      } else if (streamIdMs(id) > now() + maxClockSkewMs) {
+        ignoredStamps++;
+        events.onIgnoredStamp?.(id);
+        logIgnored({ channel, streamKey, stamp: id.slice(0, 40), maxClockSkewMs, ignored: ignoredStamps });
+        noteForeign('implausible stamp');
+      } else {
+        if (recentlyRead.has(id)) return; // read from the stream already
+        candidates.push({ id, epoch });
+        if (candidates.length > MAX_CANDIDATES) candidates.shift();
+        scheduleConfirm();
       }
       subscriber.next({ payload, isRecovered: false });
     };
@@ -104,6 +210,56 @@ export function fromHistoryChannel(
         logger.warn({ channel, streamKey, held: held.length }, 'history stream read too slow; resuming live data without it');
         giveUp();
       }
+    };
+
+    const markRead = (id: string): void => {
+      readMark = id;
+      recentlyRead.add(id);
+    };
+
+    /**
+     * Looks the newest stamps received live up in the stream; the newest found becomes `readMark` (all
+     * before it arrived live on an unbroken connection, or were read). A stamp of the current connection
+     * that is not there although the stream holds older entries is not from this stream.
+     */
+    const confirm = async (isCatchUp: boolean): Promise<void> => {
+      const checked = candidates;
+      candidates = [];
+      if (checked.length === 0) return;
+      const found = await Promise.all(
+        checked.map(({ id }) => withTimeout(reader.xrange(streamKey, id, id, 'COUNT', 1), readTimeoutMs).then((e) => e.length > 0)),
+      );
+      let best = null as string | null;
+      const missing: Candidate[] = [];
+      checked.forEach((c, i) => {
+        if (found[i]) best = best === null || compareStreamIds(c.id, best) > 0 ? c.id : best;
+        else if (!isCatchUp && c.epoch === epoch) missing.push(c);
+      });
+      // A stamp found that is older than readMark moves it back only if readMark's entry is gone (the stream
+      // was recreated): otherwise it is an old stamp sent again, and the next catch-up would repeat entries.
+      if (best !== null && readMark !== null && compareStreamIds(best, readMark) < 0) {
+        const current = await withTimeout(reader.xrange(streamKey, readMark, readMark, 'COUNT', 1), readTimeoutMs);
+        if (current.length > 0) best = null;
+      }
+      if (best !== null) markRead(best);
+      if (missing.length > 0) {
+        const [first] = await withTimeout(reader.xrange(streamKey, '-', '+', 'COUNT', 1), readTimeoutMs);
+        if (first !== undefined && missing.some((c) => compareStreamIds(c.id, first[0]) > 0)) noteForeign('stamp of another stream');
+      }
+    };
+
+    const scheduleConfirm = (): void => {
+      if (confirmTimer !== undefined) return;
+      confirmTimer = setTimeout(() => {
+        confirmTimer = undefined;
+        if (subscriber.closed) return;
+        if (isReading || !isSubscribed || isHolding) return scheduleConfirm();
+        // A catch-up waits for this lookup (see read()): both move readMark.
+        confirming = confirm(false).catch((err: unknown) => {
+          logger.debug({ streamKey, err: { message: err instanceof Error ? err.message : String(err) } }, 'stamp lookup failed');
+        });
+      }, confirmEveryMs);
+      confirmTimer.unref?.();
     };
 
     /**
@@ -125,12 +281,12 @@ export function fromHistoryChannel(
     };
 
     /** Reports what was read since the last report; the first report is the load's. */
-    const report = (isComplete: boolean): void => {
+    const report = (completeFromMs: number): void => {
       const count = readCount;
       readCount = 0;
       if (!hasLoaded) {
         hasLoaded = true;
-        events.onRead(count, true, isComplete ? (loadFromMs as number) : Infinity);
+        events.onRead(count, true, completeFromMs);
       } else if (count > 0) {
         events.onRead(count, false, loadFromMs as number);
       }
@@ -142,7 +298,7 @@ export function fromHistoryChannel(
       isRereadNeeded = false;
       failures = 0;
       clearTimeout(retry);
-      report(false);
+      report(Infinity);
       events.onGap();
       resumeLive();
     };
@@ -154,24 +310,40 @@ export function fromHistoryChannel(
       }
       isReading = true;
       const token = ++readToken;
+      const isLoad = !hasLoaded;
       loadFromMs ??= Math.max(0, now() - historyMs);
       let error: unknown;
+      let completeFromMs = loadFromMs;
+      let isGap = false;
       try {
-        let start = lastId === null ? `${loadFromMs}-0` : `(${lastId}`;
+        await confirming;
+        await confirm(true);
+        if (token !== readToken || subscriber.closed) return;
+        const from = readMark;
+        if (isLoad) {
+          completeFromMs = await loadCompleteFromMs(reader, streamKey, loadFromMs, readTimeoutMs);
+          if (token !== readToken || subscriber.closed) return;
+        }
+        let start = from ?? `${loadFromMs}-0`;
+        /** The entry `start` names when it is one read before (an inclusive start): not emitted again. */
+        let skip = from;
         for (let total = 0; ; total += PAGE) {
           if (total >= MAX_READ) throw new Error(`more than ${MAX_READ} entries to read`);
           const entries = await withTimeout(reader.xrange(streamKey, start, '+', 'COUNT', PAGE), readTimeoutMs);
           if (token !== readToken || subscriber.closed) return;
+          // The inclusive start is the entry read last: if the stream no longer holds it, what came
+          // between it and the first entry left may be gone (trimmed, or lost with a Redis restart).
+          if (total === 0 && from !== null && entries[0]?.[0] !== from) isGap = true;
           for (const [id, fields] of entries) {
-            if (lastId !== null && compareStreamIds(id, lastId) <= 0) continue;
-            lastId = id;
+            if (id === skip) continue;
+            markRead(id);
             const payload = fieldValue(fields, 'm');
             if (payload === undefined) continue;
             readCount++;
             subscriber.next({ payload, isRecovered: true });
           }
           if (entries.length < PAGE) break;
-          start = `(${lastId}`;
+          start = skip = (entries.at(-1) as [string, string[]])[0];
         }
       } catch (err) {
         if (token !== readToken || subscriber.closed) return;
@@ -196,12 +368,16 @@ export function fromHistoryChannel(
         return;
       }
       failures = 0;
-      report(true);
+      report(completeFromMs);
+      if (isGap) {
+        logger.warn({ streamKey, from: readMark }, 'the history stream no longer holds the last entry read; messages may be missing');
+      }
+      if (isGap || (!isLoad && hasForeign)) events.onGap();
       if (isRereadNeeded) {
         isRereadNeeded = false;
         void read();
       } else {
-        resumeLive(); // does nothing if the subscriber dropped meanwhile: the next SUBSCRIBE reads from lastId
+        resumeLive(); // does nothing if the subscriber dropped meanwhile: the next SUBSCRIBE reads from readMark
       }
     };
 
@@ -210,7 +386,7 @@ export function fromHistoryChannel(
       isHolding = true;
       clearImmediate(release); // messages held for release stay held, in order, for the next read
       // A read in flight is given up: it may wait on a reader connection that went down too, and the next
-      // SUBSCRIBE reads on from lastId (on a fresh connection if need be). What it emitted stays emitted.
+      // SUBSCRIBE reads on from readMark (on a fresh connection if need be). What it emitted stays emitted.
       readToken++;
       isReading = false;
       isRereadNeeded = false;
@@ -221,6 +397,7 @@ export function fromHistoryChannel(
     const live = fromRedisChannel(redis, channel, {
       onSubscribed() {
         isSubscribed = true;
+        epoch++;
         events.onSubscribed();
         void read();
       },
@@ -230,11 +407,35 @@ export function fromHistoryChannel(
     return () => {
       readToken++;
       clearTimeout(retry);
+      clearTimeout(confirmTimer);
       clearImmediate(release);
       redis.off('close', onClose);
       live.unsubscribe();
     };
   });
+}
+
+/**
+ * From when the stream holds every entry, by Redis's clock, for a load that reads from `loadFromMs`:
+ * `loadFromMs` when nothing after it was ever removed (XINFO STREAM's `max-deleted-entry-id`, Redis 7),
+ * else from the first entry held (a stream trimmed or recreated since), and `Infinity` for an empty or
+ * missing stream, which may have lost everything (a Redis restarted without persistence).
+ */
+async function loadCompleteFromMs(reader: StreamReader, streamKey: string, loadFromMs: number, timeoutMs: number): Promise<number> {
+  const [first] = await withTimeout(reader.xrange(streamKey, '-', '+', 'COUNT', 1), timeoutMs);
+  if (first === undefined) return Infinity;
+  const firstMs = streamIdMs(first[0]);
+  if (firstMs < loadFromMs || reader.xinfo === undefined) return Math.max(loadFromMs, firstMs);
+  let info: unknown;
+  try {
+    info = await withTimeout(reader.xinfo('STREAM', streamKey), timeoutMs);
+  } catch {
+    return firstMs; // refused (ACL), or not a server that has it
+  }
+  const at = Array.isArray(info) ? info.indexOf('max-deleted-entry-id') : -1;
+  const deleted: unknown = at >= 0 ? (info as unknown[])[at + 1] : undefined;
+  if (typeof deleted !== 'string') return firstMs; // Redis 6 has no such field
+  return streamIdMs(deleted) < loadFromMs ? loadFromMs : firstMs;
 }
 
 /** The value of `name` in a stream entry's flat field list. */

@@ -25,6 +25,8 @@ export interface MessageSources {
 export interface MessageSourceEvents extends ChannelEvents {
   /** Messages a reconnect missed, read from the history stream (the first load does not count). */
   onRecovered(count: number): void;
+  /** A live message's stamp was implausible and ignored (the message passed as unstamped). */
+  onIgnoredStamp(): void;
 }
 
 /**
@@ -41,6 +43,8 @@ export function openMessageSources(
     readonly channels: readonly string[];
     readonly historyStream: string | null;
     readonly historyMs: number;
+    /** A stamp dated further ahead than this is ignored. */
+    readonly maxClockSkewMs?: number | undefined;
     readonly logger: Logger;
   },
   history: HistoryStore,
@@ -76,6 +80,7 @@ export function openMessageSources(
       }
       return (reader as unknown as StreamReader).xrange(...args);
     },
+    xinfo: (subcommand, key) => (reader as unknown as Required<StreamReader>).xinfo(subcommand, key),
   };
   let markLoaded: () => void = () => {};
   const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
@@ -83,7 +88,7 @@ export function openMessageSources(
     redis,
     connectedReader,
     channel,
-    { streamKey: historyStream, historyMs, logger },
+    { streamKey: historyStream, historyMs, maxClockSkewMs: options.maxClockSkewMs, logger },
     {
       onSubscribed: () => events.onSubscribed(),
       onRefused: (err, attempt) => events.onRefused(err, attempt),
@@ -94,6 +99,7 @@ export function openMessageSources(
         markLoaded();
       },
       onGap: () => history.markGap(),
+      onIgnoredStamp: () => events.onIgnoredStamp(),
     },
   ).pipe(share());
   return {

@@ -19,6 +19,8 @@ export interface SubscriptionOptions {
   /** The Redis stream that backs the history (`historyStream`), or `null`. */
   readonly historyStream: string | null;
   readonly historyMs: number;
+  /** Stamps dated further ahead than this are ignored (see `fromHistoryChannel`). Default: 300000. */
+  readonly maxClockSkewMs?: number;
   /** Told where the stream may have a gap, and fed by the history stream's first load. */
   readonly history: HistoryStore;
   readonly redisHealthCheckMs: number;
@@ -38,6 +40,8 @@ export interface Subscription {
   readonly recovered$: Observable<Buffer | string>;
   /** Messages recovered after reconnects so far. */
   readonly recoveredCount: number;
+  /** Live stamps ignored as implausible so far (dated more than `maxClockSkewMs` ahead). */
+  readonly ignoredStampCount: number;
   readonly ready: Promise<void>;
   readonly state: RedisState;
   /** The message stream failed for good: logged, and `ready` rejects if it is still pending. */
@@ -57,6 +61,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
   // A URL, or a duplicate of the host's client: a Redis, Sentinel-managed or not, or a Cluster.
   const redis = openSubscriber(o.redis, { sharded: o.sharded, channels: o.channels, healthCheckMs: o.redisHealthCheckMs }, logger);
   let recoveredCount = 0;
+  let ignoredStampCount = 0;
   const deadline = createReadyDeadline({ timeoutMs: o.readyTimeoutMs, endpoint: describeEndpoint(redis), logger });
 
   let everDown = false;
@@ -91,6 +96,7 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
       );
     },
     onRecovered: (count) => void (recoveredCount += count),
+    onIgnoredStamp: () => void ignoredStampCount++,
   });
 
   return {
@@ -98,6 +104,9 @@ export function openSubscription(o: SubscriptionOptions): Subscription {
     recovered$: sources.recovered$,
     get recoveredCount() {
       return recoveredCount;
+    },
+    get ignoredStampCount() {
+      return ignoredStampCount;
     },
     ready: deadline.promise,
     get state() {
