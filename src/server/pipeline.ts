@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import { map, type Observable, tap } from 'rxjs';
+import { filter, map, type Observable, tap } from 'rxjs';
 import { envelopeDelivery, type Delivery } from './fanout/delivery.js';
 import { envelopeValidator } from '../shared/envelope-validator.js';
 import { batchPerTick } from './operators/batch-per-tick.js';
@@ -35,6 +35,7 @@ interface Throttled extends Keyed {
   readonly isChange: boolean;
 }
 
+const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 /** Containers whose last status is remembered for {@link createThrottleRule}; the oldest is forgotten past it. */
 const MAX_TRACKED_CONTAINERS = 10_000;
 
@@ -58,19 +59,59 @@ function createThrottleRule(): (value: Keyed) => Throttled {
 }
 
 /**
+ * Passes envelopes whose `time` is at most `maxClockSkewMs` ahead of `now()`; the others are reported to
+ * `onFuture` with an error that names the field. A time `Date.parse` cannot read passes (the schema
+ * accepted it). Dropped at the door because a value from the future would outrank every later, correct
+ * value of its key wherever values are ordered by time (a client resuming with `since`, the history).
+ */
+function refuseFutureTimes(
+  maxClockSkewMs: number,
+  now: () => number,
+  onFuture: (errors: readonly ErrorObject[]) => void,
+): (envelope: Envelope) => boolean {
+  return (envelope) => {
+    const timeMs = Date.parse(envelope.data.time);
+    if (!(timeMs > now() + maxClockSkewMs)) return true;
+    onFuture([
+      {
+        instancePath: '/data/time',
+        schemaPath: '#/maxClockSkewMs',
+        keyword: 'maxClockSkewMs',
+        params: { maxClockSkewMs },
+        message: `must be at most ${maxClockSkewMs} ms ahead of the server's clock`,
+      },
+    ]);
+    return false;
+  };
+}
+
+/**
  * The shared part of the stream, run once per message whatever the number of clients:
- * parse → split batches → validate → (snapshot, messages$) → throttle per key → serialize once →
- * group what arrived in one tick into one batch.
+ * parse → split batches → validate → refuse times too far ahead → (snapshot, messages$) → throttle per key →
+ * serialize once → group what arrived in one tick into one batch. A time too far ahead counts as `schema`.
  */
 export function createPipeline(
   raw$: Observable<Buffer | string>,
-  options: { readonly maxMessageBytes: number; readonly throttleMs: number; readonly writeDelayMs: number },
+  options: {
+    readonly maxMessageBytes: number;
+    /** Default: 300000 (5 minutes). */
+    readonly maxClockSkewMs?: number;
+    readonly throttleMs: number;
+    readonly writeDelayMs: number;
+    readonly now?: () => number;
+  },
   hooks: PipelineHooks,
 ): Observable<Delivery[]> {
+  const onSchema = (errors: readonly ErrorObject[]): void => hooks.onInvalid('schema', { errors });
   return raw$.pipe(
     parseJson(options.maxMessageBytes, (reason, byteLength) => hooks.onInvalid(reason, { byteLength })),
     splitBatch(MAX_BATCH_SIZE, () => hooks.onInvalid('bad_batch', {})),
-    validateMessage(envelopeValidator(), (errors) => hooks.onInvalid('schema', { errors })),
+    // One step (a pipe takes at most nine operators with their types).
+    (parsed$) =>
+      parsed$.pipe(
+        validateMessage(envelopeValidator(), onSchema),
+        filter(refuseFutureTimes(options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, options.now ?? Date.now, onSchema)),
+      ),
     map((envelope): Keyed => ({ envelope, key: envelopeKey(envelope) })),
     tap(({ envelope, key }) => hooks.onValid(envelope, key)),
     map(createThrottleRule()),
