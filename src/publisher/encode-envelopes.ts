@@ -24,6 +24,39 @@ export function encodeEnvelopes(envelopes: unknown): string {
   return json;
 }
 
+/**
+ * {@link encodeEnvelopes}, cut into messages of at most `maxBytes` bytes of JSON each (what a server with
+ * that `maxMessageBytes` accepts): a batch too large for one message becomes several consecutive batches,
+ * in order, each member whole. Throws {@link SystemStreamValidationError} when one envelope alone is larger.
+ */
+export function encodeEnvelopeMessages(envelopes: unknown, maxBytes: number): string[] {
+  const json = encodeEnvelopes(envelopes);
+  if (Buffer.byteLength(json) <= maxBytes) return [json];
+  const tooLarge = (path: string, bytes: number): SystemStreamValidationError =>
+    new SystemStreamValidationError([
+      { path, message: `must be at most ${maxBytes} bytes as JSON (maxMessageBytes), got ${bytes}: the server would drop it` },
+    ]);
+  const members = JSON.parse(json) as unknown;
+  if (!Array.isArray(members)) throw tooLarge('', Buffer.byteLength(json));
+  const messages: string[] = [];
+  let part: string[] = [];
+  let partBytes = 2; // the brackets
+  members.forEach((member: unknown, index) => {
+    const text = JSON.stringify(member);
+    const bytes = Buffer.byteLength(text);
+    if (bytes + 2 > maxBytes) throw tooLarge(`/${index}`, bytes);
+    if (part.length > 0 && partBytes + 1 + bytes > maxBytes) {
+      messages.push(`[${part.join(',')}]`);
+      part = [];
+      partBytes = 2;
+    }
+    partBytes += (part.length > 0 ? 1 : 0) + bytes;
+    part.push(text);
+  });
+  messages.push(`[${part.join(',')}]`);
+  return messages;
+}
+
 function validateSent(sent: unknown): void {
   const check = envelopeValidator();
   if (!Array.isArray(sent)) {

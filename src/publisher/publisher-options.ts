@@ -66,6 +66,14 @@ export interface SystemPublisherOptions {
    */
   readonly historyMaxLen?: number | undefined;
   /**
+   * The largest Redis message the stream's servers accept (their `maxMessageBytes`, whose default this is),
+   * in bytes of JSON, an integer of at least 64. A batch larger than this is published as several
+   * consecutive batches, in order, each within the limit (so the server does not drop it as too large); an
+   * envelope that alone is larger rejects with {@link SystemStreamValidationError} and nothing is sent.
+   * @defaultValue `65536`
+   */
+  readonly maxMessageBytes?: number | undefined;
+  /**
    * A pino-compatible logger. The Redis URL is never logged.
    * @defaultValue silent
    */
@@ -79,10 +87,12 @@ const OPTION_NAMES: OptionNames<SystemPublisherOptions> = {
   publishTimeoutMs: true,
   historyStream: true,
   historyMaxLen: true,
+  maxMessageBytes: true,
   logger: true,
 };
 const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
 const DEFAULT_HISTORY_MAX_LEN = 10_000;
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Applies defaults and checks every option; throws `SST_ERR_INVALID_OPTION` naming the option. @internal */
 export function resolvePublisherOptions(options: SystemPublisherOptions | undefined): {
@@ -92,6 +102,7 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
   readonly publishTimeoutMs: number;
   /** Where messages are also kept; `null`: plain PUBLISH. */
   readonly historyStream: HistoryTarget | null;
+  readonly maxMessageBytes: number;
   readonly logger: Logger;
 } {
   const input = optionsObject(options, OPTION_NAMES, 'createSystemPublisher');
@@ -125,6 +136,7 @@ export function resolvePublisherOptions(options: SystemPublisherOptions | undefi
       min: 1,
       max: MAX_TIMER_MS - 1000,
     }),
+    maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, { min: 64 }),
     logger: loggerOption(input.logger),
   };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { encodeEnvelopes } from './encode-envelopes.js';
+import { encodeEnvelopeMessages } from './encode-envelopes.js';
 import { SystemStreamError, SystemStreamValidationError } from '../shared/errors.js';
 import type { Alert, AlertLevel, ContainerState, ContainerStatus, Envelope, MetricMeta, SystemMetric } from '../protocol/wire.js';
 import { resolvePublisherOptions, type SystemPublisherOptions } from './publisher-options.js';
@@ -87,7 +87,10 @@ export interface SystemPublisher {
   publishAlert(alert: AlertInput): Promise<number>;
   /**
    * Publishes one envelope, or an array of 1 to 1,000 envelopes as one Redis message (a batch). A batch
-   * is validated whole: one invalid member rejects the call and nothing is sent.
+   * is validated whole: one invalid member rejects the call and nothing is sent. A batch larger than
+   * `maxMessageBytes` is sent as several consecutive messages, in order, each within the limit; it then
+   * resolves with the fewest subscribers any of them reached, and if one fails the call rejects and the
+   * messages after it are not sent (those before it were).
    */
   publish(envelopes: Envelope | readonly Envelope[]): Promise<number>;
   /**
@@ -119,7 +122,15 @@ const MAX_WAITING = 1000;
  * @public
  */
 export function createSystemPublisher(options?: SystemPublisherOptions): SystemPublisher {
-  const { redis: source, channel, sharded, publishTimeoutMs, historyStream: history, logger } = resolvePublisherOptions(options);
+  const {
+    redis: source,
+    channel,
+    sharded,
+    publishTimeoutMs,
+    historyStream: history,
+    maxMessageBytes,
+    logger,
+  } = resolvePublisherOptions(options);
 
   // A socket timeout past the publish timeout drops a hung server (one that keeps the TCP connection open
   // but never answers), so that the connection reconnects.
@@ -169,13 +180,14 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
 
   const publish = (envelopes: Envelope | readonly Envelope[]): Promise<number> => {
     if (shutdown.signal.aborted) return Promise.reject(closedError());
-    let json: string;
+    let messages: string[];
     try {
-      json = encodeEnvelopes(envelopes);
+      messages = encodeEnvelopeMessages(envelopes, maxMessageBytes);
     } catch (err) {
       return Promise.reject(err);
     }
-    return send(json);
+    if (messages.length === 1) return send(messages[0] as string);
+    return sendInOrder(messages, send);
   };
 
   return {
@@ -204,6 +216,17 @@ export function createSystemPublisher(options?: SystemPublisherOptions): SystemP
       return closing;
     },
   };
+}
+
+/**
+ * Publishes the messages of a batch that was split, one after the other (so each key's values stay in
+ * order); resolves with the fewest subscribers any of them reached. One that fails rejects the call, and
+ * those after it are not sent.
+ */
+async function sendInOrder(messages: readonly string[], send: (json: string) => Promise<number>): Promise<number> {
+  let reached = Infinity;
+  for (const json of messages) reached = Math.min(reached, await send(json));
+  return reached;
 }
 
 async function quit(client: Redis): Promise<void> {
