@@ -1,7 +1,6 @@
 // The client's public types, apart from the class itself. Browser-safe: type imports only. Its length is
 // the TSDoc of every option and event.
 import type { AlertMessage, ContainerStatusMessage, Envelope, EnvelopeType, SourceStatus, SystemMetricMessage } from '../protocol/wire.js';
-import type { StreamManager } from './stream-manager.js';
 
 /**
  * The connection state of a {@link StreamManager}.
