@@ -62,7 +62,8 @@ export function buildAsyncApiDocument(schemas, { version }) {
         '  pings (browsers) can tell a quiet stream from a dead connection.',
         '- `source_status` says a producer went silent (`stale`: no `system_metric` with that `source` for',
         '  `staleAfterIntervals` times its observed publishing interval, at least `staleFloorMs`; defaults 3 and',
-        '  5 s) or publishes again (`live`). Sent to every client once per transition.',
+        '  5 s) or publishes again (`live`). Sent once per transition to every client allowed to see that',
+        '  source (see the stream channel: filters and grants narrow it like the metrics it reports on).',
         '- Within a key, envelopes arrive in the order the server received them; a key is throttled to at most',
         '  one delivery per `throttleMs` (latest value wins; alerts and container status changes are never',
         '  dropped by the throttle). A client that falls behind receives only the latest value per metric series.',
@@ -115,8 +116,14 @@ export function buildAsyncApiDocument(schemas, { version }) {
           'combined by AND (and with what the server grants the client): `types=a,b` (envelope types),',
           '`source=a,b` (the `source` of a metric or alert, the name of a container: equal, or the host part of',
           '`<host>:<mount or interface>` and `<host>/<container>`) and `metric_type=a,b` (metrics and alerts;',
-          'container status has no metric type and is not narrowed by it). The snapshot is narrowed the same',
-          'way. Control packets always arrive. Subprotocols: offer `system-stream.v1` (selected) or none at all; a browser',
+          'container status has no metric type and is not narrowed by it). What the server grants a client',
+          '(`authenticate()` returning `{ types, sources }`) narrows exactly as `types` and `source` do.',
+          '`source_status` packets are narrowed too: by their `data.source` (same matching as `source`), and they',
+          'reach only clients allowed `system_metric` (they report whether a source still publishes metrics);',
+          '`metric_type` does not narrow them. Every packet is narrowed the same way wherever it is sent: live,',
+          'in the snapshot, in a `since` backfill, and in the stale list before `snapshot_end`; a client never',
+          'receives a packet naming a source it may not see. `snapshot_end`, `error`, `status` and `heartbeat`',
+          'name no source and always arrive. See `x-narrowing` for the table. Subprotocols: offer `system-stream.v1` (selected) or none at all; a browser',
           'may add `system-stream.key.<base64url of the API key, no padding>` beside it to authenticate without',
           'putting the key in the URL (never selected, never logged). Offering only other subprotocols is refused.',
           '',
@@ -182,6 +189,21 @@ export function buildAsyncApiDocument(schemas, { version }) {
           },
         },
         'x-subprotocol': 'system-stream.v1',
+        'x-narrowing': [
+          { packet: 'system_metric', types: 'its type', source: '`data.source`', metric_type: '`data.metric_type`' },
+          { packet: 'alert', types: 'its type', source: '`data.source`', metric_type: '`data.metric_type`' },
+          { packet: 'container_status', types: 'its type', source: '`data.container`', metric_type: 'not narrowed' },
+          {
+            packet: 'source_status',
+            types: 'arrives only if `system_metric` is allowed',
+            source: '`data.source`',
+            metric_type: 'not narrowed',
+          },
+          { packet: 'snapshot_end', types: 'not narrowed', source: 'not narrowed', metric_type: 'not narrowed' },
+          { packet: 'error', types: 'not narrowed', source: 'not narrowed', metric_type: 'not narrowed' },
+          { packet: 'status', types: 'not narrowed', source: 'not narrowed', metric_type: 'not narrowed' },
+          { packet: 'heartbeat', types: 'not narrowed', source: 'not narrowed', metric_type: 'not narrowed' },
+        ],
         'x-handshake-refusals': [
           {
             status: 400,
@@ -329,7 +351,7 @@ export function buildAsyncApiDocument(schemas, { version }) {
         sourceStatus: message(
           'source_status',
           'Producer stale or live',
-          'A `source` stopped publishing metrics (`stale`) or publishes again (`live`); also sent before `snapshot_end` for every source stale at connect.',
+          'A `source` stopped publishing metrics (`stale`) or publishes again (`live`); also sent before `snapshot_end` for every source stale at connect. Only to clients allowed `system_metric` and that source.',
           packetSchemas.source_status,
           {
             examples: [
