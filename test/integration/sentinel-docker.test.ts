@@ -21,7 +21,10 @@ interface Recorder {
   more(count: number, timeoutMs?: number): Promise<void>;
 }
 
-function recorder(): Recorder & { publish: (batch: readonly Envelope[]) => Promise<void>; logger: NonNullable<SentinelOptions['logger']> } {
+function recorder(): Recorder & {
+  publish: (batch: Envelope | readonly Envelope[]) => Promise<number>;
+  logger: NonNullable<SentinelOptions['logger']>;
+} {
   const batches: Envelope[][] = [];
   const warnings: string[] = [];
   const infos: string[] = [];
@@ -47,8 +50,9 @@ function recorder(): Recorder & { publish: (batch: readonly Envelope[]) => Promi
     warnings,
     infos,
     async publish(batch) {
-      batches.push([...batch]);
+      batches.push(Array.isArray(batch) ? [...(batch as readonly Envelope[])] : [batch as Envelope]);
       for (const wake of [...wakers]) wake();
+      return 1;
     },
     logger: {
       debug: noop,

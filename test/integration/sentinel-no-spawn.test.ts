@@ -90,8 +90,9 @@ describe.runIf(process.platform === 'linux')('a sentinel tick on Linux', () => {
       dockerSocket: docker.socketPath,
       publisher: {
         async publish(batch) {
-          batches.push([...batch]);
+          batches.push(Array.isArray(batch) ? [...(batch as readonly Envelope[])] : [batch as Envelope]);
           if (batches.length === 8) done();
+          return 1;
         },
       },
     });
