@@ -3,8 +3,8 @@ import { frameHeaderLength, writeFrameHeader } from './raw-frame.js';
 
 /**
  * One packet on its way to clients, serialized once and shared by every client.
- * `conflationKey` says which older packet a newer one may replace for a client that is behind;
- * `null` means never replaced (alerts, container status).
+ * `conflationKey` says which older packet a newer one may replace for a client that is behind (over its
+ * rate cap or its send buffer); `null` means never replaced (only the `snapshot_end` marker).
  */
 export interface Delivery {
   readonly type: ServerPacket['type'];
@@ -28,9 +28,11 @@ export function envelopeDelivery(envelope: Envelope, key: string): Delivery {
   return {
     type: envelope.type,
     json: JSON.stringify(envelope),
-    // A dashboard behind on metrics needs only each series' latest value; alerts and container
-    // transitions are events, and each one must arrive.
-    conflationKey: envelope.type === 'system_metric' ? key : null,
+    // A client that keeps up receives every packet. One that is behind (over its rate cap or its send
+    // buffer) receives each key's latest: the latest value of a series, the current state of a container
+    // or of an alert. Holding every container or alert event instead would let a producer that repeats
+    // them (1,500 re-announcements a second) overflow the held packets of a client that reads everything.
+    conflationKey: key,
     key,
     time: envelope.data.time,
     source: isContainer ? envelope.data.container : envelope.data.source,
@@ -77,7 +79,42 @@ export function sourceStatusDelivery(status: SourceStatus): Delivery {
   };
 }
 
-export const HEARTBEAT: readonly Delivery[] = [{ type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: null, time: null }];
+export const HEARTBEAT: readonly Delivery[] = [
+  { type: 'heartbeat', json: '{"type":"heartbeat"}', conflationKey: 'control:heartbeat', time: null },
+];
+
+/** Largest chunk of a snapshot or backfill written at once: about this many bytes of JSON (one packet may be larger). */
+export const CHUNK_BYTES = 64 * 1024;
+/** Most packets in one chunk. */
+export const CHUNK_PACKETS = 512;
+
+const chunked = new WeakMap<readonly Delivery[], readonly (readonly Delivery[])[]>();
+
+/**
+ * `batch` cut into chunks of about {@link CHUNK_BYTES} of JSON, in order: what the fan-out writes to a client
+ * one at a time as its socket drains. Built once per batch array (cached), so every client that receives the
+ * same snapshot shares the chunks and the frames encoded for them.
+ */
+export function chunksOf(batch: readonly Delivery[]): readonly (readonly Delivery[])[] {
+  let chunks = chunked.get(batch);
+  if (chunks !== undefined) return chunks;
+  const out: (readonly Delivery[])[] = [];
+  let chunk: Delivery[] = [];
+  let bytes = 0;
+  for (const delivery of batch) {
+    if (chunk.length > 0 && (bytes + delivery.json.length > CHUNK_BYTES || chunk.length >= CHUNK_PACKETS)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(delivery);
+    bytes += delivery.json.length;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  chunks = out;
+  chunked.set(batch, chunks);
+  return chunks;
+}
 
 const frames = new WeakMap<readonly Delivery[], Buffer>();
 

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import * as ws from 'ws';
 import { describe, expect, it } from 'vitest';
-import { encodeFrames, envelopeDelivery, snapshotEndDelivery } from '../../../../src/server/fanout/delivery.js';
+import { CHUNK_BYTES, chunksOf, encodeFrames, envelopeDelivery, snapshotEndDelivery } from '../../../../src/server/fanout/delivery.js';
 import { envelopeKey } from '../../../../src/protocol/wire.js';
 import { alert, container, metric } from '../../../helpers/fixtures.js';
 
@@ -42,9 +42,19 @@ describe('encodeFrames', () => {
     expect(encodeFrames(batch)).toBe(encodeFrames(batch));
   });
 
-  it('lets only metrics be conflated', () => {
+  it('conflates every envelope by its key (latest value, latest container state, latest alert), never the end marker', () => {
     expect(envelopeDelivery(metric(), 'k').conflationKey).toBe('k');
-    expect(envelopeDelivery(container(), 'k').conflationKey).toBeNull();
-    expect(envelopeDelivery(alert(), 'k').conflationKey).toBeNull();
+    expect(envelopeDelivery(container(), 'c').conflationKey).toBe('c');
+    expect(envelopeDelivery(alert(), 'a').conflationKey).toBe('a');
+    expect(snapshotEndDelivery(0).conflationKey).toBeNull();
+  });
+
+  it('cuts a batch into chunks of about 64 KB, once per batch array', () => {
+    const batch = Array.from({ length: 2000 }, (_, i) => envelopeDelivery(metric(), `k${i}`));
+    const chunks = chunksOf(batch);
+    expect(chunks.flat()).toEqual(batch);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const chunk of chunks) expect(chunk.reduce((n, d) => n + d.json.length, 0)).toBeLessThanOrEqual(CHUNK_BYTES);
+    expect(chunksOf(batch)).toBe(chunks);
   });
 });
