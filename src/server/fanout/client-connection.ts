@@ -1,7 +1,7 @@
 import type { Observable, Observer, Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../../protocol/close-codes.js';
-import { encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
+import { chunksOf, encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
 import type { Logger } from '../../shared/logger.js';
 import { backpressure, type BackpressureOptions } from '../operators/backpressure.js';
 import { writeFrames } from './raw-frame.js';
@@ -22,6 +22,59 @@ export interface ConnectionContext {
   /** Called once when the client's socket has closed, after the connection has torn itself down. */
   onClosed(connection: ClientConnection, code: number): void;
 }
+
+/**
+ * Packets a client receives before live data (its snapshot or backfill, the Redis state), produced one
+ * chunk at a time as its socket drains. A `?since=` backfill ({@link Backfill} in state/history.ts) is one:
+ * it gathers its packets when first asked (`isStarted` false until then), which the hub allows only to a
+ * few clients at once.
+ */
+export interface InitialSource {
+  /** Whether its packets are gathered: `false` until the first `next()`, which may cost (a backfill). */
+  readonly isStarted: boolean;
+  /** The next chunk, or `null` when all has been handed out; an empty chunk while it is still preparing (call again). */
+  next(): readonly Delivery[] | null;
+  /**
+   * One slice of the work that needs no socket (a backfill gathering its packets, or sifting them after a
+   * cut); returns whether none is left. Done by `next()` too.
+   */
+  prepare(): boolean;
+  /** Makes what is left smaller because the client cannot take it all (a backfill keeps each key's latest). */
+  cut(): void;
+  /** Lets go of what it holds. */
+  close(): void;
+}
+
+/** A batch built once for many clients (the snapshot): its shared chunks, one at a time. */
+class SharedChunks implements InitialSource {
+  readonly isStarted = true;
+  #chunks: readonly (readonly Delivery[])[];
+  #next = 0;
+
+  constructor(batch: readonly Delivery[]) {
+    this.#chunks = chunksOf(batch);
+  }
+
+  next(): readonly Delivery[] | null {
+    return this.#chunks[this.#next++] ?? null;
+  }
+
+  prepare(): boolean {
+    return true;
+  }
+
+  cut(): void {}
+
+  close(): void {
+    this.#chunks = [];
+  }
+}
+
+/** What the hub gets from the handshake: a batch (built once, shared) or a source built for this client. */
+export type Initial = readonly Delivery[] | InitialSource;
+
+/** Whether a chunk of the initial packets went out (or was prepared), the socket is full, or nothing is left to send. */
+export type InitialProgress = 'sent' | 'full' | 'done';
 
 // A slow consumer is sent a close frame, then cut off this much later if it has not closed by then.
 const SLOW_CLOSE_GRACE_MS = 1000;
@@ -46,9 +99,16 @@ function onClose(this: WebSocket, code: number): void {
 
 /**
  * One WebSocket client: subscribes it to the batches of its filter group (shared with every client whose
- * filter is the same; see filter-groups.ts) through its own backpressure operator, and writes each batch (one text frame per packet) with one socket write. It is its own observer and its own
- * backpressure options (prototype methods, no closures per client). Everything it sets up is torn down
- * on the socket's `close`.
+ * filter is the same; see filter-groups.ts) through its own backpressure operator, and writes each batch
+ * (one text frame per packet) with one socket write. It is its own observer and its own backpressure
+ * options (prototype methods, no closures per client). Everything it sets up is torn down on the socket's
+ * `close`.
+ *
+ * Every write goes through one rule: nothing new while the socket holds more than `maxBufferedBytes`
+ * unsent (and a client over it for `slowClientTimeoutMs` is closed 4429). The initial packets go first,
+ * a chunk at a time when the hub asks ({@link ClientConnection.sendInitialChunk}); until they are all
+ * out, live batches are held (conflated by key) by the backpressure operator. So the server holds per
+ * client at most `maxBufferedBytes` plus one chunk or batch, plus the held packets (at most one per key).
  */
 export class ClientConnection implements Observer<readonly Delivery[]>, BackpressureOptions<Delivery> {
   /** Heartbeat flag: set by each pong, cleared by each ping. */
@@ -60,16 +120,22 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #refilledAt = performance.now();
   #overLimitSince = 0;
   #closing = false;
+  /** What it receives before live data, in order; empty once all is out. */
+  #initial: InitialSource[];
 
   constructor(
     readonly id: string,
     ws: WebSocket,
     visible$: Observable<readonly Delivery[]>,
     ctx: ConnectionContext,
+    initial: readonly Initial[] = [],
   ) {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#tokens = ctx.maxMessagesPerSecond;
+    this.#initial = initial
+      .filter((part) => !Array.isArray(part) || part.length > 0)
+      .map((part) => (Array.isArray(part) ? new SharedChunks(part) : (part as InitialSource)));
     connections.set(ws, this);
     ws.on('pong', onPong);
     ws.on('message', onData);
@@ -104,15 +170,12 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#closeSlow('held packets overflowed');
   }
 
-  /** Whether the client cannot take more now: its socket buffer is over the limit, or its rate budget is spent. */
+  /**
+   * Whether the client cannot take live packets now: its socket buffer is over the limit, its initial
+   * packets are not all out yet, or its rate budget is spent.
+   */
   isBlocked(): boolean {
-    if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
-      const now = performance.now();
-      if (this.#overLimitSince === 0) this.#overLimitSince = now;
-      else if (now - this.#overLimitSince > this.#ctx.slowClientTimeoutMs) this.#closeSlow('send buffer over limit');
-      return true;
-    }
-    this.#overLimitSince = 0;
+    if (this.#isFull() || this.#initial.length > 0) return true;
     if (this.#tokens >= 1) return false;
     // Refill the token bucket lazily: no timer per client.
     const now = performance.now();
@@ -136,18 +199,54 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   complete(): void {}
 
-  // Lifecycle
+  // Initial packets
 
-  /** Sends packets outside the shared stream (the snapshot, a state packet on connect). */
-  sendNow(batch: readonly Delivery[]): void {
-    if (this.#ws.readyState === 1) this.#write(batch);
+  /** The initial source it is on, if any is left. */
+  get initialSource(): InitialSource | undefined {
+    return this.#initial[0];
   }
 
-  /** The heartbeat: a WebSocket ping (answered by a pong, also from browsers) and a heartbeat packet that clients can see. */
+  /** How long its socket has been over `maxBufferedBytes` without a break, in milliseconds; `0` when it is not. */
+  get fullForMs(): number {
+    return this.#overLimitSince === 0 ? 0 : performance.now() - this.#overLimitSince;
+  }
+
+  /**
+   * Writes the next chunk of its initial packets if its socket can take it (the same limit as live data;
+   * the rate cap, which paces live updates, does not apply to what the client asked for at connect).
+   */
+  sendInitialChunk(): InitialProgress {
+    if (this.#ws.readyState !== 1) return 'done';
+    for (let source = this.#initial[0]; source !== undefined; source = this.#initial[0]) {
+      // Work that needs no socket goes on while it is full: a cut backfill lets go of most of what it held.
+      if (this.#isFull()) return source.prepare() ? 'full' : 'sent';
+      const chunk = source.next();
+      if (chunk === null) {
+        this.#initial.shift();
+        continue;
+      }
+      if (chunk.length > 0) this.#write(chunk);
+      return 'sent';
+    }
+    return 'done';
+  }
+
+  /** Cuts what is left of its initial packets (see {@link InitialSource.cut}). */
+  cutInitial(): void {
+    this.#initial[0]?.cut();
+  }
+
+  // Lifecycle
+
+  /**
+   * The heartbeat: a WebSocket ping (answered by a pong, also from browsers) and a heartbeat packet that
+   * clients can see, unless the socket is over its limit or the initial packets are still going out (the
+   * client then has traffic to see already, or is not reading).
+   */
   ping(): void {
     this.isAlive = false;
     this.#ws.ping();
-    if (this.#ws.readyState === 1) this.#write(HEARTBEAT);
+    if (this.#ws.readyState === 1 && this.#initial.length === 0 && !this.#isFull()) this.#write(HEARTBEAT);
   }
 
   /** Whether the server has begun to close it (slow, sent data, shutting down): the heartbeat leaves it to that close. */
@@ -174,6 +273,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   /** The socket has closed: tear down. */
   closed(code: number): void {
+    for (const source of this.#initial.splice(0)) source.close();
     this.#subscription.unsubscribe();
     this.#ws.off('pong', onPong);
     this.#ws.off('message', onData);
@@ -186,6 +286,18 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #write(batch: readonly Delivery[]): void {
     if (writeFrames(this.#ws, encodeFrames(batch))) return;
     for (const delivery of batch) this.#ws.send(delivery.json);
+  }
+
+  /** Whether its socket holds more than `maxBufferedBytes` unsent; closes it 4429 once it has for `slowClientTimeoutMs`. */
+  #isFull(): boolean {
+    if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
+      const now = performance.now();
+      if (this.#overLimitSince === 0) this.#overLimitSince = now;
+      else if (now - this.#overLimitSince > this.#ctx.slowClientTimeoutMs) this.#closeSlow('send buffer over limit');
+      return true;
+    }
+    this.#overLimitSince = 0;
+    return false;
   }
 
   #closeSlow(why: string): void {

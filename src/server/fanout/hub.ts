@@ -1,7 +1,7 @@
-import { interval, share, Subject } from 'rxjs';
+import { interval, share, Subject, type Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { ClientFilter } from './client-filter.js';
-import { ClientConnection, type ConnectionContext } from './client-connection.js';
+import { ClientConnection, type ConnectionContext, type Initial, type InitialSource } from './client-connection.js';
 import type { Delivery } from './delivery.js';
 import { createFilterGroups, type FilterGroups } from './filter-groups.js';
 import type { Logger } from '../../shared/logger.js';
@@ -11,6 +11,14 @@ import type { StreamCounters } from '../stats.js';
 const DRAIN_INTERVAL_MS = 25;
 /** Most packets held for one slow client: a dashboard's keys, with room to spare. */
 const MAX_HELD_PER_CLIENT = 5000;
+/** Backfills being gathered and sent at once; later ones wait, in the order their clients connected. */
+export const MAX_REPLAYS = 4;
+/** Longest run of initial-packet writes before the hub yields to the event loop (setImmediate). */
+const SLICE_MS = 10;
+/** A backfill whose socket stays full this long is cut (each key's latest only, `complete: false`) and frees its slot. */
+export const REPLAY_STALL_MS = 250;
+/** A backfill still going out after this long is cut too, so that a client on a slow link cannot hold a slot for long. */
+export const REPLAY_MAX_MS = 10_000;
 
 export interface FanoutOptions {
   readonly counters: StreamCounters;
@@ -38,6 +46,13 @@ export class Fanout {
   #nextClientId = 0;
   /** Resolves `closeAll()` once the last client has closed. */
   #whenEmpty: (() => void) | null = null;
+  /** Clients with initial packets still to send, in the order they connected. */
+  readonly #starting = new Set<ClientConnection>();
+  /** Clients whose backfill holds one of the {@link MAX_REPLAYS} slots: the source, and when it took the slot. */
+  readonly #replays = new Map<ClientConnection, { source: InitialSource; sinceMs: number }>();
+  #isPumpScheduled = false;
+  /** The drain ticker, subscribed while every client still starting waits for its socket to drain. */
+  #waitingForDrain: Subscription | null = null;
 
   constructor(o: FanoutOptions) {
     const { counters, logger } = o;
@@ -53,6 +68,8 @@ export class Fanout {
       onWritten: o.onWritten,
       onClosed: (client, code) => {
         this.#clients.delete(client);
+        this.#starting.delete(client);
+        if (this.#replays.delete(client)) this.#schedulePump(); // its slot is free
         logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
         if (this.#clients.size === 0) this.#whenEmpty?.();
       },
@@ -82,13 +99,101 @@ export class Fanout {
     this.#batches.next(batch);
   }
 
-  /** Serves a new WebSocket: first the `initial` batches (the snapshot, a state packet), then what `filter` lets through. */
-  accept(ws: WebSocket, filter: ClientFilter, initial: readonly (readonly Delivery[])[]): ClientConnection {
-    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, this.#groups.join(filter), this.#ctx);
+  /** Backfills in progress now (at most {@link MAX_REPLAYS}). */
+  get replaysInProgress(): number {
+    return this.#replays.size;
+  }
+
+  /** Clients whose initial packets are not all out yet (sending, waiting for their socket, or for a slot). */
+  get starting(): number {
+    return this.#starting.size;
+  }
+
+  /**
+   * Serves a new WebSocket: first the `initial` packets (the snapshot or a backfill, a state packet), then
+   * what `filter` lets through. Nothing is written here: the initial packets go out a chunk at a time as
+   * the socket drains (see {@link Fanout.pump}), and live packets are held for the client until they are out.
+   */
+  accept(ws: WebSocket, filter: ClientFilter, initial: readonly Initial[]): ClientConnection {
+    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, this.#groups.join(filter), this.#ctx, initial);
     this.#clients.add(client);
-    for (const batch of initial) client.sendNow(batch);
+    if (client.initialSource !== undefined) {
+      this.#starting.add(client);
+      this.#schedulePump();
+    }
     this.#ctx.logger.debug({ event: 'client_connected', clientId: client.id }, 'client connected');
     return client;
+  }
+
+  /**
+   * Writes the initial packets of the clients still starting, one chunk per client in turn, for at most
+   * {@link SLICE_MS}; then yields (setImmediate) if some client could take more, or waits for the drain
+   * ticker if every one is full or waiting for a slot. A backfill is gathered only once it has one of the
+   * {@link MAX_REPLAYS} slots, which are given in the order clients connected; it keeps its slot until it
+   * is out, or is cut when its socket stays full for {@link REPLAY_STALL_MS} or it has taken
+   * {@link REPLAY_MAX_MS}.
+   */
+  pump(): void {
+    const started = performance.now();
+    let progressed = true;
+    while (progressed && performance.now() - started < SLICE_MS) {
+      progressed = false;
+      for (const client of this.#starting) {
+        if (this.#step(client)) progressed = true;
+        if (performance.now() - started >= SLICE_MS) break;
+      }
+    }
+    if (progressed) {
+      this.#stopWaitingForDrain();
+      this.#schedulePump();
+    } else if (this.#starting.size > 0) {
+      this.#waitingForDrain ??= this.#ctx.drain$.subscribe(() => this.#schedulePump());
+    } else {
+      this.#stopWaitingForDrain();
+    }
+  }
+
+  /** One client's turn: whether it wrote something or changed state (so that another round may help). */
+  #step(client: ClientConnection): boolean {
+    const source = client.initialSource;
+    const replay = this.#replays.get(client);
+    if (replay !== undefined && replay.source !== source) this.#replays.delete(client); // its backfill is out
+    if (source === undefined) {
+      this.#starting.delete(client);
+      return true;
+    }
+    if (!source.isStarted && replay?.source !== source) {
+      if (this.#replays.size >= MAX_REPLAYS) return false; // waits for a slot
+      this.#replays.set(client, { source, sinceMs: performance.now() });
+    }
+    const progress = client.sendInitialChunk();
+    if (progress === 'done') {
+      this.#starting.delete(client);
+      this.#replays.delete(client);
+      return true;
+    }
+    const held = this.#replays.get(client);
+    if (held !== undefined && (client.fullForMs > REPLAY_STALL_MS || performance.now() - held.sinceMs > REPLAY_MAX_MS)) {
+      client.cutInitial();
+      this.#replays.delete(client);
+      this.#ctx.logger.debug({ event: 'backfill_cut', clientId: client.id }, 'backfill cut: the client cannot take it all');
+      return true;
+    }
+    return progress === 'sent';
+  }
+
+  #schedulePump(): void {
+    if (this.#isPumpScheduled) return;
+    this.#isPumpScheduled = true;
+    setImmediate(() => {
+      this.#isPumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  #stopWaitingForDrain(): void {
+    this.#waitingForDrain?.unsubscribe();
+    this.#waitingForDrain = null;
   }
 
   /**
@@ -97,6 +202,7 @@ export class Fanout {
    */
   async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
     clearInterval(this.#heartbeat);
+    this.#stopWaitingForDrain();
     this.#batches.complete();
     if (this.#clients.size > 0) {
       const empty = new Promise<void>((resolve) => (this.#whenEmpty = resolve));

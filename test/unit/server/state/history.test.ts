@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { envelopeDelivery, type Delivery } from '../../../../src/server/fanout/delivery.js';
-import { HistoryStore, sinceOf } from '../../../../src/server/state/history.js';
+import { HistoryStore, parseTime, sinceOf } from '../../../../src/server/state/history.js';
 import { envelopeKey, type Envelope, type SnapshotEndPacket } from '../../../../src/protocol/wire.js';
 import { SnapshotStore } from '../../../../src/server/state/snapshot.js';
 
@@ -38,7 +38,9 @@ function setup(options: { historyMs?: number; maxPerKey?: number; maxEntries?: n
     },
     replay(sinceMs: number, types: ReadonlySet<'system_metric' | 'container_status' | 'alert'> | null = null) {
       const filter = types === null ? null : { types };
-      const { deliveries, complete } = store.replay(sinceMs, snapshot.deliveries(filter), filter);
+      const backfill = store.replay(sinceMs, snapshot.deliveries(filter), filter);
+      const deliveries = backfill.toArray();
+      const { complete } = backfill;
       const end = JSON.parse(deliveries.at(-1)!.json) as SnapshotEndPacket;
       return { envelopes: deliveries.slice(0, -1).map((d) => JSON.parse(d.json) as Envelope), end, complete };
     },
@@ -178,6 +180,110 @@ describe('HistoryStore', () => {
     expect(envelopes.length).toBe(h.store.size); // every value held, once (no snapshot fed here)
     const times = envelopes.map((e) => Date.parse(e.data.time));
     expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+});
+
+describe('HistoryStore: times Date.parse refuses', () => {
+  it('holds and backfills values whose time has a +hh offset or a leap second, and says complete only when it is', () => {
+    const h = setup({ startMs: T0 - 60_000 });
+    h.setNow(T0 + 60_000);
+    const withTime = (time: string, value: number): Envelope => ({
+      type: 'system_metric',
+      data: { time, metric_type: 'cpu', value, source: `h${value}` },
+    });
+    // All three pass the message schema (ajv-formats date-time); Date.parse refuses the last two.
+    expect(Number.isNaN(Date.parse('2026-01-17T09:30:10+05'))).toBe(true);
+    h.deliver(withTime('2026-01-17T04:30:05Z', 1), withTime('2026-01-17T09:30:10+05', 2), withTime('2026-01-17T23:59:60Z', 3));
+    expect(h.store.size).toBe(3);
+    const { envelopes, complete } = h.replay(T0);
+    expect(envelopes.map((e) => (e.data as { value: number }).value)).toEqual([1, 2, 3]);
+    expect(complete).toBe(true);
+  });
+
+  it('marks a backfill from before a value it could not place as incomplete, rather than leave it out silently', () => {
+    const h = setup({ startMs: T0 - 60_000 });
+    h.setNow(T0);
+    h.store.record([{ ...delivery(metric('cpu', 1, T0)), time: 'not a time' }]);
+    expect(h.store.size).toBe(0);
+    expect(h.replay(T0 - 1000).complete).toBe(false);
+  });
+
+  it.each([
+    ['2026-01-17T04:30:00Z', T0],
+    ['2026-01-17t04:30:00z', T0],
+    ['2026-01-17 04:30:00Z', T0],
+    ['2026-01-17T09:30:00+05', T0],
+    ['2026-01-17T09:30:00+0500', T0],
+    ['2026-01-17T00:00:00-04:30', T0],
+    ['2026-01-17T04:30:00.123456789Z', T0 + 123],
+    ['2026-01-17T04:29:60Z', T0], // a leap second counts as the next minute's first
+    ['0050-01-01T00:00:00Z', Date.parse('0050-01-01T00:00:00Z')], // not 1950
+  ])('parseTime reads %s', (text, expected) => {
+    expect(parseTime(text)).toBe(expected);
+  });
+
+  it.each(['2026-01-17T04:30:00', '2026-01-17', 'yesterday', '2026-01-17T04:30Z'])('parseTime refuses %s', (text) => {
+    expect(parseTime(text)).toBeNaN();
+  });
+});
+
+describe('Backfill (lazy, chunked, cut)', () => {
+  function filled(n: number, keys: number) {
+    const h = setup({ startMs: T0 - 60_000 });
+    h.setNow(T0 + 300_000);
+    for (let i = 0; i < n; i += 100) {
+      h.deliver(...Array.from({ length: 100 }, (_, j) => metric('cpu', i + j, T0 + i + j, `host-${(i + j) % keys}`)));
+    }
+    return h;
+  }
+  const valueOf = (d: Delivery): number => (JSON.parse(d.json) as { data: { value: number } }).data.value;
+
+  it('holds what was recorded up to replay(), not what comes after (that reaches the client live)', () => {
+    const h = filled(1000, 10);
+    const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
+    h.deliver(metric('cpu', 5000, T0 + 5000, 'host-0'));
+    const all = backfill.toArray();
+    expect(all.slice(0, -1).map(valueOf)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(JSON.parse(all.at(-1)!.json).data).toMatchObject({ count: 1000, complete: true });
+  });
+
+  it('gathers nothing until asked, then in slices, and hands out chunks of about 64 KB', () => {
+    const h = filled(20_000, 100);
+    const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
+    expect(backfill.isStarted).toBe(false);
+    let empty = 0;
+    let chunk = backfill.next();
+    for (; chunk !== null && chunk.length === 0; chunk = backfill.next()) empty++;
+    expect(empty).toBeGreaterThan(1); // 20,000 values: more than one slice of gathering
+    let packets = 0;
+    for (; chunk !== null; chunk = backfill.next()) {
+      expect(chunk.reduce((n, d) => n + d.json.length, 0)).toBeLessThanOrEqual(64 * 1024);
+      packets += chunk.length;
+    }
+    expect(packets).toBe(20_001);
+  });
+
+  it('once cut, sends of the rest only each key`s latest value, counts what it sent, and says complete: false', () => {
+    const h = filled(1000, 10);
+    const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
+    let sent = backfill.next()!;
+    while (sent.length === 0) sent = backfill.next()!;
+    expect(sent.length).toBeLessThan(1000);
+    backfill.cut();
+    const rest = backfill.toArray();
+    const end = JSON.parse(rest.at(-1)!.json) as SnapshotEndPacket;
+    const after = rest.slice(0, -1).map(valueOf);
+    expect(after).toEqual(Array.from({ length: 10 }, (_, i) => 990 + i)); // the latest of each of the 10 keys, in time order
+    expect(end.data.complete).toBe(false);
+    expect(end.data.count).toBe(sent.length + 10);
+    expect(backfill.complete).toBe(false);
+  });
+
+  it('lets go of everything once closed', () => {
+    const h = filled(1000, 10);
+    const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
+    backfill.close();
+    expect(backfill.next()).toBeNull();
   });
 });
 
