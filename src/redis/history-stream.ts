@@ -222,10 +222,10 @@ export function fromHistoryChannel(
      * before it arrived live on an unbroken connection, or were read). A stamp of the current connection
      * that is not there although the stream holds older entries is not from this stream.
      */
-    const confirm = async (isCatchUp: boolean): Promise<void> => {
+    const confirm = async (isCatchUp: boolean): Promise<boolean> => {
       const checked = candidates;
       candidates = [];
-      if (checked.length === 0) return;
+      if (checked.length === 0) return true;
       const found = await Promise.all(
         checked.map(({ id }) => withTimeout(reader.xrange(streamKey, id, id, 'COUNT', 1), readTimeoutMs).then((e) => e.length > 0)),
       );
@@ -233,7 +233,7 @@ export function fromHistoryChannel(
       const missing: Candidate[] = [];
       checked.forEach((c, i) => {
         if (found[i]) best = best === null || compareStreamIds(c.id, best) > 0 ? c.id : best;
-        else if (!isCatchUp && c.epoch === epoch) missing.push(c);
+        else if (isCatchUp || c.epoch === epoch) missing.push(c);
       });
       // A stamp found that is older than readMark moves it back only if readMark's entry is gone (the stream
       // was recreated): otherwise it is an old stamp sent again, and the next catch-up would repeat entries.
@@ -242,10 +242,14 @@ export function fromHistoryChannel(
         if (current.length > 0) best = null;
       }
       if (best !== null) markRead(best);
+      // At a catch-up a stamp received before the drop may be missing because Redis restarted and lost its
+      // last writes: no verdict on the producer, but the history may miss what that stream lost.
+      if (isCatchUp) return missing.length === 0;
       if (missing.length > 0) {
         const [first] = await withTimeout(reader.xrange(streamKey, '-', '+', 'COUNT', 1), readTimeoutMs);
         if (first !== undefined && missing.some((c) => compareStreamIds(c.id, first[0]) > 0)) noteForeign('stamp of another stream');
       }
+      return true;
     };
 
     const scheduleConfirm = (): void => {
@@ -255,9 +259,12 @@ export function fromHistoryChannel(
         if (subscriber.closed) return;
         if (isReading || !isSubscribed || isHolding) return scheduleConfirm();
         // A catch-up waits for this lookup (see read()): both move readMark.
-        confirming = confirm(false).catch((err: unknown) => {
-          logger.debug({ streamKey, err: { message: err instanceof Error ? err.message : String(err) } }, 'stamp lookup failed');
-        });
+        confirming = confirm(false).then(
+          () => {},
+          (err: unknown) => {
+            logger.debug({ streamKey, err: { message: err instanceof Error ? err.message : String(err) } }, 'stamp lookup failed');
+          },
+        );
       }, confirmEveryMs);
       confirmTimer.unref?.();
     };
@@ -314,10 +321,13 @@ export function fromHistoryChannel(
       loadFromMs ??= Math.max(0, now() - historyMs);
       let error: unknown;
       let completeFromMs = loadFromMs;
-      let isGap = false;
+      /** Why what this read delivers may not be all that was missed, if it may not. */
+      let gap: string | undefined;
       try {
         await confirming;
-        await confirm(true);
+        // A stamp received live that the stream does not hold: its producer writes elsewhere (or nowhere
+        // Redis kept), so what it published meanwhile cannot be read back.
+        if (!(await confirm(true))) gap = 'a stamp received live is not in the stream';
         if (token !== readToken || subscriber.closed) return;
         const from = readMark;
         if (isLoad) {
@@ -333,7 +343,7 @@ export function fromHistoryChannel(
           if (token !== readToken || subscriber.closed) return;
           // The inclusive start is the entry read last: if the stream no longer holds it, what came
           // between it and the first entry left may be gone (trimmed, or lost with a Redis restart).
-          if (total === 0 && from !== null && entries[0]?.[0] !== from) isGap = true;
+          if (total === 0 && from !== null && entries[0]?.[0] !== from) gap ??= 'the stream no longer holds the last entry read';
           for (const [id, fields] of entries) {
             if (id === skip) continue;
             markRead(id);
@@ -369,10 +379,8 @@ export function fromHistoryChannel(
       }
       failures = 0;
       report(completeFromMs);
-      if (isGap) {
-        logger.warn({ streamKey, from: readMark }, 'the history stream no longer holds the last entry read; messages may be missing');
-      }
-      if (isGap || (!isLoad && hasForeign)) events.onGap();
+      if (gap !== undefined) logger.warn({ streamKey, reason: gap }, 'messages may be missing from the history');
+      if (gap !== undefined || (!isLoad && hasForeign)) events.onGap();
       if (isRereadNeeded) {
         isRereadNeeded = false;
         void read();

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSystemPublisher, type SystemPublisher } from '../../src/publisher/publisher.js';
 import type { Envelope, SnapshotEndPacket, SystemMetricMessage } from '../../src/protocol/wire.js';
@@ -12,6 +13,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectOpen, snapshotEnvelopes, type TestClient } from '../helpers/ws-client.js';
 import type { SystemStreamOptions } from '../../src/server/options.js';
+import { recordingLogger } from '../helpers/logger.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -214,5 +216,63 @@ describe('Redis-backed history (historyStream)', () => {
     const length = await redis.publisher().xlen(historyStreamKey(channel));
     expect(length).toBeGreaterThanOrEqual(100);
     expect(length).toBeLessThan(300); // MAXLEN ~ trims whole nodes of the stream's radix tree
+  });
+
+  it('reports a host that stopped publishing before the instance started as stale: staleness is primed from the loaded history', async () => {
+    const redis = await redisServer();
+    const channel = redis.channel();
+    const p = publisher(redis, channel);
+    for (let i = 1; i <= 8; i++) {
+      await p.publishMetric({ metric_type: 'cpu', value: i, source: 'dead-host' });
+      await sleep(100); // an interval of 100 ms: stale after 3 × 100 ms, or the 200 ms floor below
+    }
+    const lastAt = Date.now();
+    await sleep(500); // the host is dead before the instance starts
+    const s = await server(redis, channel, { staleFloorMs: 200 });
+    const c = await client(s);
+    const status = await c.waitFor(
+      (pkt) => pkt.type === 'source_status' && pkt.data.source === 'dead-host' && pkt.data.status === 'stale',
+      3000,
+    );
+    // When it was last heard from, by its own metric's time: before the instance started, not at the load.
+    expect(status.type === 'source_status' && Date.parse(status.data.last_seen)).toBeLessThanOrEqual(lastAt);
+  });
+
+  it('works with Redis 6.0, which has no exclusive XRANGE start: catch-ups read from the last entry, inclusive, and skip it', async () => {
+    // A client that refuses what Redis 6.0 refuses (an XRANGE start `(id`, added in 6.2), in front of the real server.
+    const refused: string[] = [];
+    class Redis60 extends Redis {
+      override duplicate(override?: Partial<RedisOptions>): Redis60 {
+        const copy = new Redis60({ ...this.options, ...override });
+        copy.on('error', () => {});
+        return copy;
+      }
+      override xrange(...args: unknown[]): never {
+        const start = String(args[1]);
+        if (start.startsWith('(')) {
+          refused.push(start);
+          return Promise.reject(new Error('ERR Invalid stream ID specified as stream command argument')) as never;
+        }
+        return (super.xrange as (...a: unknown[]) => never)(...args);
+      }
+    }
+    const redis = await redisServer();
+    const channel = redis.channel();
+    const host = new Redis60(redis.url, { maxRetriesPerRequest: 1 });
+    host.on('error', () => {});
+    defer(() => host.disconnect());
+    const logger = recordingLogger();
+    const s = await server(redis, channel, { redis: host, logger });
+    const c = await client(s);
+    const p = publisher(redis, channel);
+    const admin = redis.publisher();
+    const receivers = await publishSeries(p, 200, 3, async (i) => {
+      if (i % 100 === 50) await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    });
+    await c.waitFor((pkt) => pkt.type === 'system_metric' && pkt.data.value === 200, 10_000);
+    expect(receivers.filter((n) => n === 0).length).toBeGreaterThan(0);
+    expect(metricValues(c.packets)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(refused).toEqual([]);
+    expect(logger.count('warn', 'history stream read failed')).toBe(0);
   });
 });

@@ -128,6 +128,29 @@ describe('createSystemPublisher against a real Redis', () => {
     expect(client.listenerCount('ready') + client.listenerCount('end')).toBe(0);
   });
 
+  describe('batches larger than the server accepts', () => {
+    it.each([false, true])(
+      'publish() of 1,000 envelopes (about 150 KB) reaches a default server whole, in order (historyStream: %s)',
+      async (historyStream) => {
+        const channel = redis.channel();
+        const stream = attachSystemStream(http.createServer(), { redis: redis.url, channel, auth: false, throttleMs: 0, historyStream });
+        cleanup.push(() => stream.close());
+        await stream.ready;
+        const seen: number[] = [];
+        stream.messages$.subscribe((e) => void (e.type === 'system_metric' && seen.push(e.data.value)));
+        const publisher = publisherFor({ redis: redis.url, channel, historyStream });
+        const batch = Array.from({ length: 1000 }, (_, i) =>
+          metric(`metric_${i % 50}`, i, `host-${Math.floor(i / 50)}.example.internal`, new Date().toISOString()),
+        );
+        expect(Buffer.byteLength(JSON.stringify(batch))).toBeGreaterThan(140_000);
+        await expect(publisher.publish(batch)).resolves.toBe(1);
+        await expect.poll(() => seen.length).toBe(1000);
+        expect(seen).toEqual(batch.map((e) => (e.type === 'system_metric' ? e.data.value : -1)));
+        expect(stream.stats().invalid).toBe(0);
+      },
+    );
+  });
+
   describe("a host's client in any state", () => {
     /** A host-owned client, disconnected after the test. */
     function hostClient(options: RedisOptions = {}): Redis {

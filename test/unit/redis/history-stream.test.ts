@@ -149,7 +149,7 @@ describe('fromHistoryChannel', () => {
     });
 
     it('a plausible forged stamp neither hides later messages nor moves where the catch-up starts', async () => {
-      const { sub, reader, seen } = setup();
+      const { sub, reader, seen, events } = setup();
       await flush();
       await reader.load([], [entry('900000-0', '{"a":1}')]);
       sub.deliver('1000100-0 {"forged":1}'); // 100 ms ahead: plausible
@@ -165,6 +165,7 @@ describe('fromHistoryChannel', () => {
       reader.answer([entry('950000-0', '{"b":1}'), entry('960000-0', '{"missed":1}')]);
       await flush();
       expect(seen).toEqual(['read {"a":1}', 'live {"forged":1}', 'live {"b":1}', 'read {"missed":1}']);
+      expect(events.onGap).toHaveBeenCalledTimes(1); // a stamp not in the stream: its producer's messages meanwhile are not either
     });
 
     it('a stream whose IDs went backwards (recreated) still delivers, and the catch-up follows it', async () => {
