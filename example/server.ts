@@ -6,11 +6,11 @@
 // process (`npm run sentinel`), as in production.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type RequestHandler } from 'express';
 import {
@@ -94,8 +94,10 @@ const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'ut
 export async function startExample(options: ExampleOptions = {}): Promise<Example> {
   const { port = 3000, host = '127.0.0.1', apiKey = randomBytes(16).toString('hex'), redisUrl, logger = noopLogger } = options;
 
-  // First, so that a missing build fails before anything is started.
-  const clientFiles = clientModules(join(PACKAGE_ROOT, 'dist'));
+  // First, so that a missing build fails before anything is started: the page loads the browser client
+  // from the stream's router (GET /api/system/client.js), which serves this one-file build.
+  const clientModule = join(PACKAGE_ROOT, 'dist', 'system-stream-client.js');
+  if (!existsSync(clientModule)) throw new Error(`${clientModule} is missing: run \`npm run compile\` first`);
 
   const app = express();
   app.disable('x-powered-by');
@@ -119,13 +121,12 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
   // sentinel and `publisher` publish on it.
   const bus = redisUrl === undefined ? createInProcessBus() : undefined;
   const stream = attachSystemStream(server, { ...options.stream, redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
-  app.use('/api/system', stream.router());
+  app.use('/api/system', stream.router()); // also GET /api/system/client.js, the browser client as one ES module
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
 
-  // The dashboard: the page, the package's own browser build and uPlot, all served from this machine.
-  app.use('/vendor/system-stream', serveFiles(join(PACKAGE_ROOT, 'dist'), clientFiles));
+  // The dashboard: the page and uPlot, served from this machine (the client comes from the router above).
   app.use('/vendor/uplot', serveFiles(UPLOT_DIR, new Set(['/uPlot.esm.js', '/uPlot.min.css'])));
   app.use(express.static(PUBLIC_DIR));
 
@@ -174,35 +175,6 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
 function serveFiles(dir: string, files: ReadonlySet<string>): RequestHandler {
   const serve = express.static(dir, { index: false, fallthrough: true });
   return (req, res, next) => (files.has(req.path) ? serve(req, res, next) : next());
-}
-
-/**
- * The browser build's files: `client.js` and the modules it imports, followed through the relative
- * imports of the compiled ES modules. Only these are served, not the server code next to them.
- */
-function clientModules(distDir: string): Set<string> {
-  const entry = '/client.js';
-  const found = new Set<string>();
-  const pending = [entry];
-  while (pending.length > 0 && found.size < 100) {
-    const file = pending.pop() as string;
-    if (found.has(file)) continue;
-    let source: string;
-    try {
-      source = readFileSync(join(distDir, file), 'utf8');
-    } catch (err) {
-      if (file === entry) throw new Error(`${join(distDir, file)} is missing: run \`npm run compile\` first`, { cause: err });
-      throw err;
-    }
-    found.add(file);
-    // Static imports and re-exports, and dynamic import()s (the tab sharing is loaded that way).
-    const imports = [
-      ...source.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]/gm),
-      ...source.matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g),
-    ];
-    for (const [, specifier] of imports) pending.push(posix.join(posix.dirname(file), specifier as string));
-  }
-  return found;
 }
 
 /** Logs info and above to the console, one line each; the stream never logs secrets. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admission } from '../handshake/admission.js';
 import type { ClientFilter } from '../fanout/client-filter.js';
@@ -52,11 +54,77 @@ function sendJson(res: ServerResponse, status: number, body: string, headers: Re
   res.end(body);
 }
 
+/** The browser client as one ES module, built by scripts/bundle-client.mjs, with its ETag. */
+interface ClientModule {
+  readonly body: Buffer;
+  readonly etag: string;
+}
+
+/**
+ * Where the one-file client is: beside the compiled entries in dist/ (this file is dist/server/http/router.js),
+ * or, when the sources run directly (tests, a TypeScript loader), in the package's dist/ next to src/.
+ */
+const CLIENT_MODULE_URLS = ['../../system-stream-client.js', '../../../dist/system-stream-client.js'];
+let clientModule: ClientModule | undefined;
+let isMissingLogged = false;
+
+/**
+ * Read on the first request and kept (about 15 KB); `undefined` while the file is missing (a package built
+ * without it), looked for again on the next request, so that a missing file is never an error at attach.
+ */
+function loadClientModule(): ClientModule | undefined {
+  for (const relative of clientModule === undefined ? CLIENT_MODULE_URLS : []) {
+    try {
+      const body = readFileSync(new URL(relative, import.meta.url));
+      clientModule = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+      break;
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return clientModule;
+}
+
+/** Whether an `If-None-Match` header names `etag` (or is `*`); weak validators compare equal, as RFC 9110 says for GET. */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
+}
+
+/**
+ * `GET client.js`: the browser client as one self-contained ES module, so that a page imports
+ * `StreamManager` from it with no bundler. Public (it is the package's code, the same for everyone),
+ * cached by the browser and revalidated with its ETag on each use, so a new version is picked up at the
+ * next page load and an unchanged one costs a 304.
+ */
+function serveClientModule(req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  const mod = loadClientModule();
+  if (mod === undefined) {
+    if (!isMissingLogged)
+      logger.warn({ event: 'client_module_missing' }, 'dist/system-stream-client.js is missing: the package was built without it');
+    isMissingLogged = true;
+    sendJson(res, 404, JSON.stringify({ error: 'client.js is not built' }));
+    return;
+  }
+  const headers = { ETag: mod.etag, 'Cache-Control': 'public, no-cache', 'X-Content-Type-Options': 'nosniff' };
+  if (matchesEtag(req.headers['if-none-match'], mod.etag)) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': mod.body.length });
+  res.end(req.method === 'HEAD' ? undefined : mod.body);
+}
+
 /**
  * `GET snapshot` (same authentication as the WebSocket; the successor of the polling endpoint),
  * `GET health` and `GET ready` (no authentication: for probes and load balancers; they tell only state
  * and counts), `GET metrics` when the stream has metrics (see createMetricsRoute), and 426 for a plain
- * HTTP request to the WebSocket path. Anything else goes to `next`, or, used as a plain
+ * HTTP request to the WebSocket path, and `GET client.js` (the browser client as one ES module, no
+ * authentication). Anything else goes to `next`, or, used as a plain
  * `http.createServer` handler without one, gets 404.
  */
 export function createRouter(ctx: RouterContext): SystemStreamRouter {
@@ -92,6 +160,10 @@ export function createRouter(ctx: RouterContext): SystemStreamRouter {
     }
     if ((method === 'GET' || method === 'HEAD') && mounted === '/health') {
       sendJson(res, 200, JSON.stringify({ status: 'ok', ...ctx.health() } satisfies HealthReport));
+      return;
+    }
+    if ((method === 'GET' || method === 'HEAD') && mounted === '/client.js') {
+      serveClientModule(req, res, ctx.logger);
       return;
     }
     if ((method === 'GET' || method === 'HEAD') && mounted === '/ready') {
