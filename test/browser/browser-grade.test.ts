@@ -9,9 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example, type ExampleOptions } from '../../example/server.js';
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
+import { chromiumPath } from '../helpers/executables.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CLIENT_BUILD = new URL('../../dist/client.js', import.meta.url);
+const CLIENT_BUILD = new URL('../../dist/system-stream-client.js', import.meta.url);
 const QUIET_SENTINEL: ExampleOptions['sentinel'] = { thresholds: { cpu: false, memory: false, disk: false } };
 
 let browser: Browser;
@@ -20,10 +20,9 @@ const examples: Example[] = [];
 const sentinels: Sentinel[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
   if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD.pathname} is missing: run npm run compile first (npm test does)`);
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: [
       '--no-sandbox',

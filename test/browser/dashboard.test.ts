@@ -13,10 +13,10 @@ import { startExample, type Example, type ExampleOptions } from '../../example/s
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { chromiumPath } from '../helpers/executables.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-results/', import.meta.url));
-const CLIENT_BUILD = fileURLToPath(new URL('../../dist/client.js', import.meta.url));
+const CLIENT_BUILD = fileURLToPath(new URL('../../dist/system-stream-client.js', import.meta.url));
 
 const testId = (id: string): string => `[data-testid="${id}"]`;
 
@@ -100,10 +100,9 @@ let browser: Browser;
 
 beforeAll(async () => {
   // Fail, never skip: the browser test is part of `npm test`, and .ci/run installs Chromium.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
   if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD} is missing: run npm run compile first (npm test does)`);
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: [
       '--no-sandbox',

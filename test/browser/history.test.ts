@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example } from '../../example/server.js';
+import { chromiumPath } from '../helpers/executables.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CLIENT_BUILD = new URL('../../dist/client.js', import.meta.url);
+const CLIENT_BUILD = new URL('../../dist/system-stream-client.js', import.meta.url);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** uPlot as the page imports it, but recording every chart it makes in `globalThis.__plots`. */
@@ -43,10 +43,9 @@ describe('example dashboard in Chromium: history on open', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
     if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD.pathname} is missing: run npm run compile first (npm test does)`);
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath(),
       headless: true,
       args: [
         '--no-sandbox',

@@ -1,18 +1,16 @@
 // A browser sees a refused WebSocket handshake only as close code 1006. The dashboard (StreamManager) must
 // still end in `closed` after one attempt when its key is refused, rather than retry for ever.
-import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example } from '../../example/server.js';
+import { chromiumPath } from '../helpers/executables.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 let browser: Browser;
 let example: Example;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run .ci/run, or apt-get install chromium`);
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
   });

@@ -1,20 +1,20 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { pythonPath } from '../helpers/executables.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 
-// A client that knows only the message shapes, in another language: Debian's python3 with
-// python3-websockets and python3-redis, which .ci/run installs. Fails, never skips, when they are missing.
-const PYTHON = '/usr/bin/python3';
+// A client that knows only the message shapes, in another language: a Python 3 with websockets and redis
+// (Debian's python3-websockets and python3-redis, which .ci/run installs), found through $PYTHON or PATH.
+// Fails, never skips, when it is missing.
 const SCRIPT = fileURLToPath(new URL('../interop/spec_client.py', import.meta.url));
 
 describe('a client written from the message shapes alone (Python websockets + redis-py)', () => {
   const fx = useStreamFixtures();
 
   it('receives one envelope per frame, the snapshot as envelopes, and the 503/200 packets around a Redis restart', async () => {
-    if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run .ci/run, or apt-get install python3-websockets python3-redis`);
+    const python = pythonPath();
     const s = await fx.server();
     // Something in the snapshot before the client connects.
     await fx
@@ -30,7 +30,7 @@ describe('a client written from the message shapes alone (Python websockets + re
     await expect.poll(() => s.stream.stats().valid).toBe(2);
 
     const child = spawn(
-      PYTHON,
+      python,
       [SCRIPT, '--ws', s.wsUrl(), '--key', 'k', '--redis-port', String(fx.redis().port), '--channel', s.channel],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
