@@ -1,7 +1,20 @@
-// StreamManager's options: checked once, in the order the constructor has always checked them, with
-// the defaults applied and the URLs derived; the manager and its parts then read only the resolved
-// settings. Also the browser defaults (the page's visibility, the network, the timers). Browser-safe.
+// StreamManager's options: checked once, with the server's option kit (the same rules, messages and timer
+// bounds as attachSystemStream: unknown names refused with "did you mean", durations in whole milliseconds
+// up to 2^31 - 1), with the defaults applied and the URLs derived; the manager and its parts then read only
+// the resolved settings. Also the browser defaults (the page's visibility, the network, the timers).
+// Browser-safe: the kit and the errors it throws import no Node module.
 import { ENVELOPE_TYPES, keyProtocol, PROTOCOL_V1 } from '../protocol/wire.js';
+import { describeValue, invalidOption } from '../shared/errors.js';
+import {
+  booleanOption,
+  functionOption,
+  integerMs,
+  MAX_TIMER_MS,
+  nonEmptyString,
+  numberOption,
+  optionsObject,
+  type OptionNames,
+} from '../shared/option-kit.js';
 import type {
   FetchLike,
   NetworkSource,
@@ -48,15 +61,52 @@ const defaultTimers: StreamManagerTimers = {
   now: () => Date.now(),
 };
 
-function check(ok: boolean, name: string, expected: string, got: unknown): void {
-  if (!ok) throw new TypeError(`Expected \`${name}\` to be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+/** Every option StreamManager takes: anything else is refused as a typo (`apikey` would send no key at all). */
+const KNOWN: OptionNames<StreamManagerOptions> = {
+  url: true,
+  apiKey: true,
+  types: true,
+  backoffMs: true,
+  jitter: true,
+  stableAfterMs: true,
+  idleTimeoutMs: true,
+  connectTimeoutMs: true,
+  authCheckUrl: true,
+  fetch: true,
+  historyMs: true,
+  resume: true,
+  WebSocket: true,
+  random: true,
+  timers: true,
+  shareAcrossTabs: true,
+  hiddenTimeoutMs: true,
+  resumeJitterMs: true,
+  visibility: true,
+  network: true,
+};
+
+const DEFAULTS = {
+  backoffMs: [2000, 5000, 10000, 30000],
+  jitter: 0.1,
+  stableAfterMs: 5000,
+  idleTimeoutMs: 75_000,
+  connectTimeoutMs: 10_000,
+  shareAcrossTabs: false,
+  hiddenTimeoutMs: 300_000,
+  resumeJitterMs: 1000,
+  historyMs: 0,
+  resume: true,
+} as const;
+
+/** A non-empty list of waits, each a duration the timers accept (the rule of `integerMs`). */
+function backoffOption(value: readonly number[]): number[] {
+  const expected = `a non-empty array of integers from 0 to ${MAX_TIMER_MS} (milliseconds)`;
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalidOption(`Expected \`backoffMs\` to be ${expected}, got ${describeValue(value)}`);
+  const bad = value.findIndex((ms) => !(Number.isInteger(ms) && ms >= 0 && ms <= MAX_TIMER_MS));
+  if (bad >= 0) throw invalidOption(`Expected \`backoffMs\` to be ${expected}, got ${describeValue(value[bad])} at index ${bad}`);
+  return [...value];
 }
-
-const isNumberIn = (value: unknown, min: number, max = Infinity): boolean =>
-  typeof value === 'number' && value >= min && value <= max && Number.isFinite(value);
-
-/** The longest wait timers accept: past it, setTimeout fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** The page's visibility in a browser; none elsewhere. */
 function defaultVisibility(): VisibilitySource | undefined {
@@ -90,7 +140,7 @@ function toHttpUrl(input: string, wsUrl: URL): string {
   return url.href;
 }
 
-/** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `TypeError` otherwise. */
+/** `input` as a ws: or wss: URL, resolved against the page in a browser; throws `SST_ERR_INVALID_OPTION` otherwise. */
 function toWebSocketUrl(input: string): URL {
   let url: URL | undefined;
   try {
@@ -99,50 +149,48 @@ function toWebSocketUrl(input: string): URL {
   } catch {
     // not a URL: reported below
   }
-  check(url?.protocol === 'ws:' || url?.protocol === 'wss:', 'url', 'a ws:, wss:, http: or https: URL', input);
-  return url as URL;
+  if (url?.protocol !== 'ws:' && url?.protocol !== 'wss:') {
+    throw invalidOption(`Expected \`url\` to be a ws:, wss:, http: or https: URL, got ${describeValue(input)}`);
+  }
+  return url;
 }
 
-/** Checks the options and throws `TypeError` for the first bad one; applies the defaults. */
-export function resolveOptions(options: StreamManagerOptions): ResolvedOptions {
-  const {
-    apiKey,
-    types,
-    backoffMs = [2000, 5000, 10000, 30000],
-    jitter = 0.1,
-    stableAfterMs = 5000,
-    idleTimeoutMs = 75_000,
-    connectTimeoutMs = 10_000,
-    shareAcrossTabs = false,
-    hiddenTimeoutMs = 300_000,
-    resumeJitterMs = 1000,
-    historyMs = 0,
-    resume = true,
-  } = options;
+/**
+ * Checks the options and throws `SystemStreamError` `SST_ERR_INVALID_OPTION` for the first bad one, as
+ * attachSystemStream does; applies the defaults (an option set to `undefined` takes its default).
+ */
+export function resolveOptions(input: StreamManagerOptions): ResolvedOptions {
+  const options = optionsObject(input, KNOWN, 'StreamManager');
   const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  check(typeof WebSocket === 'function', 'WebSocket', 'a WebSocket class (on Node 20, pass WebSocket from the ws package)', WebSocket);
-  check(
-    Array.isArray(backoffMs) && backoffMs.length > 0 && backoffMs.every((ms) => isNumberIn(ms, 0)),
-    'backoffMs',
-    'a non-empty array of finite numbers >= 0',
-    backoffMs,
-  );
-  check(isNumberIn(jitter, 0, 1), 'jitter', 'a number from 0 to 1', jitter);
-  check(isNumberIn(stableAfterMs, 0), 'stableAfterMs', 'a finite number >= 0', stableAfterMs);
-  check(isNumberIn(idleTimeoutMs, 0, MAX_TIMER_MS), 'idleTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, idleTimeoutMs);
-  check(isNumberIn(connectTimeoutMs, 0, MAX_TIMER_MS), 'connectTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, connectTimeoutMs);
-  check(isNumberIn(hiddenTimeoutMs, 0, MAX_TIMER_MS), 'hiddenTimeoutMs', `a number from 0 to ${MAX_TIMER_MS}`, hiddenTimeoutMs);
-  check(isNumberIn(resumeJitterMs, 0, MAX_TIMER_MS), 'resumeJitterMs', `a number from 0 to ${MAX_TIMER_MS}`, resumeJitterMs);
-  check(typeof shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', shareAcrossTabs);
-  check(isNumberIn(historyMs, 0), 'historyMs', 'a finite number >= 0', historyMs);
-  check(typeof resume === 'boolean', 'resume', 'a boolean', resume);
-  check(apiKey === undefined || (typeof apiKey === 'string' && apiKey.length > 0), 'apiKey', 'a non-empty string', apiKey);
-  check(
-    types === undefined || (Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t))),
-    'types',
-    `a non-empty array of ${ENVELOPE_TYPES.join(', ')}`,
-    types,
-  );
+  if (typeof WebSocket !== 'function') {
+    throw invalidOption(
+      `Expected \`WebSocket\` to be a WebSocket class (on Node 20, pass WebSocket from the ws package), got ${describeValue(WebSocket)}`,
+    );
+  }
+  const backoffMs = backoffOption(options.backoffMs ?? DEFAULTS.backoffMs);
+  const jitter = numberOption('jitter', options.jitter ?? DEFAULTS.jitter, { min: 0, max: 1 });
+  const stableAfterMs = integerMs('stableAfterMs', options.stableAfterMs ?? DEFAULTS.stableAfterMs, { min: 0 });
+  const idleTimeoutMs = integerMs('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs, { min: 0 });
+  const connectTimeoutMs = integerMs('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, { min: 0 });
+  const hiddenTimeoutMs = integerMs('hiddenTimeoutMs', options.hiddenTimeoutMs ?? DEFAULTS.hiddenTimeoutMs, { min: 0 });
+  const resumeJitterMs = integerMs('resumeJitterMs', options.resumeJitterMs ?? DEFAULTS.resumeJitterMs, { min: 0 });
+  const shareAcrossTabs = booleanOption('shareAcrossTabs', options.shareAcrossTabs, DEFAULTS.shareAcrossTabs);
+  const historyMs = integerMs('historyMs', options.historyMs ?? DEFAULTS.historyMs, { min: 0 });
+  const resume = booleanOption('resume', options.resume, DEFAULTS.resume);
+  // Never in a message: a key is a secret (nonEmptyString names only the kind of a wrong value).
+  const apiKey = options.apiKey === undefined ? undefined : nonEmptyString('apiKey', options.apiKey);
+  const { types } = options;
+  if (types !== undefined && !(Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t)))) {
+    throw invalidOption(`Expected \`types\` to be a non-empty array of ${ENVELOPE_TYPES.join(', ')}, got ${describeValue(types)}`);
+  }
+  const { authCheckUrl } = options;
+  if (authCheckUrl !== undefined && authCheckUrl !== false && (typeof authCheckUrl !== 'string' || authCheckUrl === '')) {
+    throw invalidOption(`Expected \`authCheckUrl\` to be a URL or false, got ${describeValue(authCheckUrl)}`);
+  }
+  const fetch = functionOption('fetch', options.fetch);
+  const random = functionOption('random', options.random);
+  // `timers`, `visibility` and `network` stand in for the browser's in tests; their types say what they need.
+  const { timers, visibility, network } = options;
 
   const url = toWebSocketUrl(options.url);
   if (types !== undefined) url.searchParams.set('types', types.join(','));
@@ -151,22 +199,22 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedOptions {
     url: url.href,
     protocols: apiKey === undefined ? [PROTOCOL_V1] : [PROTOCOL_V1, keyProtocol(apiKey)],
     apiKey,
-    authCheckUrl: options.authCheckUrl === false ? null : toHttpUrl(options.authCheckUrl ?? 'snapshot', url),
-    fetch: options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis),
+    authCheckUrl: authCheckUrl === false ? null : toHttpUrl(authCheckUrl ?? 'snapshot', url),
+    fetch: fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis),
     connectTimeoutMs,
     historyMs,
     resume,
-    backoffMs: [...backoffMs],
+    backoffMs,
     jitter,
     stableAfterMs,
     idleTimeoutMs,
-    WebSocket: WebSocket as WebSocketConstructor,
-    random: options.random ?? Math.random,
-    timers: options.timers ?? defaultTimers,
+    WebSocket,
+    random: random ?? Math.random,
+    timers: timers ?? defaultTimers,
     shareAcrossTabs,
     hiddenTimeoutMs,
     resumeJitterMs,
-    visibility: options.visibility ?? defaultVisibility(),
-    network: options.network ?? defaultNetwork(),
+    visibility: visibility ?? defaultVisibility(),
+    network: network ?? defaultNetwork(),
   };
 }
