@@ -203,6 +203,15 @@ export interface SystemStreamOptions {
    */
   readonly maxMessageBytes?: number | undefined;
   /**
+   * How far ahead of this server's clock an envelope's `time` may be, in whole milliseconds from 0 to
+   * 2147483647. An envelope dated further ahead (a producer's clock that is wrong, or a forged date) is
+   * dropped as invalid: its key would otherwise keep a value that every later, correct one sorts before,
+   * for clients that resume by time and for the history. The same limit applies to the stamps of the
+   * Redis-backed history (`historyStream`): a stamp dated further ahead is ignored.
+   * @defaultValue `300000` (5 minutes)
+   */
+  readonly maxClockSkewMs?: number | undefined;
+  /**
    * Most keys kept for the snapshot (an integer, at least 0); past it the least recently updated key is
    * forgotten. `0` keeps no snapshot: new clients start empty.
    * @defaultValue `10000`
@@ -307,6 +316,7 @@ export interface ResolvedOptions {
   readonly redisHealthCheckMs: number;
   readonly readyTimeoutMs: number;
   readonly maxMessageBytes: number;
+  readonly maxClockSkewMs: number;
   readonly maxSnapshotKeys: number;
   readonly historyMs: number;
   readonly maxHistoryPerKey: number;
@@ -343,6 +353,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   redisHealthCheckMs: true,
   readyTimeoutMs: true,
   maxMessageBytes: true,
+  maxClockSkewMs: true,
   maxSnapshotKeys: true,
   historyMs: true,
   maxHistoryPerKey: true,
@@ -369,6 +380,7 @@ const DEFAULTS = {
   redisHealthCheckMs: 1000,
   readyTimeoutMs: 10_000,
   maxMessageBytes: 64 * 1024,
+  maxClockSkewMs: 300_000,
   maxSnapshotKeys: 10_000,
   staleAfterIntervals: 3,
   staleFloorMs: 5000,
@@ -445,6 +457,7 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     redisHealthCheckMs: integerMs('redisHealthCheckMs', input.redisHealthCheckMs ?? DEFAULTS.redisHealthCheckMs, { min: 10 }),
     readyTimeoutMs: integerMs('readyTimeoutMs', input.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs, { min: 0 }),
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
+    maxClockSkewMs: integerMs('maxClockSkewMs', input.maxClockSkewMs ?? DEFAULTS.maxClockSkewMs, { min: 0 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
     historyMs: integerMs('historyMs', input.historyMs ?? DEFAULTS.historyMs, { min: 0 }),
     maxHistoryPerKey: integerOption('maxHistoryPerKey', input.maxHistoryPerKey ?? DEFAULTS.maxHistoryPerKey, { min: 1 }),
