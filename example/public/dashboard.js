@@ -288,6 +288,8 @@ class HostView {
 const hosts = new Map();
 /** The host the cards and charts show: the first to appear, until another tab is chosen. */
 let selected = /** @type {string | undefined} */ (undefined);
+/** What the server says about itself (GET api/info), once it answered. */
+let serverInfo = /** @type {{ hostname: string, name: string, version: string } | undefined} */ (undefined);
 
 /** @param {string} name */
 function hostView(name) {
@@ -297,6 +299,7 @@ function hostView(name) {
     hosts.set(name, view);
     selected ??= name;
     showSelectedCharts();
+    renderHeader();
   }
   return view;
 }
@@ -308,6 +311,7 @@ function selectHost(name) {
   showSelectedCharts();
   renderCards();
   renderHostTabs();
+  renderHeader();
 }
 
 function showSelectedCharts() {
@@ -746,13 +750,26 @@ els.keyForm.addEventListener('submit', (event) => {
   location.reload();
 });
 
+/**
+ * The header names the host whose cards are shown: the selected tab's, which is not the server's own
+ * when another host publishes to the same channel; then the server that serves the page.
+ */
+function renderHeader() {
+  if (!els.host) return;
+  const shown = selected ?? serverInfo?.hostname;
+  if (shown === undefined) return;
+  const app = serverInfo ? `${serverInfo.name} ${serverInfo.version}` : '';
+  const servedBy = serverInfo && serverInfo.hostname !== shown ? `served by ${serverInfo.hostname}` : '';
+  els.host.textContent = [shown, servedBy, app].filter(Boolean).join(' · ');
+  document.title = `${shown} · System dashboard`;
+}
+
 async function showHost() {
   try {
     const res = await fetch('api/info', { cache: 'no-store' });
     if (!res.ok) return;
-    const info = await res.json();
-    els.host.textContent = `${info.hostname} · ${info.name} ${info.version}`;
-    document.title = `${info.hostname} · System dashboard`;
+    serverInfo = await res.json();
+    renderHeader();
   } catch {
     els.host.textContent = '';
   }

@@ -374,6 +374,9 @@ describe('example dashboard in Chromium: two sentinels on one Redis', () => {
     await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).click();
     await tab.waitForCpu('71.3', 3000);
     expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-2"]`).getAttribute('aria-pressed')).toBe('true');
+    // The header names the host whose cards are shown, not only the server's own hostname.
+    expect(await tab.text('host')).toMatch(new RegExp(`^web-2 · served by ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} · `));
+    expect(await tab.page.title()).toBe('web-2 · System dashboard');
     await tab.waitFor(
       'the disk table of web-2',
       3000,
@@ -394,6 +397,7 @@ describe('example dashboard in Chromium: two sentinels on one Redis', () => {
     await tab.page.locator(`${testId('host-tab')}[data-host="web-1"]`).click();
     await tab.waitFor('the CPU of web-1', 3000, () => document.querySelector('[data-testid="value-cpu"]')?.textContent !== '71.3', null);
     expect(await tab.text('value-cpu')).toMatch(/^\d{1,3}\.\d$/);
+    expect(await tab.text('host')).toMatch(/^web-1 · /);
     expect(await tab.page.locator(`${testId('host-tab')}[data-host="web-1"] ${testId('host-figures')}`).innerText()).toMatch(
       /^CPU \d{1,3}\.\d % · Mem \d{1,3}\.\d %$/,
     );
