@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -10,9 +10,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // then `npm pack --dry-run --json`, whose prepack must build them again.
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const copy = `${root}temp/pack-${randomUUID()}`;
-const COPIED = ['package.json', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'asyncapi.yaml', 'src', 'schemas', 'etc'];
+const COPIED = [
+  'package.json',
+  'tsconfig.json',
+  'README.md',
+  'LICENSE',
+  'CHANGELOG.md',
+  'asyncapi.yaml',
+  'src',
+  'schemas',
+  'etc',
+  'docs',
+  'scripts',
+];
 
 interface PackageJson {
+  readonly homepage: string;
+  readonly repository: { readonly type: string; readonly url: string };
+  readonly bugs: { readonly url: string };
   readonly exports: Record<string, string | Record<string, string>>;
   readonly bin: Record<string, string>;
   readonly files: readonly string[];
@@ -26,7 +41,7 @@ const npm = (args: string[]): string =>
   execFileSync('npm', args, {
     cwd: copy,
     encoding: 'utf8',
-    timeout: 170_000,
+    timeout: 280_000,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, npm_config_update_notifier: 'false' },
   });
@@ -44,7 +59,7 @@ beforeAll(() => {
   const out = npm(['pack', '--dry-run', '--json']);
   const report = JSON.parse(out.slice(out.lastIndexOf('\n[\n') + 1)) as { files: { path: string }[] }[];
   packed = new Set(report[0]!.files.map((f) => f.path));
-}, 180_000);
+}, 300_000);
 
 afterAll(() => {
   rmSync(copy, { recursive: true, force: true });
@@ -64,7 +79,14 @@ describe('npm pack', () => {
 
   it("ships every exports entry's types and default file, whatever ran before it", () => {
     const targets = exportTargets();
-    expect(targets).toEqual(expect.arrayContaining(['dist/system-stream.d.ts', 'dist/system-stream-sentinel.d.ts', 'dist/sentinel.js']));
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        'dist/system-stream.d.ts',
+        'dist/system-stream-sentinel.d.ts',
+        'dist/sentinel.js',
+        'dist/system-stream-client.js',
+      ]),
+    );
     for (const target of targets) {
       if (target.includes('*')) {
         const pattern = new RegExp(`^${target.replace(/[.]/g, '\\.').replace('*', '[^/]+')}$`);
@@ -95,10 +117,35 @@ describe('npm pack', () => {
   it('ships no sources, tests, maps or build leftovers', () => {
     const unexpected = [...packed].filter(
       (f) =>
-        !/^(dist\/.+\.js|dist\/system-stream(-[a-z]+)?\.d\.ts|schemas\/[a-z-]+\.json|asyncapi\.yaml|LICENSE|CHANGELOG\.md|README\.md|package\.json)$/.test(
+        !/^(dist\/.+\.js|dist\/system-stream(-[a-z]+)?\.d\.ts|schemas\/[a-z-]+\.json|docs\/[\w-]+\.(md|json|png)|asyncapi\.yaml|LICENSE|CHANGELOG\.md|README\.md|package\.json)$/.test(
           f,
         ),
     );
     expect(unexpected).toEqual([]);
+  });
+
+  it('ships the user docs: producers, topologies, the Grafana dashboard and every docs/*.md', () => {
+    for (const doc of ['docs/producers.md', 'docs/topologies.md', 'docs/grafana-dashboard.json']) expect(packed).toContain(doc);
+    const docs = readdirSync(`${root}docs`).filter((f) => f.endsWith('.md'));
+    expect(docs.length).toBeGreaterThanOrEqual(3);
+    for (const doc of docs) expect(packed).toContain(`docs/${doc}`);
+  });
+
+  it('every relative link of the README (docs/, the contract, the example excepted) resolves to a packed file', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    // Markdown links and images with a relative target, without their #fragment.
+    const targets = [...readme.matchAll(/\]\(((?!https?:|#|mailto:)[^)\s#]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!.replace(/^\.\//, ''));
+    const toDocs = targets.filter((t) => t.startsWith('docs/'));
+    expect(toDocs.length).toBeGreaterThanOrEqual(5);
+    // example/ and CONTRIBUTING.md are for a clone of the repository; the README says so where it links them.
+    const shipped = targets.filter((t) => !/^(example\/|CONTRIBUTING\.md$)/.test(t));
+    expect(shipped.filter((t) => !packed.has(t))).toEqual([]);
+  });
+
+  it('names its repository, homepage and issue tracker', () => {
+    expect(pkg.repository).toEqual({ type: 'git', url: expect.stringMatching(/^git\+https:\/\/github\.com\/[\w-]+\/[\w-]+\.git$/) });
+    const repo = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    expect(pkg.homepage.startsWith(repo)).toBe(true);
+    expect(pkg.bugs).toEqual({ url: `${repo}/issues` });
   });
 });
