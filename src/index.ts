@@ -6,7 +6,7 @@ export { CloseCode, isTerminalCloseCode } from './protocol/close-codes.js';
 export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorCode, type ValidationIssue } from './shared/errors.js';
 export { noopLogger, type Logger } from './shared/logger.js';
 export type { MetricsRegistry } from './server/http/metrics.js';
-export type { Authenticate, AuthGrant, SystemStreamOptions } from './server/options.js';
+export type { Authenticate, AuthGrant, JwtOptions, SystemStreamOptions } from './server/options.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,

@@ -10,10 +10,16 @@ export const CloseCode = {
   GoingAway: 1001,
   /** The client sent a data frame: clients only listen. */
   BadRequest: 4400,
-  /** The credentials were refused. Not retried. */
+  /** The credentials were refused, or the API key the connection was opened with was removed. Not retried. */
   Unauthorized: 4401,
   /** The client may not use this stream. Not retried. */
   Forbidden: 4403,
+  /**
+   * The connection's credentials expired (a token's `exp`, or the `expiresAt` of an `authenticate()`
+   * grant): renew them and reconnect at once. Like IIS's HTTP 440 "Login Time-out". Retried: a
+   * `StreamManager` whose `apiKey` is a function asks it for a new credential and reconnects without waiting.
+   */
+  CredentialsExpired: 4440,
   /** The client did not read fast enough: its send buffer stayed over `maxBufferedBytes` past `slowClientTimeoutMs`. */
   SlowConsumer: 4429,
   /** An unexpected server error. */

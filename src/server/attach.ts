@@ -30,7 +30,7 @@ const FANOUT_OPTIONS = ['logger', 'maxBufferedBytes', 'slowClientTimeoutMs', 'ma
 const SUBSCRIPTION_OPTIONS = ['redis', 'channel', 'channels', 'sharded', 'historyStream', 'historyMs', 'redisHealthCheckMs',
   'readyTimeoutMs', 'maxClockSkewMs', 'logger'] as const;
 // prettier-ignore
-const HANDSHAKE_OPTIONS = ['path', 'logger', 'allowedOrigins', 'maxClients', 'apiKeys', 'authenticate', 'authRequired',
+const HANDSHAKE_OPTIONS = ['path', 'logger', 'allowedOrigins', 'maxClients', 'apiKeys', 'jwt', 'authenticate', 'authRequired',
   'authenticateTimeoutMs', 'maxPendingAuthentications'] as const;
 
 /**
@@ -138,6 +138,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     stats: () => ({ ...counters, recovered: subscription.recoveredCount, clients: fanout.size, redis: subscription.state }),
     snapshot: () => snapshot.envelopes(),
     metrics: metrics?.registry,
+    setApiKeys: handshake.setApiKeys,
     router: () =>
       createRouter({
         wsPath: o.path,

@@ -1,6 +1,7 @@
 // The stream's options: the one documented interface (most of this file is its TSDoc, which the API report
 // and editors show) and resolveOptions(), which checks every option once with the option kit. One job,
 // kept together so that a field and its check are reviewed side by side.
+import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describeValue, invalidOption } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,7 +21,8 @@ import {
 } from '../shared/option-kit.js';
 import { defaultRedis, redisOption, shardedOption } from '../redis/redis-options.js';
 import type { EnvelopeType } from '../protocol/wire.js';
-import { MAX_API_KEY_BYTES } from './handshake/request.js';
+import { apiKeysOption } from './handshake/api-keys.js';
+import { jwtOption, type ResolvedJwt } from './handshake/jwt.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { historyStreamKey } from '../redis/history-script.js';
 
@@ -39,6 +41,43 @@ export interface AuthGrant {
    * @defaultValue every source
    */
   readonly sources?: readonly string[] | undefined;
+  /**
+   * When this grant ends, in milliseconds since the epoch or as a `Date`: a WebSocket let in with it is
+   * closed then with `CloseCode.CredentialsExpired` (4440), which tells the client to renew its
+   * credentials and reconnect. A time already past, or anything but a finite number or valid Date, is a refusal.
+   * @defaultValue the grant lasts as long as the connection
+   */
+  readonly expiresAt?: number | Date | undefined;
+}
+
+/**
+ * The `jwt` option: JSON Web Tokens as credentials. Give exactly one of `secret` and `publicKey`.
+ * @public
+ */
+export interface JwtOptions {
+  /** The shared secret of HS256, HS384 and HS512 tokens (a string is taken as UTF-8), at least 32 bytes. */
+  readonly secret?: string | Uint8Array | undefined;
+  /**
+   * The public key of RS256/384/512 and PS256/384/512 (RSA), ES256/384/512 (EC P-256/384/521) or EdDSA
+   * (Ed25519) tokens: a PEM string (`-----BEGIN PUBLIC KEY-----`) or a `KeyObject`.
+   */
+  readonly publicKey?: string | KeyObject | undefined;
+  /**
+   * The algorithms accepted; each must suit the key (an HMAC algorithm for `secret`, the key's own family
+   * for `publicKey`), so a token cannot choose another (`alg: none`, or an HMAC keyed with the public key).
+   * @defaultValue every algorithm of the key's family
+   */
+  readonly algorithms?: readonly string[] | undefined;
+  /** If set, the `iss` claim must equal it (or one of them). @defaultValue not checked */
+  readonly issuer?: string | readonly string[] | undefined;
+  /** If set, the `aud` claim must contain it (or one of them). @defaultValue not checked */
+  readonly audience?: string | readonly string[] | undefined;
+  /**
+   * Clock skew allowed between the token's issuer and this server when `exp` and `nbf` are checked, in
+   * milliseconds (0 to 600000). A connection lasts until `exp` plus this.
+   * @defaultValue `0`
+   */
+  readonly clockToleranceMs?: number | undefined;
 }
 
 /**
@@ -46,7 +85,7 @@ export interface AuthGrant {
  * (for the WebSocket, the upgrade request: Express middleware has not run on it).
  *
  * Fail closed: only `true`, or an object whose `types` is an array ({@link AuthGrant}; its `sources`, if
- * present, an array of strings), grants. Anything
+ * present, an array of strings; its `expiresAt`, if present, a time still ahead), grants. Anything
  * else (`false`, `undefined`, `[]`, `{}`, `{ ok: false }`, a number) refuses with 401. A returned
  * promise or any other thenable is awaited; a thrown error or rejection refuses with 500 and is logged;
  * one that has not settled after `authenticateTimeoutMs` refuses with 503.
@@ -55,7 +94,7 @@ export interface AuthGrant {
 export type Authenticate = (req: IncomingMessage) => boolean | AuthGrant | PromiseLike<boolean | AuthGrant>;
 
 /**
- * Options for {@link attachSystemStream}. Every field is optional but one of `apiKeys`,
+ * Options for {@link attachSystemStream}. Every field is optional but one of `apiKeys`, `jwt`,
  * `authenticate` or `auth: false` must be given. An option set to `undefined` takes its default, so
  * values read from the environment can be passed as they are. An option name the stream does not know
  * is refused (`SST_ERR_INVALID_OPTION`, with the closest known name), never ignored.
@@ -100,10 +139,21 @@ export interface SystemStreamOptions {
   readonly sharded?: boolean | undefined;
   /**
    * Accepted API keys, each 1 to 512 bytes. A client sends one in the `api_key` query parameter, the
-   * `x-api-key` header or `Authorization: Bearer`. Compared in constant time; never logged.
-   * @defaultValue none: give this, `authenticate`, or `auth: false`
+   * `x-api-key` header, `Authorization: Bearer` or the `system-stream.key.…` subprotocol. Compared in
+   * constant time; never logged. Replace them at runtime with `stream.setApiKeys()`.
+   * @defaultValue none: give this, `jwt`, `authenticate`, or `auth: false`
    */
   readonly apiKeys?: readonly string[] | undefined;
+  /**
+   * Accept JSON Web Tokens, presented wherever an API key may be. A credential with the shape of a JWT
+   * (three base64url parts) that is not one of `apiKeys` is verified: its signature, `exp` (required),
+   * `nbf`, and `iss`/`aud` when configured. Its optional `types` and `sources` claims (arrays of strings)
+   * narrow what the client receives, as an {@link AuthGrant} does. A WebSocket let in with a token is closed
+   * when `exp` passes, with `CloseCode.CredentialsExpired` (4440). `jose` is loaded only when this is set.
+   * `apiKeys`, `jwt` and `authenticate` combine: a request passes with any one of them.
+   * @defaultValue none
+   */
+  readonly jwt?: JwtOptions | undefined;
   /**
    * Custom authentication, e.g. a session cookie. A request passes when it presents one valid API key
    * or this hook grants it (see {@link Authenticate} for what counts as a grant).
@@ -301,6 +351,8 @@ export interface ResolvedOptions {
   readonly channels: readonly string[];
   readonly sharded: boolean;
   readonly apiKeys: readonly string[];
+  /** `undefined` when tokens are not accepted. */
+  readonly jwt: ResolvedJwt | undefined;
   readonly authenticate: Authenticate | undefined;
   readonly authenticateTimeoutMs: number;
   readonly maxPendingAuthentications: number;
@@ -338,6 +390,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   channel: true,
   sharded: true,
   apiKeys: true,
+  jwt: true,
   authenticate: true,
   authenticateTimeoutMs: true,
   maxPendingAuthentications: true,
@@ -401,22 +454,20 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     throw invalidOption(`Expected \`path\` to be a URL path starting with "/", got ${describeValue(path)}`);
   }
 
-  const apiKeys = stringList('apiKeys', input.apiKeys) ?? [];
-  if (apiKeys.some((k) => Buffer.byteLength(k) > MAX_API_KEY_BYTES)) {
-    throw invalidOption(`Expected every API key in \`apiKeys\` to be at most ${MAX_API_KEY_BYTES} bytes`);
-  }
+  const apiKeys = apiKeysOption('apiKeys', input.apiKeys);
+  const jwt = jwtOption(input.jwt);
   const authenticate = functionOption('authenticate', input.authenticate);
   if (input.auth !== undefined && input.auth !== false) {
     throw invalidOption(
-      `Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\` or \`authenticate\` to require authentication.`,
+      `Expected \`auth\` to be false or left out, got ${describeValue(input.auth)}. Pass \`apiKeys\`, \`jwt\` or \`authenticate\` to require authentication.`,
     );
   }
-  const hasAuth = apiKeys.length > 0 || authenticate !== undefined;
+  const hasAuth = apiKeys.length > 0 || jwt !== undefined || authenticate !== undefined;
   if (!hasAuth && input.auth !== false) {
-    throw invalidOption('No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false` to serve without it');
+    throw invalidOption('No authentication configured: pass `apiKeys`, `jwt` or `authenticate`, or `auth: false` to serve without it');
   }
   if (hasAuth && input.auth === false) {
-    throw invalidOption('`auth: false` contradicts `apiKeys`/`authenticate`: remove one of them');
+    throw invalidOption('`auth: false` contradicts `apiKeys`/`jwt`/`authenticate`: remove one of them');
   }
   const origins = stringList('allowedOrigins', input.allowedOrigins);
   const staleAfterIntervals = numberOption('staleAfterIntervals', input.staleAfterIntervals ?? DEFAULTS.staleAfterIntervals, {
@@ -438,6 +489,7 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     channels,
     sharded: shardedOption(input.sharded, redis, 'subscriber'),
     apiKeys,
+    jwt,
     authenticate,
     authenticateTimeoutMs: integerMs('authenticateTimeoutMs', input.authenticateTimeoutMs ?? DEFAULTS.authenticateTimeoutMs, { min: 1 }),
     maxPendingAuthentications: integerOption(

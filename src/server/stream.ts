@@ -34,6 +34,15 @@ export interface SystemStream {
    * HTTP on the WebSocket path. See {@link HealthReport}.
    */
   router(): SystemStreamRouter;
+  /**
+   * Replaces the accepted API keys at once, checked as the `apiKeys` option is (throws
+   * `SST_ERR_INVALID_OPTION`, and changes nothing, for a bad list). New handshakes and `GET …/snapshot`
+   * and `…/metrics` requests are checked against the new keys from this call on; WebSockets opened with a
+   * key that is no longer accepted are closed with `CloseCode.Unauthorized` (4401, reason `API key revoked`)
+   * within this call. Connections let in by a token or by `authenticate` are not affected. Throws for a
+   * stream attached with `auth: false`.
+   */
+  setApiKeys(keys: readonly string[]): void;
   /** Closes clients with 1001, unsubscribes, closes the Redis connection it opened, removes its listeners. Idempotent. */
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import type { ClientFilter } from '../fanout/client-filter.js';
 import type { AuthResult } from './auth.js';
 import { badRequest, type Refusal } from './outcomes.js';
 import type { StreamRequest } from './request.js';
+import type { SessionCredential } from './session-expiry.js';
 
 /** A request let in: what the client may see and, for a handshake, where its history starts. */
 export interface Admitted {
@@ -9,6 +10,8 @@ export interface Admitted {
   readonly filter: ClientFilter;
   /** `?since=` in epoch milliseconds; `undefined` when the request asks for none. */
   readonly sinceMs: number | undefined;
+  /** What the session's access depends on (an API key, a credential that expires); absent when nothing. */
+  readonly session?: SessionCredential | undefined;
 }
 
 export type Admission = Admitted | Refusal;
@@ -29,7 +32,8 @@ export function createAdmission(
 }
 
 function admitted(result: AuthResult, request: StreamRequest): Admission {
-  return result.ok ? { ok: true, filter: narrow(result.grant, request), sinceMs: request.sinceMs } : result;
+  if (!result.ok) return result;
+  return { ok: true, filter: narrow(result.grant, request), sinceMs: request.sinceMs, session: result.session };
 }
 
 /** What the client may see: the grant narrowed by what the request asks for. */

@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
+import { invalidOption } from '../../shared/errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { LabelledCounters, StreamCounters } from '../stats.js';
 import { createAdmission, type Admission, type Admitted } from './admission.js';
+import { apiKeysOption, ApiKeySet } from './api-keys.js';
 import { createAuthenticator } from './auth.js';
 import { createRefusalSummary } from './refusal-summary.js';
 import { parseStreamRequest } from './request.js';
+import { createSessionRegistry } from './session-expiry.js';
 import { createUpgradeHandler, type UpgradeHandler } from './upgrade.js';
 
 const LOG_INTERVAL_MS = 10_000;
@@ -17,6 +20,7 @@ export type HandshakeOptions = Pick<
   | 'allowedOrigins'
   | 'maxClients'
   | 'apiKeys'
+  | 'jwt'
   | 'authenticate'
   | 'authRequired'
   | 'authenticateTimeoutMs'
@@ -37,6 +41,8 @@ export interface StreamHandshake {
   readonly onUpgrade: UpgradeHandler;
   /** The same admission for the router's requests (snapshot, metrics): query rules, then authentication. */
   admitRequest(req: IncomingMessage): Admission | Promise<Admission>;
+  /** Replaces the accepted API keys (checked like the option) and closes, with 4401, the sessions of keys removed. */
+  setApiKeys(keys: readonly string[]): void;
   /** Destroys the handshakes still waiting and logs what is left of the refusal summary. */
   close(): void;
 }
@@ -47,7 +53,10 @@ export interface StreamHandshake {
  */
 export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext): StreamHandshake {
   const { counters, labelled } = ctx;
-  const admit = createAdmission(createAuthenticator(o));
+  const keys = new ApiKeySet(o.apiKeys);
+  const admit = createAdmission(createAuthenticator(o, keys));
+  // Sessions that end with their credential: a token's expiry, a removed key (one timer for all).
+  const sessions = createSessionRegistry(o.logger);
   const refusals = createRefusalSummary((obj, msg) => o.logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
     path: o.path,
@@ -64,14 +73,22 @@ export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext
     accept(ws, admitted) {
       labelled.handshakes.accepted++;
       ctx.accept(ws, admitted);
+      sessions.track(ws, admitted.session);
     },
   });
   return {
     onUpgrade,
     admitRequest: (req) => admit(parseStreamRequest(req)),
+    setApiKeys(next) {
+      if (!o.authRequired) throw invalidOption('`setApiKeys()` needs a stream attached with authentication, not `auth: false`');
+      keys.replace(apiKeysOption('keys', next));
+      const revoked = sessions.revokeKeys((id) => keys.has(id));
+      o.logger.info({ event: 'api_keys_replaced', path: o.path, keys: keys.size, revoked }, 'API keys replaced');
+    },
     close() {
       onUpgrade.close();
       refusals.close();
+      sessions.close();
     },
   };
 }

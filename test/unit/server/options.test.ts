@@ -41,7 +41,7 @@ describe('resolveOptions', () => {
 
   describe('authentication', () => {
     it('throws when no authentication is configured (secure by default)', () => {
-      expect(() => resolveOptions({})).toThrow(/No authentication configured: pass `apiKeys` or `authenticate`, or `auth: false`/);
+      expect(() => resolveOptions({})).toThrow(/No authentication configured: pass `apiKeys`, `jwt` or `authenticate`, or `auth: false`/);
     });
     it('throws when auth: false contradicts apiKeys', () => {
       expect(() => resolveOptions({ auth: false, apiKeys: ['k'] })).toThrow(/contradicts/);
