@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -282,7 +282,10 @@ try {
     const fmt = (v) => (v === null ? 'n/a (no strace)' : String(v));
     console.log(`\nSentinel vs node_exporter, ${elapsedS.toFixed(1)} s measured after ${WARMUP_S} s warm-up, interval ${args.interval} ms`);
     console.log(
-      `(${sentinelBatches} sentinel batches received from Redis; node_exporter scraped ${exporterScrapes} times, ${series} series)\n`,
+      `(${sentinelBatches} sentinel batches received from Redis; node_exporter scraped ${exporterScrapes} times, ${series} series;`,
+    );
+    console.log(
+      ` ${cpus().length} CPUs, 1-minute load average ${loadavg()[0].toFixed(2)} at the end: other work on the host shares the cores)\n`,
     );
     console.log('| Process | CPU % of one core | RSS (MB), end / peak | Processes started | per tick |');
     console.log('| --- | ---: | ---: | ---: | ---: |');
