@@ -1,13 +1,23 @@
 // The messages a stream feeds its two pipelines with: the channel's live messages (stamps stripped) and,
 // with the Redis-backed history, what its reader recovers from the history stream.
 import { EMPTY, filter, map, type Observable, share } from 'rxjs';
-import type { HistoryStore } from '../server/state/history.js';
 import type { Logger } from '../shared/logger.js';
 import type { ChannelConnection, ChannelEvents } from './channel-source.js';
 import { fromRedisChannels } from './channel-list-source.js';
 import { openRedisConnection, type RedisLike } from './redis-connection.js';
 import { unstamp } from './history-script.js';
 import { fromHistoryChannel, type StreamReader } from './history-stream.js';
+
+/**
+ * What the message sources tell the stream's history (the server's `HistoryStore`; declared here so that
+ * this room does not import the server's).
+ */
+export interface HistoryMarks {
+  /** Values from now back to the last one recorded may be missing. */
+  markGap(): void;
+  /** The history also holds what was delivered from `fromMs` on (loaded from the Redis stream). */
+  markLoaded(fromMs: number): void;
+}
 
 /** The messages a stream feeds its pipelines with. */
 export interface MessageSources {
@@ -47,7 +57,7 @@ export function openMessageSources(
     readonly maxClockSkewMs?: number | undefined;
     readonly logger: Logger;
   },
-  history: HistoryStore,
+  history: HistoryMarks,
   events: MessageSourceEvents,
 ): MessageSources {
   const { channel, channels, historyStream, historyMs, logger } = options;

@@ -1,10 +1,9 @@
 import type { Observable } from 'rxjs';
-import type { HistoryStore } from '../server/state/history.js';
 import { SystemStreamError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { describeEndpoint, type RedisLike } from './redis-connection.js';
 import { watchRedisHealth, type RedisState } from './health.js';
-import { openMessageSources } from './message-sources.js';
+import { openMessageSources, type HistoryMarks } from './message-sources.js';
 import { createReadyDeadline } from './ready-deadline.js';
 import { openSubscriber } from './subscriber.js';
 
@@ -22,7 +21,7 @@ export interface SubscriptionOptions {
   /** Stamps dated further ahead than this are ignored (see `fromHistoryChannel`). Default: 300000. */
   readonly maxClockSkewMs?: number;
   /** Told where the stream may have a gap, and fed by the history stream's first load. */
-  readonly history: HistoryStore;
+  readonly history: HistoryMarks;
   readonly redisHealthCheckMs: number;
   readonly readyTimeoutMs: number;
   readonly logger: Logger;
