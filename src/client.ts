@@ -35,6 +35,7 @@ export type {
   StreamManagerEventMap,
   StreamManagerOptions,
   StreamManagerTimers,
+  StreamDiscard,
   StreamObserver,
   StreamState,
   StreamStatus,

@@ -5,6 +5,24 @@
 import { envelopeKey, type Envelope, type SourceStatus } from '../protocol/wire.js';
 import { ANY_ENVELOPE, type Listeners } from './listeners.js';
 import type { ResolvedOptions } from './client-options.js';
+import type { StreamDiscard } from './types.js';
+
+/**
+ * Most keys `latest()` holds: twice the server's default snapshot (`maxSnapshotKeys`, 10,000). Past it the
+ * least recently updated key is forgotten, as on the server, so a server that sends ever new keys cannot
+ * grow a dashboard's memory without bound.
+ */
+export const MAX_LATEST_KEYS = 20_000;
+/** Most stale sources remembered (the server tracks at most 10,000 sources); past it the least recently reported is forgotten. */
+export const MAX_STALE_SOURCES = 10_000;
+
+/** Deletes the oldest entries of `map` (insertion order) until it holds at most `max`. */
+function trim(map: Map<string, unknown>, max: number): void {
+  for (const key of map.keys()) {
+    if (map.size <= max) return;
+    map.delete(key);
+  }
+}
 
 /** See {@link createLatestStore}. */
 export interface LatestStore {
@@ -29,6 +47,8 @@ export interface LatestStore {
   applyEnvelope(envelope: Envelope): void;
   /** A live `source_status`: a `stale` source is added, any other status removes it; then it is passed on. */
   applySourceStatus(status: SourceStatus): void;
+  /** A frame the connection did not use as sent: counted per reason and passed on as a `discarded` event. */
+  discarded(reason: StreamDiscard['reason'], detail: string): void;
 }
 
 /** An empty store that passes what it applies to `listeners`; `o.timers` dates a source that a snapshot reports live again. */
@@ -39,11 +59,13 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
   let stale = new Map<string, SourceStatus>();
   /** Whether a snapshot was ever applied (from the server, or from the leader tab): what a joining tab may be given. */
   let hasSnapshot = false;
+  const discards = new Map<StreamDiscard['reason'], number>();
 
   const store = (envelope: Envelope): void => {
     const key = envelopeKey(envelope);
     latest.delete(key); // re-insert at the end: map order is recency order, as on the server
     if (envelope.type !== 'alert' || envelope.data.level !== 'resolved') latest.set(key, envelope);
+    if (latest.size > MAX_LATEST_KEYS) trim(latest, MAX_LATEST_KEYS);
   };
   const deliver = (envelope: Envelope): void => {
     listeners.emit(envelope.type, envelope);
@@ -60,6 +82,7 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
       for (const envelope of envelopes) store(envelope);
       const before = stale;
       stale = new Map(statuses.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
+      trim(stale, MAX_STALE_SOURCES);
       listeners.emit('snapshot', envelopes);
       for (const envelope of envelopes.filter(isNew)) {
         if (!isCurrent()) return;
@@ -78,9 +101,15 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
       deliver(envelope);
     },
     applySourceStatus(status) {
+      stale.delete(status.source); // re-inserted at the end: map order is recency order
       if (status.status === 'stale') stale.set(status.source, status);
-      else stale.delete(status.source);
+      trim(stale, MAX_STALE_SOURCES);
       listeners.emit('source_status', status);
+    },
+    discarded(reason, detail) {
+      const count = (discards.get(reason) ?? 0) + 1;
+      discards.set(reason, count);
+      listeners.emit('discarded', { reason, detail, count } satisfies StreamDiscard);
     },
   };
 }

@@ -75,6 +75,7 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
       broadcast({ t: 'source', status: sourceStatus });
       store.applySourceStatus(sourceStatus);
     },
+    discarded: (reason, detail) => store.discarded(reason, detail),
     serverStatus(packet) {
       if (packet.type === 'error') {
         if (status.state === 'open') setStatus({ state: 'degraded', reason: packet.data.reason });

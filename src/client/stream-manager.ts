@@ -92,7 +92,8 @@ export class StreamManager {
   /**
    * The latest envelope of every key (see `envelopeKey`), as a new map. The server's snapshot replaces
    * the contents on every connection; live envelopes update them; a `resolved` alert removes its series'
-   * alert. While reconnecting, the values of the last connection stay.
+   * alert. While reconnecting, the values of the last connection stay. It holds at most 20,000 keys (twice
+   * the server's default snapshot); past that the least recently updated key is forgotten.
    */
   latest(): Map<string, Envelope> {
     return this.#store.latest();
@@ -101,7 +102,8 @@ export class StreamManager {
   /**
    * The producers' sources the server reports stale now (no metric for several of their usual intervals),
    * by `source`, as a new map: from each snapshot's `source_status` packets, then live ones. A source
-   * leaves the map when the server reports it `live` again.
+   * leaves the map when the server reports it `live` again. At most 10,000 sources; past that the least
+   * recently reported is forgotten.
    */
   staleSources(): Map<string, SourceStatus> {
     return this.#store.staleSources();

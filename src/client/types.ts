@@ -279,6 +279,32 @@ export interface StreamManagerEventMap {
    * the time that snapshot arrived.
    */
   source_status: SourceStatus;
+  /**
+   * A frame from the server was not used as sent: it was not a packet of its type's shape (dropped), it
+   * came out of order (dropped), or a snapshot grew past the client's bounds (cut: what had arrived was
+   * applied as the snapshot, the rest passed on as live). Nothing the server sends makes the manager throw.
+   */
+  discarded: StreamDiscard;
+}
+
+/**
+ * What the `discarded` event of a {@link StreamManager} passes: a frame the server sent that the manager
+ * did not use as sent.
+ * @public
+ */
+export interface StreamDiscard {
+  /**
+   * - `malformed`: not JSON, not an object with a string `type`, a known type without its fields or with
+   *   one of the wrong kind, a binary frame, or a frame over 1 Mi characters: dropped.
+   * - `out_of_order`: a second `snapshot_end` on one connection: dropped.
+   * - `snapshot_cut`: a snapshot (with its backfill) past 110,000 packets or 32 Mi characters before its
+   *   `snapshot_end`: what had arrived was applied as the snapshot, and the rest is passed on as live.
+   */
+  readonly reason: 'malformed' | 'out_of_order' | 'snapshot_cut';
+  /** What was wrong, in a few words; never the frame itself. */
+  readonly detail: string;
+  /** How many frames this manager has discarded for this `reason`, this one included. */
+  readonly count: number;
 }
 
 /**

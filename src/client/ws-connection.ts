@@ -2,6 +2,10 @@
 // answer within `connectTimeoutMs`, no frame at all for `idleTimeoutMs`), the frames read as packets, the
 // snapshot held until its `snapshot_end`, and the question why a handshake failed. What a close means
 // (retry, give up, wait for the network) is the link's to decide (link.ts). Browser-safe.
+//
+// A frame is never trusted: whatever the server sends (not JSON, a known type without its fields, a binary
+// or oversized frame, a second snapshot_end, a snapshot that never ends), nothing here throws and nothing
+// grows without bound; what is not used as sent is reported to the host (`discarded`).
 import {
   ENVELOPE_TYPES,
   parsePacket,
@@ -10,10 +14,11 @@ import {
   type ErrorPacket,
   type ServerPacket,
   type SourceStatus,
+  type SourceStatusPacket,
   type StatusPacket,
 } from '../protocol/wire.js';
 import type { ResolvedOptions } from './client-options.js';
-import type { WebSocketLike } from './types.js';
+import type { StreamDiscard, WebSocketLike } from './types.js';
 
 // The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
 interface Socket extends WebSocketLike {
@@ -25,6 +30,22 @@ interface Socket extends WebSocketLike {
 
 const CLOSED = 3;
 
+/**
+ * Longest text frame read, in UTF-16 code units (1 Mi): a server frame holds one packet, and the largest
+ * envelope a server accepts is far smaller. Longer frames are dropped unread.
+ */
+export const MAX_FRAME_CHARS = 1 << 20;
+/**
+ * Most packets (envelopes and `source_status`) held for one snapshot before its `snapshot_end`: the server's
+ * default snapshot (10,000 keys) plus its default history (100,000 values) for a `since` backfill.
+ */
+export const MAX_SNAPSHOT_PACKETS = 110_000;
+/** Most text (UTF-16 code units of the frames, 32 Mi) held for one snapshot before its `snapshot_end`. */
+export const MAX_SNAPSHOT_CHARS = 32 << 20;
+
+/** Why a connection did not use a frame as sent: see {@link StreamDiscard}. */
+export type DiscardReason = StreamDiscard['reason'];
+
 /** What a connection tells the link; nothing is called once the link has stopped it. */
 export interface ConnectionHost {
   /** The handshake completed. */
@@ -35,6 +56,8 @@ export interface ConnectionHost {
   envelope(envelope: Envelope): void;
   /** A live `source_status` (after the snapshot). */
   sourceStatus(status: SourceStatus): void;
+  /** A frame was not used as sent; `detail` describes it without quoting it. */
+  discarded?(reason: DiscardReason, detail: string): void;
   /** The server cannot deliver live data (`error`), or can again (`status`). */
   serverStatus(packet: ErrorPacket | StatusPacket): void;
   /**
@@ -69,8 +92,10 @@ export function openConnection(
   let lastFrameAt = 0;
   /** The socket error's message, for the close that follows. */
   let error: string | undefined;
-  /** What the snapshot being received holds so far; `null` once its `snapshot_end` has arrived. */
-  let snapshot: { envelopes: Envelope[]; stale: SourceStatus[] } | null = { envelopes: [], stale: [] };
+  /** What the snapshot being received holds so far (and its frames' length); `null` once applied. */
+  let snapshot: { envelopes: Envelope[]; stale: SourceStatus[]; chars: number } | null = { envelopes: [], stale: [], chars: 0 };
+  /** Whether the snapshot was applied before its `snapshot_end` arrived (cut at a bound): that marker is then expected once more. */
+  let isCut = false;
   let idleCheck: { readonly handle: unknown } | null = null;
   let connectTimer: { readonly handle: unknown } | null = null;
 
@@ -112,25 +137,47 @@ export function openConnection(
     idleCheck = { handle };
   };
 
+  const discard = (reason: DiscardReason, detail: string): void => host.discarded?.(reason, detail);
+
   const receive = (text: string): void => {
+    if (text.length > MAX_FRAME_CHARS) return discard('malformed', `a frame over ${MAX_FRAME_CHARS} characters`);
     let packet: ServerPacket;
     try {
       packet = parsePacket(text);
-    } catch {
-      return; // not one JSON object: nothing to use
+    } catch (error) {
+      // parsePacket's TypeErrors name a field; a SyntaxError's message quotes the frame: say only that it was not JSON.
+      return discard('malformed', error instanceof TypeError ? error.message : 'not JSON');
     }
+    const isEnvelope = ENVELOPE_TYPES.includes(packet.type as EnvelopeType);
     const held = snapshot;
-    if (ENVELOPE_TYPES.includes(packet.type as EnvelopeType)) {
-      const envelope = packet as Envelope;
-      if (held !== null)
-        held.envelopes.push(envelope); // held until snapshot_end, then applied at once
-      else host.envelope(envelope);
-    } else if (packet.type === 'source_status') {
-      if (held !== null) held.stale.push(packet.data);
-      else host.sourceStatus(packet.data);
-    } else if (packet.type === 'snapshot_end') {
+    if (held !== null && (isEnvelope || packet.type === 'source_status')) {
+      if (held.envelopes.length + held.stale.length < MAX_SNAPSHOT_PACKETS && held.chars + text.length <= MAX_SNAPSHOT_CHARS) {
+        held.chars += text.length;
+        if (isEnvelope)
+          held.envelopes.push(packet as Envelope); // held until snapshot_end, then applied at once
+        else held.stale.push((packet as SourceStatusPacket).data);
+        return;
+      }
+      // No end in sight: apply what came as the snapshot, and pass the rest on as it comes.
       snapshot = null;
-      host.snapshot(held?.envelopes ?? [], held?.stale ?? [], () => isCurrent);
+      isCut = true;
+      host.snapshot(held.envelopes, held.stale, () => isCurrent);
+      discard('snapshot_cut', `a snapshot over ${MAX_SNAPSHOT_PACKETS} packets or ${MAX_SNAPSHOT_CHARS} characters`);
+      if (!isCurrent) return;
+    }
+    if (isEnvelope) {
+      host.envelope(packet as Envelope);
+    } else if (packet.type === 'source_status') {
+      host.sourceStatus(packet.data);
+    } else if (packet.type === 'snapshot_end') {
+      if (held !== null) {
+        snapshot = null;
+        host.snapshot(held.envelopes, held.stale, () => isCurrent);
+      } else if (isCut) {
+        isCut = false; // the end of the snapshot that was cut: already applied
+      } else {
+        discard('out_of_order', 'a second snapshot_end');
+      }
     } else if (packet.type === 'error' || packet.type === 'status') {
       host.serverStatus(packet);
     }
@@ -160,7 +207,14 @@ export function openConnection(
   socket.onmessage = (event) => {
     if (!isCurrent) return; // a frame after close(), or on a socket given up
     lastFrameAt = timers.now();
-    if (typeof event.data === 'string') receive(event.data);
+    if (typeof event.data !== 'string') return discard('malformed', 'a binary frame');
+    try {
+      receive(event.data);
+    } catch (error) {
+      // Nothing above should throw; if it does, one frame is lost, never the host process (ws rethrows
+      // what a handler throws as an uncaught exception in Node).
+      discard('malformed', String(error));
+    }
   };
   // Always set, even on a socket being closed: ws throws an 'error' that nobody listens to.
   socket.onerror = (event) => {
@@ -194,18 +248,35 @@ export function openConnection(
 
 /**
  * A browser cannot see why a handshake failed. Asks the snapshot endpoint (`authCheckUrl`, a HEAD request
- * with the key in `x-api-key`), which answers in plain HTTP with the same authentication, and calls
- * `onRefused` with its status if that is 400, 401 or 403. Any other status, a request that fails (the
- * server is down), or no `authCheckUrl` or `fetch` calls nothing.
+ * with the key in `x-api-key`), which answers in plain HTTP with the same authentication and the same
+ * filters, and calls `onRefused` with its status if that is 400, 401 or 403. Any other status, a request
+ * that fails (the server is down), or no `authCheckUrl` or `fetch` calls nothing.
  */
-export function checkRefusal(o: Pick<ResolvedOptions, 'authCheckUrl' | 'fetch' | 'apiKey'>, onRefused: (status: number) => void): void {
+export function checkRefusal(
+  o: Pick<ResolvedOptions, 'url' | 'authCheckUrl' | 'fetch' | 'apiKey'>,
+  onRefused: (status: number) => void,
+): void {
   const { authCheckUrl, fetch, apiKey } = o;
   if (authCheckUrl === null || fetch === undefined) return;
   const headers: Record<string, string> = apiKey === undefined ? {} : { 'x-api-key': apiKey };
-  fetch(authCheckUrl, { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
+  fetch(withFilters(authCheckUrl, o.url), { method: 'HEAD', headers, cache: 'no-store', credentials: 'same-origin' }).then(
     ({ status }) => {
       if (status === 400 || status === 401 || status === 403) onRefused(status);
     },
     () => {}, // the server is down: the retry goes on
   );
+}
+
+/**
+ * `checkUrl` with the filters of the stream's URL (`types`, `source`, `metric_type`) that it does not name
+ * itself, so that a handshake refused for its `source` or `metric_type` (400) is refused by the check too,
+ * and ends instead of being retried. Both are absolute URLs (see client-options.ts).
+ */
+function withFilters(checkUrl: string, streamUrl: string): string {
+  const check = new URL(checkUrl);
+  const { searchParams } = new URL(streamUrl);
+  for (const name of ['types', 'source', 'metric_type']) {
+    if (!check.searchParams.has(name)) for (const value of searchParams.getAll(name)) check.searchParams.append(name, value);
+  }
+  return check.href;
 }
