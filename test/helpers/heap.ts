@@ -9,3 +9,13 @@ export function heapAfterGc(): number {
   gc();
   return process.memoryUsage().heapUsed;
 }
+
+/**
+ * Memory the process holds after two full collections, in bytes: the JS heap plus memory outside it
+ * (`external`: Buffers, such as the bytes queued on sockets). Needs `--expose-gc`, like {@link heapAfterGc}.
+ */
+export function memoryAfterGc(): number {
+  heapAfterGc();
+  const { heapUsed, external } = process.memoryUsage();
+  return heapUsed + external;
+}

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import { attachSystemStream } from '../../src/server/attach.js';
 import type { SystemStream } from '../../src/server/stream.js';
@@ -56,4 +57,15 @@ export async function startReadyServer(
   disposers.add(() => server.close());
   await server.stream.ready;
   return server;
+}
+
+/**
+ * The server's side of every upgrade request to `server` from now on, in arrival order: what it has not
+ * flushed to a client yet is `writableLength` (the bytes behind that client's `bufferedAmount`). Listens
+ * on `upgrade` after the stream's own listener, so it only observes.
+ */
+export function serverSideSockets(server: http.Server): readonly Duplex[] {
+  const sockets: Duplex[] = [];
+  server.on('upgrade', (_req, socket: Duplex) => sockets.push(socket));
+  return sockets;
 }
