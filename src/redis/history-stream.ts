@@ -32,7 +32,10 @@ export interface HistoryChannelOptions {
   readonly streamKey: string;
   /** The first load reads the entries Redis added in this many milliseconds before it. */
   readonly historyMs: number;
-  /** A stamp whose time is further ahead of `now()` than this is ignored (the message passes unstamped). */
+  /**
+   * A stamp whose time is further ahead of `now()` than this (but at least 60 s: stamps are dated by
+   * Redis's clock, not the producers') is ignored; the message passes unstamped.
+   */
   readonly maxClockSkewMs?: number;
   readonly logger: Logger;
   /** Longest wait for one XRANGE page. */
@@ -78,6 +81,8 @@ const READ_ATTEMPTS = 5;
 const DEFAULT_READ_TIMEOUT_MS = 5000;
 const DEFAULT_CONFIRM_EVERY_MS = 5000;
 const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+/** The least skew allowed between Redis's clock (which dates stamps) and this server's. */
+const MIN_STAMP_SKEW_MS = 60_000;
 const LOG_INTERVAL_MS = 10_000;
 
 /** A stamp received live, and the connection (epoch) it arrived on. */
@@ -140,6 +145,7 @@ export function fromHistoryChannel(
     maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
     now = Date.now,
   } = options;
+  const stampSkewMs = Math.max(maxClockSkewMs, MIN_STAMP_SKEW_MS);
   const logIgnored = createRateLimitedLog((obj, msg) => logger.warn(obj, msg), 'ignored implausible stamps', LOG_INTERVAL_MS, now);
   const logForeign = createRateLimitedLog(
     (obj, msg) => logger.warn(obj, msg),
@@ -189,10 +195,10 @@ export function fromHistoryChannel(
       const { id, payload } = unstamp(message);
       if (id === null) {
         noteForeign('unstamped');
-      } else if (streamIdMs(id) > now() + maxClockSkewMs) {
+      } else if (streamIdMs(id) > now() + stampSkewMs) {
         ignoredStamps++;
         events.onIgnoredStamp?.(id);
-        logIgnored({ channel, streamKey, stamp: id.slice(0, 40), maxClockSkewMs, ignored: ignoredStamps });
+        logIgnored({ channel, streamKey, stamp: id, maxClockSkewMs: stampSkewMs, ignored: ignoredStamps });
         noteForeign('implausible stamp');
       } else {
         if (recentlyRead.has(id)) return; // read from the stream already

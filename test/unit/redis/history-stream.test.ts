@@ -55,7 +55,7 @@ class FakeReader implements StreamReader {
 
 const entry = (id: string, text: string): [string, string[]] => [id, ['m', text]];
 
-function setup(options: { confirmEveryMs?: number } = {}) {
+function setup(options: { confirmEveryMs?: number; maxClockSkewMs?: number } = {}) {
   const sub = new FakeSubscriber();
   const reader = new FakeReader();
   const seen: string[] = [];
@@ -64,7 +64,14 @@ function setup(options: { confirmEveryMs?: number } = {}) {
     sub,
     reader,
     CHANNEL,
-    { streamKey: 'k', historyMs: 60_000, logger: noopLogger, now: () => NOW, confirmEveryMs: options.confirmEveryMs ?? 1e9 },
+    {
+      streamKey: 'k',
+      historyMs: 60_000,
+      logger: noopLogger,
+      now: () => NOW,
+      confirmEveryMs: options.confirmEveryMs ?? 1e9,
+      ...(options.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: options.maxClockSkewMs }),
+    },
     events,
   ).subscribe((m: HistoryMessage) => seen.push(`${m.isRecovered ? 'read' : 'live'} ${m.payload.toString()}`));
   return { sub, reader, seen, events, subscription };
@@ -146,6 +153,16 @@ describe('fromHistoryChannel', () => {
       expect(events.onIgnoredStamp).toHaveBeenCalledWith('9999999999999999-0');
       // The stream does not hold that message: the load said complete without it.
       expect(events.onGap).toHaveBeenCalledTimes(1);
+    });
+
+    it('allows stamps at least a minute ahead whatever maxClockSkewMs says (Redis dates them, not the producers)', async () => {
+      const { sub, reader, events } = setup({ maxClockSkewMs: 0 });
+      await flush();
+      await reader.load([], []);
+      sub.deliver(`${NOW + 60_000}-0 {"a":1}`);
+      expect(events.onIgnoredStamp).not.toHaveBeenCalled();
+      sub.deliver(`${NOW + 60_001}-0 {"b":1}`);
+      expect(events.onIgnoredStamp).toHaveBeenCalledTimes(1);
     });
 
     it('a plausible forged stamp neither hides later messages nor moves where the catch-up starts', async () => {
