@@ -60,4 +60,36 @@ describe('backpressure', () => {
     expect(values.length).toBeLessThan(15);
     expect(s.stream.stats().conflated).toBeGreaterThan(30);
   });
+
+  it('keeps a client that reads everything connected under a flood of container re-announcements: over the rate cap they conflate by container', async () => {
+    // 200 containers announced again and again (as an agent re-announcing unchanged state would), ~3,000 a
+    // second against a cap of 100: held one by one, they would pass the 5,000 held packets within 2 s.
+    const s = await fx.server({ throttleMs: 0, maxMessagesPerSecond: 100, maxMessageBytes: 1024 * 1024 });
+    const c = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    const pub = fx.redis().publisher();
+    const announce = (status: 'running' | 'exited'): Envelope[] =>
+      Array.from({ length: 200 }, (_, i) => ({
+        type: 'container_status' as const,
+        data: { container: `svc-${i}`, status, time: new Date().toISOString() },
+      }));
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      await pub.publish(s.channel, JSON.stringify(announce('running')));
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    await pub.publish(s.channel, JSON.stringify(announce('exited')));
+    // The latest state of every container arrives, and the client was never closed.
+    await expect
+      .poll(
+        () =>
+          new Set(c.packets.flatMap((p) => (p.type === 'container_status' && p.data.status === 'exited' ? [p.data.container] : []))).size,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(200);
+    expect(s.stream.stats().slowClientsClosed).toBe(0);
+    expect(s.stream.stats().conflated).toBeGreaterThan(1000);
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+  }, 30_000);
 });

@@ -137,4 +137,19 @@ describe('history and ?since= backfill', () => {
       expect(c.packets.filter((p: ServerPacket) => p.type === 'snapshot_end')).toHaveLength(1);
     }
   });
+
+  it('backfills values whose time Date.parse refuses but the schema accepts (+hh and +hhmm offsets), and only then says complete', async () => {
+    const s = await fx.server({ throttleMs: 0 });
+    const watcher = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    const since = Date.now();
+    /** `ms` written at UTC+05:00 without the colon or minutes, as some producers do. */
+    const at = (ms: number, offset: '+05' | '+0500'): string => `${new Date(ms + 5 * 3_600_000).toISOString().slice(0, 19)}${offset}`;
+    expect(Number.isNaN(Date.parse(at(since, '+05')))).toBe(true);
+    const a: Envelope = { type: 'system_metric', data: { time: at(since + 1000, '+05'), metric_type: 'cpu', value: 1, source: 'h' } };
+    const b: Envelope = { type: 'system_metric', data: { time: at(since + 2000, '+0500'), metric_type: 'cpu', value: 2, source: 'h' } };
+    await deliver(s, watcher, a, b);
+    const c = fx.track(await connectOpen(s.wsUrl(`api_key=k&since=${since}`)));
+    expect(snapshotEnvelopes(c).map(label)).toEqual(['cpu=1', 'cpu=2']);
+    expect(endOf(c).data).toMatchObject({ count: 2, complete: true });
+  });
 });
