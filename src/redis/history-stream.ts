@@ -70,9 +70,9 @@ const MAX_READ = 200_000;
 /** Live messages held while a catch-up runs; past it the catch-up is given up, so that live data flows. */
 const MAX_HELD = 20_000;
 /**
- * IDs of the last entries read that are remembered as delivered: a live message stamped with one of them
- * is a duplicate. Only entries published after SUBSCRIBE arrive live as well, and those are among the
- * held messages (at most MAX_HELD) or the last page.
+ * Entries read (and stamped messages delivered live) remembered as delivered: a live message stamped
+ * with one of the entries read is a duplicate. Only entries published after SUBSCRIBE arrive live as
+ * well, and those are among the held messages (at most MAX_HELD) or the last page.
  */
 const MAX_RECENTLY_READ = MAX_HELD + PAGE;
 /** Stamps received live that are looked up in the stream at a confirmation (the newest). */
@@ -91,17 +91,30 @@ interface Candidate {
   readonly epoch: number;
 }
 
-/** A bounded set of IDs, forgetting the oldest added past `max`. */
-class RecentIds {
-  readonly #ids = new Set<string>();
+/**
+ * Messages seen lately, by stream ID, with a digest of their payload, forgetting the oldest past `max`.
+ * Two streams (another publisher's history key) can hand out the same ID in the same millisecond: a
+ * message counts as seen only if its payload matches too.
+ */
+class RecentMessages {
+  readonly #digests = new Map<string, number>();
   constructor(readonly max: number) {}
-  add(id: string): void {
-    this.#ids.add(id);
-    if (this.#ids.size > this.max) this.#ids.delete(this.#ids.values().next().value as string);
+  add(id: string, payload: Buffer | string): void {
+    this.#digests.set(id, digest(payload));
+    if (this.#digests.size > this.max) this.#digests.delete(this.#digests.keys().next().value as string);
   }
-  has(id: string): boolean {
-    return this.#ids.has(id);
+  has(id: string, payload: Buffer | string): boolean {
+    const known = this.#digests.get(id);
+    return known !== undefined && known === digest(payload);
   }
+}
+
+/** FNV-1a (32 bits) of the payload's UTF-8 bytes. */
+function digest(payload: Buffer | string): number {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+  return hash >>> 0;
 }
 
 /**
@@ -117,7 +130,8 @@ class RecentIds {
  * emitted twice.
  *
  * Stamps received live move nothing by themselves. A live message is dropped as a duplicate only when its
- * stamp is the ID of an entry read from the stream; every few seconds, and before each catch-up, the newest
+ * stamp is the ID of an entry read from the stream (and its payload that entry's), and a catch-up skips
+ * the entries it finds already delivered live (same ID, same payload); every few seconds, and before each catch-up, the newest
  * stamps received live are looked up in the stream (`XRANGE key id id`), and the newest one found becomes
  * where the next catch-up starts. So a forged stamp, a stamp of another stream, or a stream whose IDs went
  * backwards (recreated, or a Redis clock put back) can neither hide messages nor move the catch-up past
@@ -157,7 +171,12 @@ export function fromHistoryChannel(
     /** The last entry read from the stream: where the next catch-up starts (inclusive, skipped). */
     let readMark: string | null = null;
     /** Entries read lately: a live message stamped with one of them was delivered already. */
-    const recentlyRead = new RecentIds(MAX_RECENTLY_READ);
+    const recentlyRead = new RecentMessages(MAX_RECENTLY_READ);
+    /**
+     * Stamped messages delivered live lately: a catch-up that starts before them (the stamps looked up
+     * were lost with a Redis restart, or forged) does not deliver them again.
+     */
+    const recentlyLive = new RecentMessages(MAX_RECENTLY_READ);
     /** The newest plausible stamps delivered live since the last confirmation, oldest first. */
     let candidates: Candidate[] = [];
     /** Bumped at every SUBSCRIBE: a stamp not found in the stream is foreign only if no restart came between. */
@@ -201,7 +220,8 @@ export function fromHistoryChannel(
         logIgnored({ channel, streamKey, stamp: id, maxClockSkewMs: stampSkewMs, ignored: ignoredStamps });
         noteForeign('implausible stamp');
       } else {
-        if (recentlyRead.has(id)) return; // read from the stream already
+        if (recentlyRead.has(id, payload)) return; // read from the stream already
+        recentlyLive.add(id, payload);
         candidates.push({ id, epoch });
         if (candidates.length > MAX_CANDIDATES) candidates.shift();
         scheduleConfirm();
@@ -216,11 +236,6 @@ export function fromHistoryChannel(
         logger.warn({ channel, streamKey, held: held.length }, 'history stream read too slow; resuming live data without it');
         giveUp();
       }
-    };
-
-    const markRead = (id: string): void => {
-      readMark = id;
-      recentlyRead.add(id);
     };
 
     /**
@@ -247,7 +262,7 @@ export function fromHistoryChannel(
         const current = await withTimeout(reader.xrange(streamKey, readMark, readMark, 'COUNT', 1), readTimeoutMs);
         if (current.length > 0) best = null;
       }
-      if (best !== null) markRead(best);
+      if (best !== null) readMark = best;
       // At a catch-up a stamp received before the drop may be missing because Redis restarted and lost its
       // last writes: no verdict on the producer, but the history may miss what that stream lost.
       if (isCatchUp) return missing.length === 0;
@@ -352,9 +367,10 @@ export function fromHistoryChannel(
           if (total === 0 && from !== null && entries[0]?.[0] !== from) gap ??= 'the stream no longer holds the last entry read';
           for (const [id, fields] of entries) {
             if (id === skip) continue;
-            markRead(id);
+            readMark = id;
             const payload = fieldValue(fields, 'm');
-            if (payload === undefined) continue;
+            if (payload === undefined || recentlyLive.has(id, payload)) continue;
+            recentlyRead.add(id, payload);
             readCount++;
             subscriber.next({ payload, isRecovered: true });
           }

@@ -227,6 +227,38 @@ describe('fromHistoryChannel', () => {
     });
   });
 
+  it('a catch-up that starts before messages delivered live (their stamps lost with a Redis restart) does not repeat them', async () => {
+    const { sub, reader, seen } = setup();
+    await flush();
+    await reader.load([], []);
+    for (const id of ['10-0', '11-0', '12-0']) sub.deliver(`${id} {"v":"${id}"}`);
+    sub.drop();
+    sub.back();
+    await flush();
+    for (let i = 0; i < 3; i++) reader.answer([]); // none of the three is in the stream any more
+    await flush();
+    expect(reader.log.at(-1)).toBe('940000-0..+');
+    reader.answer([entry('11-0', '{"v":"11-0"}'), entry('13-0', '{"v":"13-0"}')]);
+    await flush();
+    expect(seen).toEqual(['live {"v":"10-0"}', 'live {"v":"11-0"}', 'live {"v":"12-0"}', 'read {"v":"13-0"}']);
+  });
+
+  it('an ID that another stream handed out too (same millisecond) is not taken for the same message', async () => {
+    const { sub, reader, seen } = setup();
+    await flush();
+    await reader.load([], []);
+    sub.deliver('20-0 {"theirs":1}'); // another history key: the same ID
+    sub.drop();
+    sub.back();
+    await flush();
+    reader.answer([]);
+    await flush();
+    sub.deliver('20-0 {"mine":1}'); // held: ours, in the stream too
+    reader.answer([entry('20-0', '{"mine":1}')]);
+    await flush();
+    expect(seen).toEqual(['live {"theirs":1}', 'read {"mine":1}']);
+  });
+
   describe('completeness', () => {
     it('stamps of another stream on the channel are delivered, found foreign by a lookup, and every later catch-up reports a gap', async () => {
       const { sub, reader, seen, events } = setup({ confirmEveryMs: 100 });
