@@ -132,7 +132,7 @@ export function createProcSampler(options: ProcSamplerOptions): HostSampler {
     // The mount table rarely changes: parse it again only when it did.
     if (text !== mountText) {
       mountText = text;
-      mounts = dfMounts(parseMountinfo(text));
+      mounts = dfMounts(parseMountinfo(text)).filter((me) => isListedFilesystem(me.source, me.type, me.mount));
     }
     return mounts;
   };
@@ -158,8 +158,7 @@ export function createProcSampler(options: ProcSamplerOptions): HostSampler {
     });
   };
 
-  const readFilesystems = async (): Promise<SystemSample['fsSize']> => {
-    const listed = readMounts().filter((me) => isListedFilesystem(me.source, me.type, me.mount));
+  const readFilesystems = async (listed: readonly MountEntry[]): Promise<SystemSample['fsSize']> => {
     const pending = listed.map(statfsOf);
     const stats = pending.some((st) => st instanceof Promise) ? await Promise.all(pending) : (pending as (StatfsLike | null)[]);
     const out: NonNullable<ReturnType<typeof filesystemEntry>>[] = [];
@@ -195,17 +194,37 @@ export function createProcSampler(options: ProcSamplerOptions): HostSampler {
     return out;
   };
 
+  // A file that cannot be read (a restricted /proc in a container) leaves its metrics out of the sample,
+  // with one warning, instead of failing the sample and every other metric with it.
+  const unreadable = new Set<string>();
+  const orElse = <T>(what: string, read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch (err) {
+      if (!unreadable.has(what)) {
+        unreadable.add(what);
+        options.logger.warn(
+          { err: { message: (err as Error).message }, file: what },
+          'cannot read a system file; its metrics are left out',
+        );
+      }
+      return fallback;
+    }
+  };
+
+  let isPrimed = false;
   const sample = async (): Promise<SystemSample> => {
-    if (cpuBefore === null) {
-      cpuBefore = readCpu();
+    if (!isPrimed) {
+      isPrimed = true;
+      cpuBefore = orElse(`${root}/stat`, readCpu, null);
       await new Promise((resolve) => setTimeout(resolve, CPU_PRIMING_MS));
     }
     const dockerView: Promise<DockerView> = docker.view(performance.now());
-    const filesystems = readFilesystems();
-    const cpu = readCpu();
-    const memory = parseMeminfo(meminfo.text());
+    const filesystems = readFilesystems(orElse(`${root}/self/mountinfo`, readMounts, []));
+    const cpu = orElse(`${root}/stat`, readCpu, null);
+    const memory = orElse(`${root}/meminfo`, () => parseMeminfo(meminfo.text()), null);
     const nowMs = performance.now();
-    const network = readNetwork(nowMs);
+    const network = orElse(`${root}/net/dev`, () => readNetwork(nowMs), []);
     const load = cpu && cpuBefore ? cpuPercent(cpuBefore, cpu) : Number.NaN;
     cpuBefore = cpu ?? cpuBefore;
     const [fsSize, containers] = await Promise.all([filesystems, dockerView]);
