@@ -100,7 +100,12 @@ export function buildAsyncApiDocument(schemas, { version }) {
         host: 'localhost:3000',
         protocol: 'ws',
         pathname: '/api/system/ws',
-        description: 'The HTTP server the stream is attached to (path configurable with the `path` option).',
+        description: [
+          'The HTTP server the stream is attached to (path configurable with the `path` option).',
+          'With the `compression` option, the server accepts permessage-deflate (RFC 7692) from clients that offer it,',
+          'honouring `server_no_context_takeover` and `server_max_window_bits`; each packet is still one text message',
+          'with the payloads below. Clients that offer nothing get uncompressed frames.',
+        ].join(' '),
         security: [
           ref('#/components/securitySchemes/apiKeyQuery'),
           ref('#/components/securitySchemes/apiKeyHeader'),

@@ -7,6 +7,7 @@ export { SystemStreamError, SystemStreamValidationError, type SystemStreamErrorC
 export { noopLogger, type Logger } from './shared/logger.js';
 export type { MetricsRegistry } from './server/http/metrics.js';
 export type { Authenticate, AuthGrant, JwtOptions, SystemStreamOptions } from './server/options.js';
+export type { CompressionOptions } from './server/fanout/compression-options.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,

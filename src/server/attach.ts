@@ -25,12 +25,13 @@ import { assertRouteFree, assertServer, routeUpgrades } from './handshake/routes
 const CLOSE_GRACE_MS = 1000;
 // What each part reads of the options, by name, so that a part's dependencies show here.
 // prettier-ignore
-const FANOUT_OPTIONS = ['logger', 'maxBufferedBytes', 'slowClientTimeoutMs', 'maxMessagesPerSecond', 'heartbeatIntervalMs'] as const;
+const FANOUT_OPTIONS = ['logger', 'maxBufferedBytes', 'slowClientTimeoutMs', 'maxMessagesPerSecond', 'heartbeatIntervalMs',
+  'compression'] as const;
 // prettier-ignore
 const SUBSCRIPTION_OPTIONS = ['redis', 'channel', 'channels', 'sharded', 'historyStream', 'historyMs', 'redisHealthCheckMs',
   'readyTimeoutMs', 'maxClockSkewMs', 'logger'] as const;
 // prettier-ignore
-const HANDSHAKE_OPTIONS = ['path', 'logger', 'allowedOrigins', 'maxClients', 'apiKeys', 'jwt', 'authenticate', 'authRequired',
+const HANDSHAKE_OPTIONS = ['path', 'logger', 'allowedOrigins', 'compression', 'maxClients', 'apiKeys', 'jwt', 'authenticate', 'authRequired',
   'authenticateTimeoutMs', 'maxPendingAuthentications'] as const;
 
 /**
@@ -85,17 +86,21 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   const pipeline = merge(
     createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), pipelineOptions, hooks),
     // Read back from the Redis stream: published long enough ago that its throttle windows are over.
-    createPipeline(subscription.recovered$, { ...pipelineOptions, throttleMs: 0 }, {
-      ...hooks,
-      onValid(envelope, key) {
-        isReplaying = true;
-        try {
-          hooks.onValid(envelope, key);
-        } finally {
-          isReplaying = false;
-        }
+    createPipeline(
+      subscription.recovered$,
+      { ...pipelineOptions, throttleMs: 0 },
+      {
+        ...hooks,
+        onValid(envelope, key) {
+          isReplaying = true;
+          try {
+            hooks.onValid(envelope, key);
+          } finally {
+            isReplaying = false;
+          }
+        },
       },
-    }),
+    ),
   ).subscribe({
     next: metrics?.timeFanOut(fanOut) ?? fanOut,
     error: (err: unknown) => subscription.fail(err),
@@ -135,7 +140,13 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     ready: subscription.ready,
     messages$: messages.asObservable(),
     path: o.path,
-    stats: () => ({ ...counters, recovered: subscription.recoveredCount, clients: fanout.size, redis: subscription.state }),
+    stats: () => ({
+      ...counters,
+      compressionRatio: counters.bytesBeforeCompression === 0 ? 1 : counters.bytesWritten / counters.bytesBeforeCompression,
+      recovered: subscription.recoveredCount,
+      clients: fanout.size,
+      redis: subscription.state,
+    }),
     snapshot: () => snapshot.envelopes(),
     metrics: metrics?.registry,
     setApiKeys: handshake.setApiKeys,

@@ -23,6 +23,8 @@ import { defaultRedis, redisOption, shardedOption } from '../redis/redis-options
 import type { EnvelopeType } from '../protocol/wire.js';
 import { apiKeysOption } from './handshake/api-keys.js';
 import { jwtOption, type ResolvedJwt } from './handshake/jwt.js';
+import { compressionOption, type CompressionOptions } from './fanout/compression-options.js';
+import type { DeflateSettings } from './fanout/shared-deflate.js';
 import type { RedisLike } from '../redis/redis-connection.js';
 import { historyStreamKey } from '../redis/history-script.js';
 
@@ -253,6 +255,14 @@ export interface SystemStreamOptions {
    */
   readonly maxMessageBytes?: number | undefined;
   /**
+   * permessage-deflate with clients that offer it (browsers, ws, Python's websockets do): `true` with the
+   * defaults of {@link CompressionOptions}, an object to tune them, `false` for uncompressed frames only.
+   * Clients that receive the same frames share one compression context, so a message is compressed once per
+   * group of clients, not once per client. Clients that do not offer it get uncompressed frames either way.
+   * @defaultValue `false`
+   */
+  readonly compression?: boolean | CompressionOptions | undefined;
+  /**
    * How far ahead of this server's clock an envelope's `time` may be, in whole milliseconds from 0 to
    * 2147483647. An envelope dated further ahead (a producer's clock that is wrong, or a forged date) is
    * dropped as invalid: its key would otherwise keep a value that every later, correct one sorts before,
@@ -368,6 +378,8 @@ export interface ResolvedOptions {
   readonly redisHealthCheckMs: number;
   readonly readyTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** `null` when compression is off. */
+  readonly compression: DeflateSettings | null;
   readonly maxClockSkewMs: number;
   readonly maxSnapshotKeys: number;
   readonly historyMs: number;
@@ -406,6 +418,7 @@ const OPTION_NAMES: OptionNames<SystemStreamOptions> = {
   redisHealthCheckMs: true,
   readyTimeoutMs: true,
   maxMessageBytes: true,
+  compression: true,
   maxClockSkewMs: true,
   maxSnapshotKeys: true,
   historyMs: true,
@@ -509,6 +522,7 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     redisHealthCheckMs: integerMs('redisHealthCheckMs', input.redisHealthCheckMs ?? DEFAULTS.redisHealthCheckMs, { min: 10 }),
     readyTimeoutMs: integerMs('readyTimeoutMs', input.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs, { min: 0 }),
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
+    compression: compressionOption(input.compression, false),
     maxClockSkewMs: integerMs('maxClockSkewMs', input.maxClockSkewMs ?? DEFAULTS.maxClockSkewMs, { min: 0 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
     historyMs: integerMs('historyMs', input.historyMs ?? DEFAULTS.historyMs, { min: 0 }),

@@ -28,6 +28,16 @@ export interface SystemStreamStats {
   readonly conflated: number;
   /** Packets written to clients, counted per client. */
   readonly delivered: number;
+  /**
+   * Bytes of the frames written to clients as they would be uncompressed, and as written (after
+   * permessage-deflate, for the clients that negotiated it): `bytesWritten / bytesBeforeCompression` is the
+   * share of the bytes compression left. Frames ws builds itself (close, ping) are not counted.
+   */
+  readonly bytesBeforeCompression: number;
+  /** See {@link SystemStreamStats.bytesBeforeCompression}. */
+  readonly bytesWritten: number;
+  /** `bytesWritten / bytesBeforeCompression`: 1 while nothing was compressed (or nothing written). */
+  readonly compressionRatio: number;
   /** Handshakes refused (400, 401, 403, 500, 503). */
   readonly rejected: number;
   /** Clients closed for not reading (`CloseCode.SlowConsumer`). */
@@ -39,7 +49,7 @@ export interface SystemStreamStats {
 }
 
 /** The mutable counters behind {@link SystemStreamStats}. */
-export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis'>]: number };
+export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis' | 'compressionRatio'>]: number };
 
 export function createCounters(): StreamCounters {
   return {
@@ -50,6 +60,8 @@ export function createCounters(): StreamCounters {
     throttled: 0,
     conflated: 0,
     delivered: 0,
+    bytesBeforeCompression: 0,
+    bytesWritten: 0,
     rejected: 0,
     slowClientsClosed: 0,
     deadClientsTerminated: 0,

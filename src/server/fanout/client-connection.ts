@@ -4,6 +4,7 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import { chunksOf, encodeFrames, HEARTBEAT, type Delivery } from './delivery.js';
 import type { Logger } from '../../shared/logger.js';
 import { backpressure, type BackpressureOptions } from '../operators/backpressure.js';
+import type { ClientDeflate } from './compression.js';
 import { writeFrames } from './raw-frame.js';
 import type { StreamCounters } from '../stats.js';
 
@@ -122,6 +123,8 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #closing = false;
   /** What it receives before live data, in order; empty once all is out. */
   #initial: InitialSource[];
+  /** Its permessage-deflate compression; `null` when it gets plain frames. */
+  readonly #deflate: ClientDeflate | null;
 
   constructor(
     readonly id: string,
@@ -129,9 +132,11 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     visible$: Observable<readonly Delivery[]>,
     ctx: ConnectionContext,
     initial: readonly Initial[] = [],
+    deflate: ClientDeflate | null = null,
   ) {
     this.#ws = ws;
     this.#ctx = ctx;
+    this.#deflate = deflate;
     this.#tokens = ctx.maxMessagesPerSecond;
     this.#initial = initial
       .filter((part) => !Array.isArray(part) || part.length > 0)
@@ -282,10 +287,26 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     this.#ctx.onClosed(this, code);
   }
 
-  /** Same bytes for every client: one write of frames built once, rather than ws framing each packet per client. */
+  /**
+   * Same bytes for every client: one write of frames built once, rather than ws framing each packet per
+   * client; compressed frames (built once per group, or once per packet) for a client that negotiated it.
+   */
   #write(batch: readonly Delivery[]): void {
-    if (writeFrames(this.#ws, encodeFrames(batch))) return;
+    const plain = encodeFrames(batch);
+    const frames = this.#deflate === null ? plain : this.#deflate.frames(batch);
+    const counters = this.#ctx.counters;
+    if (writeFrames(this.#ws, frames)) {
+      counters.bytesBeforeCompression += plain.length;
+      counters.bytesWritten += frames.length;
+      return;
+    }
+    this.#deflate?.outOfStep(); // ws frames these itself, uncompressed: the shared context's history is not the client's
     for (const delivery of batch) this.#ws.send(delivery.json);
+  }
+
+  /** The filter group whose shared compression context it uses; `undefined` when it has none. */
+  get deflateGroup(): string | undefined {
+    return this.#deflate?.groupKey;
   }
 
   /** Whether its socket holds more than `maxBufferedBytes` unsent; closes it 4429 once it has for `slowClientTimeoutMs`. */

@@ -1,6 +1,9 @@
 import { interval, share, Subject, type Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
-import type { ClientFilter } from './client-filter.js';
+import { filterKey, type ClientFilter } from './client-filter.js';
+import { FanoutCompression } from './compression.js';
+import { deflatePeerOf } from './raw-frame.js';
+import type { DeflateSettings } from './shared-deflate.js';
 import { ClientConnection, type ConnectionContext, type Initial, type InitialSource } from './client-connection.js';
 import type { Delivery } from './delivery.js';
 import { createFilterGroups, type FilterGroups } from './filter-groups.js';
@@ -27,6 +30,8 @@ export interface FanoutOptions {
   readonly slowClientTimeoutMs: number;
   readonly maxMessagesPerSecond: number;
   readonly heartbeatIntervalMs: number;
+  /** permessage-deflate settings; `null`: plain frames for everyone. */
+  readonly compression: DeflateSettings | null;
   /** Called after each live batch is written to a client (for the delivery-lag metric). */
   readonly onWritten?: ((batch: readonly Delivery[]) => void) | undefined;
 }
@@ -44,6 +49,8 @@ export class Fanout {
   readonly #groups: FilterGroups;
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #nextClientId = 0;
+  /** Shared compression contexts per filter group; `null` when compression is off. */
+  readonly #compression: FanoutCompression | null;
   /** Resolves `closeAll()` once the last client has closed. */
   #whenEmpty: (() => void) | null = null;
   /** Clients with initial packets still to send, in the order they connected. */
@@ -56,6 +63,7 @@ export class Fanout {
 
   constructor(o: FanoutOptions) {
     const { counters, logger } = o;
+    this.#compression = o.compression && new FanoutCompression(o.compression);
     this.#groups = createFilterGroups(this.#batches);
     this.#ctx = {
       drain$: interval(DRAIN_INTERVAL_MS).pipe(share()),
@@ -68,6 +76,7 @@ export class Fanout {
       onWritten: o.onWritten,
       onClosed: (client, code) => {
         this.#clients.delete(client);
+        if (client.deflateGroup !== undefined) this.#compression?.leave(client.deflateGroup);
         this.#starting.delete(client);
         if (this.#replays.delete(client)) this.#schedulePump(); // its slot is free
         logger.debug({ event: 'client_disconnected', clientId: client.id, code }, 'client disconnected');
@@ -115,7 +124,10 @@ export class Fanout {
    * the socket drains (see {@link Fanout.pump}), and live packets are held for the client until they are out.
    */
   accept(ws: WebSocket, filter: ClientFilter, initial: readonly Initial[]): ClientConnection {
-    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, this.#groups.join(filter), this.#ctx, initial);
+    const visible$ = this.#groups.join(filter);
+    const peer = this.#compression && deflatePeerOf(ws);
+    const deflate = peer ? this.#compression!.join(filterKey(filter), visible$, peer) : null;
+    const client = new ClientConnection(`c${++this.#nextClientId}`, ws, visible$, this.#ctx, initial, deflate);
     this.#clients.add(client);
     if (client.initialSource !== undefined) {
       this.#starting.add(client);

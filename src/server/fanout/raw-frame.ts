@@ -50,3 +50,18 @@ export function writeFrames(ws: WebSocket, frames: Buffer): boolean {
   socket.write(frames);
   return true;
 }
+
+interface DeflateExtension {
+  params?: { server_no_context_takeover?: boolean; server_max_window_bits?: number };
+}
+
+/**
+ * What a client's permessage-deflate negotiation allows the server to send it, or `null` when none was
+ * negotiated (it gets uncompressed frames). Reads ws 8's `_extensions` (the negotiated parameters).
+ */
+export function deflatePeerOf(ws: WebSocket): { noContextTakeover: boolean; maxWindowBits: number } | null {
+  const extension = (ws as unknown as { _extensions?: Record<string, DeflateExtension> })._extensions?.['permessage-deflate'];
+  if (extension?.params === undefined) return null;
+  const { server_no_context_takeover: noContextTakeover = false, server_max_window_bits: maxWindowBits = 15 } = extension.params;
+  return { noContextTakeover, maxWindowBits };
+}

@@ -18,6 +18,7 @@ export type HandshakeOptions = Pick<
   | 'path'
   | 'logger'
   | 'allowedOrigins'
+  | 'compression'
   | 'maxClients'
   | 'apiKeys'
   | 'jwt'
@@ -62,6 +63,7 @@ export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext
     path: o.path,
     logger: o.logger,
     allowedOrigins: o.allowedOrigins,
+    compression: o.compression !== null,
     admit,
     hasCapacity: () => ctx.clients() < o.maxClients,
     onRejected({ outcome, status, part }) {

@@ -11,6 +11,8 @@ export interface UpgradeHandlerOptions {
   readonly path: string;
   readonly logger: Logger;
   readonly allowedOrigins: ReadonlySet<string> | undefined;
+  /** Whether permessage-deflate is negotiated with clients that offer it. */
+  readonly compression: boolean;
   /** Validates the query and authenticates (see `createAdmission`). */
   admit(request: StreamRequest): Admission | Promise<Admission>;
   /** Whether one more client may be served now. */
@@ -30,15 +32,18 @@ export interface UpgradeHandler {
 const MAX_CLIENT_FRAME_BYTES = 1024;
 
 /**
- * The ws server that completes the stream's handshakes: no compression (it would compress each broadcast
- * once per client), no tracking (the hub tracks clients). The upgrade handler has refused every list of
- * subprotocols without v1, so v1 is selected whenever any is offered, and never the key subprotocol.
+ * The ws server that completes the stream's handshakes: no tracking (the hub tracks clients). With
+ * `compression`, it negotiates permessage-deflate (RFC 7692) with clients that offer it, honouring their
+ * parameters, but never compresses anything itself (`threshold: Infinity`): the fan-out writes frames it
+ * compressed once per group of clients (shared-deflate.ts), which a compression context per client in ws
+ * would contradict. The upgrade handler has refused every list of subprotocols without v1, so v1 is
+ * selected whenever any is offered, and never the key subprotocol.
  */
-function createWebSocketServer(): WebSocketServer {
+function createWebSocketServer(compression: boolean): WebSocketServer {
   return new WebSocketServer({
     noServer: true,
     clientTracking: false,
-    perMessageDeflate: false,
+    perMessageDeflate: compression ? { threshold: Number.POSITIVE_INFINITY } : false,
     maxPayload: MAX_CLIENT_FRAME_BYTES,
     handleProtocols: () => PROTOCOL_V1,
   });
@@ -85,7 +90,7 @@ const FULL: Refusal = Object.freeze({ ok: false, status: 503, outcome: 'full' })
  * subprotocol header (keys travel there).
  */
 export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
-  const wss = createWebSocketServer();
+  const wss = createWebSocketServer(o.compression);
   const pending = new Set<Duplex>();
   const refuse = (socket: Duplex, refusal: Refusal): void => {
     if (refusal.status === 500) o.logger.error({ event: 'authenticate_failed', err: refusal.error, path: o.path }, 'authenticate() failed');
@@ -98,7 +103,7 @@ export function createUpgradeHandler(o: UpgradeHandlerOptions): UpgradeHandler {
     if (socket.destroyed) return;
     if (!admission.ok) return refuse(socket, admission);
     if (!o.hasCapacity()) return refuse(socket, FULL);
-    // With no verifyClient and no compression, ws completes the upgrade synchronously, so the
+    // With no verifyClient, ws completes the upgrade synchronously (extensions included), so the
     // capacity check and `accept` cannot interleave with another handshake.
     wss.handleUpgrade(req, socket, head, (ws) => o.accept(ws, admission));
   };

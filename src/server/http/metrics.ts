@@ -180,6 +180,16 @@ export function createStreamMetrics(
       () => counters.delivered,
     ),
     counter(
+      'system_stream_frame_bytes_total',
+      'Bytes of the frames written to clients as they would be without compression',
+      () => counters.bytesBeforeCompression,
+    ),
+    counter(
+      'system_stream_written_bytes_total',
+      'Bytes of the frames written to clients, after permessage-deflate for the clients that negotiated it',
+      () => counters.bytesWritten,
+    ),
+    counter(
       'system_stream_slow_clients_closed_total',
       'Clients closed for not reading (close code 4429)',
       () => counters.slowClientsClosed,

@@ -52,6 +52,7 @@ function handler(overrides: Partial<UpgradeHandlerOptions> = {}) {
     path: '/ws',
     logger: noopLogger,
     allowedOrigins: new Set(['http://good']),
+    compression: false,
     admit: (r) => (admitted.push(r.path), ALLOW),
     hasCapacity: () => true,
     accept: (ws, a) => {

@@ -42,6 +42,8 @@ const EXPORTED = [
   'system_stream_throttled_total',
   'system_stream_conflated_total',
   'system_stream_deliveries_total',
+  'system_stream_frame_bytes_total',
+  'system_stream_written_bytes_total',
   'system_stream_slow_clients_closed_total',
   'system_stream_dead_clients_terminated_total',
   'system_stream_redis_up',

@@ -1,0 +1,51 @@
+import { integerOption, optionsObject, type OptionNames } from '../../shared/option-kit.js';
+import type { DeflateSettings } from './shared-deflate.js';
+
+/**
+ * How the stream compresses with clients that offer permessage-deflate (see `SystemStreamOptions.compression`).
+ * Each group of clients that receives the same frames shares one compression context, reset every
+ * `resetEvery` messages; it keeps one window (`2 ** windowBits` bytes) of recent messages between batches.
+ * @public
+ */
+export interface CompressionOptions {
+  /**
+   * zlib compression level, 1 (fastest) to 9 (smallest).
+   * @defaultValue `1`
+   */
+  readonly level?: number | undefined;
+  /**
+   * Base-2 logarithm of the window, 9 to 15: how far back a message may refer to earlier ones, and the bytes
+   * kept per group. A client that allows the server a smaller window gets uncompressed frames.
+   * @defaultValue `12` (4 KiB)
+   */
+  readonly windowBits?: number | undefined;
+  /**
+   * zlib memLevel, 1 to 9: the memory of one compression call (nothing is kept between calls).
+   * @defaultValue `8`
+   */
+  readonly memLevel?: number | undefined;
+  /**
+   * Messages between two resets of a group's shared context. A client that falls out of step with its group
+   * (it joined, or missed messages while it was behind) gets messages compressed one by one until the next
+   * reset; fewer messages between resets bring it back sooner, more compress better.
+   * @defaultValue `50`
+   */
+  readonly resetEvery?: number | undefined;
+}
+
+const NAMES: OptionNames<CompressionOptions> = { level: true, windowBits: true, memLevel: true, resetEvery: true };
+const DEFAULTS: DeflateSettings = { level: 1, windowBits: 12, memLevel: 8, resetEvery: 50 };
+
+/** The `compression` option: `false` (or left out) is off; `true` takes the defaults; an object overrides some. */
+export function compressionOption(value: unknown, fallback: boolean): DeflateSettings | null {
+  if (value === undefined) return fallback ? DEFAULTS : null;
+  if (value === false) return null;
+  if (value === true) return DEFAULTS;
+  const input = optionsObject(value as CompressionOptions, NAMES, 'compression');
+  return Object.freeze({
+    level: integerOption('compression.level', input.level ?? DEFAULTS.level, { min: 1, max: 9 }),
+    windowBits: integerOption('compression.windowBits', input.windowBits ?? DEFAULTS.windowBits, { min: 9, max: 15 }),
+    memLevel: integerOption('compression.memLevel', input.memLevel ?? DEFAULTS.memLevel, { min: 1, max: 9 }),
+    resetEvery: integerOption('compression.resetEvery', input.resetEvery ?? DEFAULTS.resetEvery, { min: 1, max: 100_000 }),
+  });
+}

@@ -1,0 +1,125 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { Delivery } from './delivery.js';
+import {
+  compressedFrame,
+  deflateMessage,
+  framesFor,
+  SharedDeflater,
+  type CompressedBatch,
+  type DeflatePeer,
+  type DeflateSettings,
+} from './shared-deflate.js';
+
+/** One filter group's shared context, alive while a client of the group compresses. */
+interface GroupDeflate {
+  readonly deflater: SharedDeflater;
+  /** Each batch the group emitted, compressed once against the shared context. */
+  readonly compressed: WeakMap<readonly Delivery[], CompressedBatch>;
+  clients: number;
+  readonly subscription: Subscription;
+}
+
+/**
+ * The hub's compression: one shared context per filter group that has compressing clients, fed by one
+ * subscription to the group's batches (so every batch the group emits is compressed once, in order, before
+ * its clients write it), and the frames of everything else (snapshot and backfill chunks, held batches,
+ * heartbeats) compressed one message at a time, cached per packet and per batch, so that content shared by
+ * many clients is compressed once.
+ */
+export class FanoutCompression {
+  readonly settings: DeflateSettings;
+  readonly #groups = new Map<string, GroupDeflate>();
+  readonly #aloneBatches = new WeakMap<readonly Delivery[], Buffer>();
+  readonly #alonePackets = new WeakMap<Delivery, Buffer>();
+
+  constructor(settings: DeflateSettings) {
+    this.settings = settings;
+  }
+
+  /**
+   * The compression of a client whose negotiation allows `peer`, in the group `key` whose batches are
+   * `batches$`; `null` when the client's window is smaller than the shared contexts' (it gets plain frames).
+   * Call before the client subscribes to `batches$`, so that the group's context sees each batch first.
+   */
+  join(key: string, batches$: Observable<readonly Delivery[]>, peer: DeflatePeer): ClientDeflate | null {
+    if (peer.maxWindowBits < this.settings.windowBits) return null;
+    let group = this.#groups.get(key);
+    if (group === undefined) {
+      const deflater = new SharedDeflater(this.settings);
+      const compressed = new WeakMap<readonly Delivery[], CompressedBatch>();
+      const subscription = batches$.subscribe((batch) => {
+        if (batch.length > 0) compressed.set(batch, deflater.compress(batch.map((d) => Buffer.from(d.json))));
+      });
+      group = { deflater, compressed, clients: 0, subscription };
+      this.#groups.set(key, group);
+    }
+    group.clients++;
+    return new ClientDeflate(this, key, group, peer);
+  }
+
+  /** A client of the group `key` left: the group's context goes with its last compressing client. */
+  leave(key: string): void {
+    const group = this.#groups.get(key);
+    if (group === undefined || --group.clients > 0) return;
+    group.subscription.unsubscribe();
+    this.#groups.delete(key);
+  }
+
+  /** Groups with a shared context now. */
+  get groups(): number {
+    return this.#groups.size;
+  }
+
+  /** `batch` as frames compressed one message at a time (decodable whatever the client's window holds). */
+  alone(batch: readonly Delivery[]): Buffer {
+    let frames = this.#aloneBatches.get(batch);
+    if (frames === undefined) {
+      frames = Buffer.concat(batch.map((delivery) => this.#alone(delivery)));
+      this.#aloneBatches.set(batch, frames);
+    }
+    return frames;
+  }
+
+  #alone(delivery: Delivery): Buffer {
+    let frame = this.#alonePackets.get(delivery);
+    if (frame === undefined) {
+      frame = compressedFrame(deflateMessage(Buffer.from(delivery.json), this.settings));
+      this.#alonePackets.set(delivery, frame);
+    }
+    return frame;
+  }
+}
+
+/** One client's compression: where it stands against its group's shared context. */
+export class ClientDeflate {
+  readonly #cursor = { epoch: -1, next: 0 };
+
+  constructor(
+    private readonly compression: FanoutCompression,
+    readonly groupKey: string,
+    private readonly group: GroupDeflate,
+    private readonly peer: DeflatePeer,
+  ) {}
+
+  /**
+   * The frames of `batch` for this client: its group's shared frames while it is in step, else each message
+   * compressed alone (which also puts it out of step until the next reset: its window now holds them).
+   */
+  frames(batch: readonly Delivery[]): Buffer {
+    const shared = this.group.compressed.get(batch);
+    const frames = shared && framesFor(shared, this.peer, this.#cursor, this.compression.settings.windowBits);
+    if (frames) return frames;
+    this.#cursor.epoch = -1;
+    return this.compression.alone(batch);
+  }
+
+  /** The frames it was given did not reach its socket as they were (ws wrote them itself): wait for a reset. */
+  outOfStep(): void {
+    this.#cursor.epoch = -1;
+  }
+
+  /** Whether its next batch can be the group's shared frames without waiting for a reset. */
+  get isInStep(): boolean {
+    return this.#cursor.epoch !== -1;
+  }
+}
