@@ -30,7 +30,10 @@ export interface ResolvedOptions {
   readonly url: string;
   /** The subprotocols to offer: the wire format's, then the one carrying the key. */
   readonly protocols: string[];
+  /** The key when `apiKey` is a string. */
   readonly apiKey: string | undefined;
+  /** `apiKey` when it is a function: asked for a key before every attempt. */
+  readonly apiKeyProvider: (() => string | PromiseLike<string>) | undefined;
   /** Where to ask why a handshake failed; `null` when `authCheckUrl` is `false`. */
   readonly authCheckUrl: string | null;
   readonly fetch: FetchLike | undefined;
@@ -178,7 +181,8 @@ export function resolveOptions(input: StreamManagerOptions): ResolvedOptions {
   const historyMs = integerMs('historyMs', options.historyMs ?? DEFAULTS.historyMs, { min: 0 });
   const resume = booleanOption('resume', options.resume, DEFAULTS.resume);
   // Never in a message: a key is a secret (nonEmptyString names only the kind of a wrong value).
-  const apiKey = options.apiKey === undefined ? undefined : nonEmptyString('apiKey', options.apiKey);
+  const apiKeyProvider = typeof options.apiKey === 'function' ? options.apiKey : undefined;
+  const apiKey = options.apiKey === undefined || apiKeyProvider ? undefined : nonEmptyString('apiKey', options.apiKey);
   const { types } = options;
   if (types !== undefined && !(Array.isArray(types) && types.length > 0 && types.every((t) => ENVELOPE_TYPES.includes(t)))) {
     throw invalidOption(`Expected \`types\` to be a non-empty array of ${ENVELOPE_TYPES.join(', ')}, got ${describeValue(types)}`);
@@ -199,6 +203,7 @@ export function resolveOptions(input: StreamManagerOptions): ResolvedOptions {
     url: url.href,
     protocols: apiKey === undefined ? [PROTOCOL_V1] : [PROTOCOL_V1, keyProtocol(apiKey)],
     apiKey,
+    apiKeyProvider,
     authCheckUrl: authCheckUrl === false ? null : toHttpUrl(authCheckUrl ?? 'snapshot', url),
     fetch: fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis),
     connectTimeoutMs,

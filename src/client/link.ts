@@ -7,7 +7,8 @@
 // dropped, the page hidden or shown, the network lost or back, the lock granted to this tab, a leader's
 // event) reads and writes the same status, role, pending retry and attempt count; split by topic, each part
 // would need all of them through a wide interface.
-import { isTerminalCloseCode } from '../protocol/close-codes.js';
+import { CloseCode, isTerminalCloseCode } from '../protocol/close-codes.js';
+import { keyProtocol } from '../protocol/wire.js';
 import { backoffDelay } from './backoff.js';
 import { checkRefusal, openConnection, type Connection, type ConnectionHost } from './ws-connection.js';
 import type { LatestStore } from './latest-store.js';
@@ -23,6 +24,11 @@ const HIDDEN = 'hidden';
 const OFFLINE = 'offline';
 /** How long a hidden leader waits for another tab to say that its page is visible. */
 const VISIBLE_ANSWER_MS = 250;
+/**
+ * A connection closed because its credentials expired reconnects at once only if it lived this long: a
+ * provider that hands out tokens already (nearly) expired would otherwise reconnect in a tight loop.
+ */
+const MIN_RENEWED_LIFETIME_MS = 1000;
 
 /**
  * Who holds the connection: this tab alone (`solo`, also without `shareAcrossTabs`), this tab for all
@@ -51,6 +57,10 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
   let retry: { readonly handle: unknown } | null = null;
   let attempt = 0;
   let closing: Promise<void> = Promise.resolve();
+  /** The `apiKey` function's call being waited for; `null` when none is (an answer then is ignored). */
+  let asking: { readonly timeout: unknown } | null = null;
+  /** The key of the latest attempt, for the refusal check: `apiKey`, or what its function returned. */
+  let lastKey = o.apiKey;
   let role: Role = 'solo';
   let share: TabShare | null = null;
   /** Counts joins, so that a join still loading when `close()` was called is abandoned. */
@@ -119,16 +129,74 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
     return closing;
   }
 
-  function open(): void {
+  /**
+   * Opens a socket, first asking the `apiKey` function for a key if there is one (every attempt: tokens
+   * expire). `why` explains a `connecting` that follows an expiry.
+   */
+  function open(why?: Pick<StreamStatus, 'code' | 'reason'>): void {
+    const connecting: StreamStatus = { state: 'connecting', ...(attempt > 0 ? { attempt } : {}), ...why };
+    const provider = o.apiKeyProvider;
+    if (provider === undefined) {
+      openSocket(o.protocols, connecting);
+      return;
+    }
+    const timeoutMs = o.connectTimeoutMs;
+    const timeout =
+      timeoutMs === 0 ? null : timers.setTimeout(() => refused(`did not answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
+    const call = { timeout };
+    asking = call;
+    setStatus(connecting);
+    // Each outcome counts only if this call is still the one waited for (not closed, timed out or replaced).
+    function answered(key: unknown): void {
+      if (asking !== call) return;
+      stopAsking();
+      if (typeof key !== 'string' || key.length === 0) {
+        providerFailed('returned no key');
+        return;
+      }
+      lastKey = key;
+      openSocket([...o.protocols, keyProtocol(key)], connecting);
+    }
+    function refused(why: string): void {
+      if (asking !== call) return;
+      stopAsking();
+      providerFailed(why);
+    }
+    const failed = (error: unknown): void => refused(`failed: ${error instanceof Error ? error.message : String(error)}`);
     try {
-      connection = openConnection({ ...o, url: resumeTracker.url(o.url) }, connectionHost);
+      Promise.resolve(provider()).then(answered, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  function openSocket(protocols: string[], connecting: StreamStatus): void {
+    try {
+      connection = openConnection({ ...o, url: resumeTracker.url(o.url), protocols }, connectionHost);
     } catch (error) {
       // The WebSocket constructor throws only for what a retry cannot fix, such as a port the browser blocks.
       setStatus({ state: 'closed', reason: error instanceof Error ? error.message : String(error) });
       return;
     }
     // After the connection is set, so that a state listener calling close() closes it.
-    setStatus(attempt > 0 ? { state: 'connecting', attempt } : { state: 'connecting' });
+    setStatus(connecting);
+  }
+
+  function stopAsking(): void {
+    if (asking?.timeout != null) timers.clearTimeout(asking.timeout);
+    asking = null;
+  }
+
+  /** The `apiKey` function threw, rejected, returned no key or did not answer: retried with backoff, like a drop. */
+  function providerFailed(why: string): void {
+    const reason = `the apiKey function ${why}`;
+    if (page.isOffline) {
+      setStatus({ state: 'reconnecting', reason: OFFLINE });
+      return;
+    }
+    const delay = backoffDelay(++attempt, o.backoffMs, o.jitter, o.random);
+    retryIn(delay);
+    setStatus({ state: 'reconnecting', attempt, nextAttemptAt: timers.now() + delay, reason });
   }
 
   function dropped(code: number, detail: string | undefined, openedAt: number | undefined): void {
@@ -142,12 +210,24 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
       setStatus({ state: 'closed', code, reason });
       return;
     }
+    const now = timers.now();
+    if (
+      code === CloseCode.CredentialsExpired &&
+      o.apiKeyProvider !== undefined &&
+      openedAt !== undefined &&
+      now - openedAt >= MIN_RENEWED_LIFETIME_MS &&
+      !page.isOffline
+    ) {
+      // Not a failure: ask for a fresh key and reconnect now, resuming with `since` (no backoff step).
+      attempt = 0;
+      open({ code, reason });
+      return;
+    }
     if (page.isOffline) {
       // Not the server's fault, and retrying cannot help: wait for the `online` event, counting nothing.
       setStatus({ state: 'reconnecting', code, reason: OFFLINE });
       return;
     }
-    const now = timers.now();
     // The reset rule, measured when the socket closes so that no timer runs while it is open: a
     // connection that stayed open `stableAfterMs` was healthy, so the schedule starts again at its
     // first wait. A flapping server (or a refused handshake, never open) keeps climbing to the last wait.
@@ -157,7 +237,7 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
     setStatus({ state: 'reconnecting', attempt, nextAttemptAt: now + delay, code, reason });
     if (!neverOpened) return;
     const refusing = retry;
-    checkRefusal(o, (httpStatus) => {
+    checkRefusal({ ...o, apiKey: lastKey }, (httpStatus) => {
       // Still waiting on the same retry: not closed, reconnected or given up in the meantime.
       if (retry !== refusing) return;
       cancelRetry();
@@ -181,9 +261,11 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
     retry = { handle };
   }
 
+  /** Cancels a pending attempt: its wait, or the `apiKey` function's answer it waits for. */
   function cancelRetry(): void {
     if (retry) timers.clearTimeout(retry.handle);
     retry = null;
+    stopAsking();
   }
 
   /** Gives the socket up without waiting for its close handshake, which a dead link may never complete. */

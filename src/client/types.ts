@@ -39,7 +39,10 @@ export interface StreamStatus {
    * until the page is visible again), or `visible again` (`reconnecting`, within `resumeJitterMs`).
    */
   readonly reason?: string;
-  /** The close code of the socket that closed, for `reconnecting` and for `closed` after a terminal code. */
+  /**
+   * The close code of the socket that closed, for `reconnecting`, for `closed` after a terminal code, and
+   * for the `connecting` that follows an expiry (`CloseCode.CredentialsExpired`) when `apiKey` is a function.
+   */
   readonly code?: number;
 }
 
@@ -121,10 +124,20 @@ export interface StreamManagerOptions {
    */
   readonly url: string;
   /**
-   * The API key, sent in the `system-stream.key.…` WebSocket subprotocol (browsers cannot set headers on a
-   * WebSocket, and a key in the URL ends up in proxy logs), and as `x-api-key` to `authCheckUrl`.
+   * The API key or token, sent in the `system-stream.key.…` WebSocket subprotocol (browsers cannot set
+   * headers on a WebSocket, and a key in the URL ends up in proxy logs), and as `x-api-key` to `authCheckUrl`.
+   *
+   * Or a function that returns one (or a promise of one), e.g. `() => fetch('/api/dashboard-token').then((r) => r.text())`:
+   * it is called before every connection attempt, so short-lived tokens work. When the server closes the
+   * connection because its credentials expired (`CloseCode.CredentialsExpired`, 4440), the manager calls it
+   * and reconnects at once, without a backoff wait (if the connection had lasted at least 1 s), resuming
+   * with `since` so that no value is missed or passed on twice. A function that throws, rejects, returns
+   * no non-empty string or does not answer within `connectTimeoutMs` puts the manager in `reconnecting`
+   * with backoff and a `reason` that says so (`the apiKey function failed: …`). With `shareAcrossTabs`,
+   * only the tab holding the connection calls it. A key or token the server refuses (HTTP 401) ends the
+   * manager in `closed`, as a refused string key does.
    */
-  readonly apiKey?: string | undefined;
+  readonly apiKey?: string | (() => string | PromiseLike<string>) | undefined;
   /**
    * Receive only these envelope types (the `types` query parameter).
    * @defaultValue every type
