@@ -12,6 +12,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     repeat: { type: 'string', default: '1' },
     'metrics-compare': { type: 'boolean', default: false },
+    // The compression scenarios: the library without and with `compression: true`, and ws's per-connection deflate.
+    'compression-compare': { type: 'boolean', default: false },
     profile: { type: 'string' },
     // --before DIR: a third implementation, the library built in DIR (a copy of an earlier `dist`), in the same alternating runs.
     before: { type: 'string' },
@@ -53,6 +55,13 @@ const QUICK = [
   { name: 'burst: 100 clients, 2,000 msgs back-to-back (100 keys)', clients: 100, burst: 2000, keys: 100 },
   { name: 'idle: 1,000 clients', clients: 1000, idle: true },
 ];
+// Every client offers permessage-deflate, as browsers do (ws's client offers it by default).
+const COMPRESSION = [
+  { name: '1,000 clients, 50 msg/s, deflate offered', clients: 1000, rate: 50, seconds: 20 },
+  // A fleet: 100 hosts publishing 20 envelopes a second each, watched by 100 dashboards.
+  { name: 'sentinel shape: 100 hosts x 20 envelopes/s, 100 dashboards', clients: 100, rate: 2000, seconds: 20, keys: 2000, sources: 100 },
+  { name: 'idle: 1,000 clients, deflate offered', clients: 1000, idle: true },
+];
 const CLIENTS_PER_PROCESS = 5000;
 
 async function freePort() {
@@ -90,9 +99,11 @@ async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs =
   const implArgs = [
     ...(impl === 'lib+metrics'
       ? ['--impl', 'lib', '--metrics']
-      : impl === 'before'
-        ? ['--impl', 'lib', '--dist', args.before]
-        : ['--impl', impl]),
+      : impl === 'lib+deflate'
+        ? ['--impl', 'lib', '--compression']
+        : impl === 'before'
+          ? ['--impl', 'lib', '--dist', args.before]
+          : ['--impl', impl]),
     '--write-delay-ms',
     String(writeDelayMs),
   ];
@@ -280,6 +291,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
       // Over the time from the first publish to the last delivery: a server that falls behind delivers after the publisher is done.
       deliveriesPerSec: delivered / (Math.max(publishMs, (Math.max(...reports.map((r) => r.lastFrameUs)) - startedUs) / 1000) / 1000),
       cpuUsPerDelivery: cpuUs / delivered,
+      bytesPerDelivery: (s2.bytesOut - s1.bytesOut) / delivered,
       kernelUsPerDelivery: (s2.cpu.system - s1.cpu.system) / delivered,
       // The library's own counters over the measured part (the baseline has none).
       ...(s2.stream
@@ -316,7 +328,7 @@ async function runOnce(scenario, impl, redisUrl, round) {
 
 const fmt = (v, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : typeof v === 'number' ? v.toFixed(digits) : String(v));
 
-const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args.quick ? QUICK : FULL).filter(
+const scenarios = (process.env.BENCH_DEBUG ? DEBUG : args['compression-compare'] ? COMPRESSION : args.quick ? QUICK : FULL).filter(
   (s) => !args.only || (args.only.endsWith('$') ? s.name === args.only.slice(0, -1) : s.name.includes(args.only)),
 );
 const redis = await startRedis();
@@ -325,7 +337,12 @@ try {
   for (const scenario of scenarios) {
     const rounds = Number(args.repeat) > 1 ? Number(args.repeat) : (scenario.repeat ?? 1);
     for (let round = 0; round < rounds; round++) {
-      const impls = [...(args['metrics-compare'] ? ['lib', 'lib+metrics'] : ['lib', 'bare']), ...(args.before ? ['before'] : [])];
+      const compared = args['metrics-compare']
+        ? ['lib', 'lib+metrics']
+        : args['compression-compare']
+          ? ['lib', 'lib+deflate', 'bare-deflate']
+          : ['lib', 'bare'];
+      const impls = [...compared, ...(args.before ? ['before'] : [])];
       // Each round starts with another implementation, so none always runs first (or last).
       for (const impl of [...impls.slice(round % impls.length), ...impls.slice(0, round % impls.length)]) {
         const r = await runOnce(scenario, impl, redis.url, round);
@@ -339,12 +356,12 @@ try {
 }
 
 console.log(
-  `\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), ${args['metrics-compare'] ? 'lib+metrics = the same with `metrics: true` (prom-client)' : 'bare = ws broadcast of one Buffer per message'}\n`,
+  `\nNode ${process.version}, ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0].model}); lib = system-stream with defaults (maxClients raised), ${args['metrics-compare'] ? 'lib+metrics = the same with `metrics: true` (prom-client)' : args['compression-compare'] ? "lib+deflate = the same with `compression: true`; bare-deflate = ws broadcast with ws's per-connection permessage-deflate (threshold 0); every client offers permessage-deflate" : 'bare = ws broadcast of one Buffer per message'}\n`,
 );
 console.log(
-  '| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | peak RSS MB | notes |',
+  '| scenario | impl | clients | delivered / expected | p50 ms | p90 ms | p99 ms | max ms | deliveries/s | server CPU µs/delivery | bytes/delivery | peak RSS MB | notes |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   const notes = [];
   if (r.connectMs !== undefined) notes.push(`connected in ${fmt(r.connectMs / 1000, 2)} s`);
@@ -359,7 +376,7 @@ for (const r of results) {
   if (r.closed) notes.push(`${r.closed} closed`);
   const pct = r.expected ? ` (${fmt((100 * r.delivered) / r.expected, 1)} %)` : '';
   console.log(
-    `| ${r.scenario} | ${r.impl} | ${r.opened} | ${r.expected ? `${r.delivered} / ${r.expected}${pct}` : ''} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.deliveriesPerSec, 0)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${fmt(r.peakRssMb, 0)} | ${notes.join('; ')} |`,
+    `| ${r.scenario} | ${r.impl} | ${r.opened} | ${r.expected ? `${r.delivered} / ${r.expected}${pct}` : ''} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.deliveriesPerSec, 0)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.peakRssMb, 0)} | ${notes.join('; ')} |`,
   );
 }
 
@@ -374,7 +391,7 @@ const repeated = [...new Set(results.filter((r) => r.p99 !== undefined).map((r) 
   (name) => results.filter((r) => r.scenario === name && r.impl === 'lib').length > 1,
 );
 if (repeated.length > 0) {
-  const baseline = args['metrics-compare'] ? 'lib' : 'bare';
+  const baseline = args['metrics-compare'] || args['compression-compare'] ? 'lib' : 'bare';
   console.log('\nMedians of the alternating runs per implementation\n');
   console.log(`| scenario | impl | p99 ms (each run) | median p99 ms | median CPU µs/delivery | ÷ ${baseline}: p99, CPU |`);
   console.log('|---|---|---|---|---|---|');
@@ -391,5 +408,25 @@ if (repeated.length > 0) {
         `| ${name} | ${impl} | ${runs.map((r) => fmt(r.p99, 2)).join(', ')} | ${fmt(med(impl, 'p99'), 2)} | ${fmt(med(impl, 'cpuUsPerDelivery'), 2)} | ${ratio} |`,
       );
     }
+  }
+}
+
+// With --compression-compare: each goal's ratio, from the medians over the rounds (one round: its values).
+if (args['compression-compare']) {
+  console.log('\nCompression against the same library uncompressed (medians over the rounds)\n');
+  console.log(
+    '| scenario | bytes/delivery ÷ lib | CPU/delivery ÷ lib | p99 lib+deflate vs lib | bare-deflate CPU ÷ lib+deflate CPU | delivered (lib+deflate) | idle RSS/conn ÷ lib |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  for (const name of [...new Set(results.map((r) => r.scenario))]) {
+    const of = (impl, key) => {
+      const values = results.filter((r) => r.scenario === name && r.impl === impl && r[key] !== undefined).map((r) => r[key]);
+      return values.length ? median(values) : NaN;
+    };
+    const delivered = results.filter((r) => r.scenario === name && r.impl === 'lib+deflate' && r.expected);
+    const pct = delivered.length ? `${fmt(100 * median(delivered.map((r) => r.delivered / r.expected)), 1)} %` : '';
+    console.log(
+      `| ${name} | ${fmt(of('lib+deflate', 'bytesPerDelivery') / of('lib', 'bytesPerDelivery'), 3)} | ${fmt(of('lib+deflate', 'cpuUsPerDelivery') / of('lib', 'cpuUsPerDelivery'), 2)} | ${fmt(of('lib+deflate', 'p99'), 2)} vs ${fmt(of('lib', 'p99'), 2)} ms | ${fmt(of('bare-deflate', 'cpuUsPerDelivery') / of('lib+deflate', 'cpuUsPerDelivery'), 1)} | ${pct} | ${fmt(of('lib+deflate', 'kbPerConnection') / of('lib', 'kbPerConnection'), 2)} |`,
+    );
   }
 }

@@ -1,5 +1,6 @@
-// Benchmark server: the library (`--impl lib`) or the bare baseline (`--impl bare`: ioredis subscriber +
-// ws, one Buffer per message written to every client). Reports its own CPU and memory on GET /bench/stats.
+// Benchmark server: the library (`--impl lib`, with `--compression` its shared permessage-deflate) or the bare
+// baseline (`--impl bare`: ioredis subscriber + ws, one Buffer per message written to every client;
+// `--impl bare-deflate`: the same with ws's own per-connection permessage-deflate). Reports its own CPU and memory on GET /bench/stats.
 // With `--workers N` (N > 1) it runs as example/cluster.ts does: a node:cluster primary forks N workers,
 // each a whole server with its own subscriber, all on one port (the primary hands out connections in
 // turn); the primary answers /bench/* on a port of its own with the sum over the workers and itself.
@@ -21,6 +22,7 @@ const { values: args } = parseArgs({
     'throttle-ms': { type: 'string' },
     'write-delay-ms': { type: 'string', default: '0' },
     metrics: { type: 'boolean', default: false },
+    compression: { type: 'boolean', default: false },
     // Writes a CPU profile of the measured part only (from /bench/ingest-reset to the /bench/stats after it).
     'profile-to': { type: 'string' },
     // Another build of the library (a `dist` directory), to measure before and after in one run.
@@ -72,7 +74,9 @@ async function runServer() {
     // CPU is read before the collection below, which would otherwise count a forced full GC in every measurement.
     const cpu = process.cpuUsage();
     globalThis.gc?.();
-    return { cpu, mem: process.memoryUsage(), maxRssKb: process.resourceUsage().maxRSS, stream: stream?.stats(), ingest };
+    let bytesOut = closedBytesOut;
+    for (const socket of sockets) bytesOut += socket.bytesWritten;
+    return { cpu, mem: process.memoryUsage(), maxRssKb: process.resourceUsage().maxRSS, stream: stream?.stats(), ingest, bytesOut };
   }
 
   const server = http.createServer(async (req, res) => {
@@ -86,6 +90,16 @@ async function runServer() {
     }
   });
   server.maxConnections = 50_000;
+  // Bytes written to every client socket (handshakes included, a few hundred bytes each): the same count for every implementation.
+  const sockets = new Set();
+  let closedBytesOut = 0;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      closedBytesOut += socket.bytesWritten;
+    });
+  });
 
   let stream;
   if (args.impl === 'lib') {
@@ -97,12 +111,15 @@ async function runServer() {
       ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
       writeDelayMs: Number(args['write-delay-ms']),
       ...(args.metrics ? { metrics: true } : {}),
+      ...(args.compression ? { compression: true } : {}),
     });
     await stream.ready;
     if (args.metrics && stream.metrics === undefined) throw new Error('--metrics given but the stream has no metrics');
     stream.messages$.subscribe(sawMessage);
-  } else if (args.impl === 'bare') {
-    const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate: false });
+  } else if (args.impl === 'bare' || args.impl === 'bare-deflate') {
+    // bare-deflate: ws's own permessage-deflate, one compression context per connection, every message compressed.
+    const perMessageDeflate = args.impl === 'bare-deflate' ? { threshold: 0 } : false;
+    const wss = new WebSocketServer({ server, path: '/api/system/ws', perMessageDeflate });
     // `?source=h7`: the naive way, a check of each client's filter for every message (the message is parsed
     // once, and only when some client filters).
     const filters = new WeakMap();
