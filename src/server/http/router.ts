@@ -69,7 +69,7 @@ let clientModule: ClientModule | undefined;
 let isMissingLogged = false;
 
 /**
- * Read on the first request and kept (about 15 KB); `undefined` while the file is missing (a package built
+ * Read on the first request and kept (about 20 KB); `undefined` while the file is missing (a package built
  * without it), looked for again on the next request, so that a missing file is never an error at attach.
  */
 function loadClientModule(): ClientModule | undefined {
