@@ -64,6 +64,8 @@ export class DockerWatcher {
   #listedAtMs = -Infinity;
   #last: DockerView = UNAVAILABLE;
   #isClosed = false;
+  /** The daemon refused the event stream: the list is read at every tick. Reset when the daemon goes away. */
+  #isPolling = false;
 
   constructor(options: DockerWatcherOptions) {
     this.#socketPath = options.socketPath;
@@ -77,7 +79,15 @@ export class DockerWatcher {
     // One stat() tells "no daemon here" without a connection attempt: the common case on a host without Docker.
     if (!existsSync(this.#socketPath)) return this.#unavailable();
     try {
-      if (!this.#isEventsOpen) await this.#subscribe();
+      if (!this.#isEventsOpen && !this.#isPolling) {
+        try {
+          await this.#subscribe();
+        } catch (err) {
+          // A daemon that answers but has no event stream (an API subset): list the containers every tick instead.
+          if (!(err instanceof EventsRefused)) throw err;
+          this.#isPolling = true;
+        }
+      }
       this.#isDirty = false;
       const containers = toContainers(await this.#get('/containers/json?all=1'));
       if (containers === null) return this.#unavailable();
@@ -98,6 +108,7 @@ export class DockerWatcher {
 
   #unavailable(): DockerView {
     this.#closeEvents();
+    this.#isPolling = false;
     this.#isDirty = true;
     this.#last = UNAVAILABLE;
     return UNAVAILABLE;
@@ -133,7 +144,7 @@ export class DockerWatcher {
         if (res.statusCode !== 200) {
           res.resume();
           req.destroy();
-          reject(new Error(`Docker events: HTTP ${res.statusCode}`));
+          reject(new EventsRefused(`Docker events: HTTP ${res.statusCode}`));
           return;
         }
         this.#isEventsOpen = true;
@@ -186,6 +197,9 @@ export class DockerWatcher {
     });
   }
 }
+
+/** The daemon answered the event request with a status other than 200. */
+class EventsRefused extends Error {}
 
 /** Whether an event line may change a container's state or name. Unreadable lines count as changes. */
 function isStateChange(line: string): boolean {

@@ -43,7 +43,8 @@ export function container(name: string, state: string, id = `${name}-${'0'.repea
   return { Id: id, Names: [`/${name}`], State: state, Status: state, Image: 'example/app:1' };
 }
 
-export async function startFakeDocker(initial: readonly FakeContainer[] = []): Promise<FakeDocker> {
+/** `hasEvents: false` answers /events with 404, as an API that implements only part of Docker's does. */
+export async function startFakeDocker(initial: readonly FakeContainer[] = [], { hasEvents = true } = {}): Promise<FakeDocker> {
   const dir = mkdtempSync(join(tmpdir(), 'sst-docker-'));
   const socketPath = join(dir, 'docker.sock');
   const requests: string[] = [];
@@ -62,7 +63,7 @@ export async function startFakeDocker(initial: readonly FakeContainer[] = []): P
       res.end(body);
       return;
     }
-    if (req.method === 'GET' && /^\/(v[\d.]+\/)?events(\?|$)/.test(path)) {
+    if (hasEvents && req.method === 'GET' && /^\/(v[\d.]+\/)?events(\?|$)/.test(path)) {
       // Docker answers 200 at once and then writes one JSON object per line, chunked, for as long as it runs.
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.flushHeaders();

@@ -242,6 +242,24 @@ describe('startSentinel with the Docker Engine API on a Unix socket', () => {
     expect(statuses(first)).toContainEqual(['web-1/api', 'running']);
   });
 
+  it('a daemon without an event stream: the list is read at every tick, and changes still arrive', async () => {
+    const partial = await startFakeDocker([container('api', 'running')], { hasEvents: false });
+    try {
+      start({ dockerSocket: partial.socketPath });
+      const first = await rec.next((b) => statuses(b).length > 0);
+      expect(statuses(first)).toEqual([['web-1/api', 'running']]);
+      partial.setContainers([container('api', 'paused')]);
+      const changed = await rec.next((b) => statuses(b).length > 0, rec.batches.indexOf(first) + 1);
+      expect(statuses(changed)).toEqual([['web-1/api', 'paused']]);
+      expect(partial.listCount()).toBeGreaterThanOrEqual(2);
+      expect(rec.warnings.filter((w) => /Docker/.test(w))).toEqual([]);
+    } finally {
+      await sentinel?.stop();
+      sentinel = undefined;
+      await partial.dispose();
+    }
+  });
+
   it('stop() closes the event stream', async () => {
     start();
     await rec.next((b) => statuses(b).length > 0);
