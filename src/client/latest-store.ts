@@ -16,12 +16,22 @@ export const MAX_LATEST_KEYS = 20_000;
 /** Most stale sources remembered (the server tracks at most 10,000 sources); past it the least recently reported is forgotten. */
 export const MAX_STALE_SOURCES = 10_000;
 
-/** Deletes the oldest entries of `map` (insertion order) until it holds at most `max`. */
-function trim(map: Map<string, unknown>, max: number): void {
-  for (const key of map.keys()) {
-    if (map.size <= max) return;
-    map.delete(key);
-  }
+/**
+ * A function that deletes the oldest entries of `map` (insertion order) until it holds at most `max`. It
+ * keeps one iterator, so each call costs the entries it deletes: a fresh `map.keys()` per call would step
+ * over every entry deleted before it, which makes a stream of new keys quadratic.
+ */
+function trimmer(map: Map<string, unknown>): (max: number) => void {
+  // Everything before the iterator's position has been deleted (or moved to the end by an update), so its
+  // next key is always the oldest.
+  let keys = map.keys();
+  return (max) => {
+    while (map.size > max) {
+      let next = keys.next();
+      if (next.done) next = (keys = map.keys()).next();
+      map.delete(next.value as string);
+    }
+  };
 }
 
 /** See {@link createLatestStore}. */
@@ -60,12 +70,14 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
   /** Whether a snapshot was ever applied (from the server, or from the leader tab): what a joining tab may be given. */
   let hasSnapshot = false;
   const discards = new Map<StreamDiscard['reason'], number>();
+  const trimLatest = trimmer(latest);
+  let trimStale = trimmer(stale);
 
   const store = (envelope: Envelope): void => {
     const key = envelopeKey(envelope);
     latest.delete(key); // re-insert at the end: map order is recency order, as on the server
     if (envelope.type !== 'alert' || envelope.data.level !== 'resolved') latest.set(key, envelope);
-    if (latest.size > MAX_LATEST_KEYS) trim(latest, MAX_LATEST_KEYS);
+    trimLatest(MAX_LATEST_KEYS);
   };
   const deliver = (envelope: Envelope): void => {
     listeners.emit(envelope.type, envelope);
@@ -82,7 +94,8 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
       for (const envelope of envelopes) store(envelope);
       const before = stale;
       stale = new Map(statuses.filter((s) => s.status === 'stale').map((s) => [s.source, s]));
-      trim(stale, MAX_STALE_SOURCES);
+      trimStale = trimmer(stale);
+      trimStale(MAX_STALE_SOURCES);
       listeners.emit('snapshot', envelopes);
       for (const envelope of envelopes.filter(isNew)) {
         if (!isCurrent()) return;
@@ -103,7 +116,7 @@ export function createLatestStore(o: Pick<ResolvedOptions, 'timers'>, listeners:
     applySourceStatus(status) {
       stale.delete(status.source); // re-inserted at the end: map order is recency order
       if (status.status === 'stale') stale.set(status.source, status);
-      trim(stale, MAX_STALE_SOURCES);
+      trimStale(MAX_STALE_SOURCES);
       listeners.emit('source_status', status);
     },
     discarded(reason, detail) {
