@@ -236,7 +236,7 @@ export function createProcSampler(options: ProcSamplerOptions): HostSampler {
       networkStats: network,
       // /proc/loadavg, through libuv.
       loadavg: loadavg(),
-      cpuCount: cpu?.cpuCount ?? 0,
+      cpuCount: cpu?.cpuCount ?? Number.NaN, // NaN: left out of meta
       dockerContainers: containers.containers,
       // The daemon answered: the one way collect tells "no containers" from "no daemon".
       dockerInfo: containers.isAvailable ? { id: 'docker-api' } : null,
