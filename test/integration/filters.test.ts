@@ -2,6 +2,9 @@
 // `?types=` and with what authenticate() grants. The server sends a client only what matches.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { StreamManager } from '../../src/client/stream-manager.js';
+import type { StreamStatus, WebSocketConstructor } from '../../src/client/types.js';
 import type { Envelope, ServerPacket } from '../../src/protocol/wire.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
@@ -31,6 +34,14 @@ function label(p: ServerPacket): string {
   if (p.type === 'alert') return `alert:${p.data.metric_type}@${p.data.source}`;
   return p.type;
 }
+
+/** ws as a browser's WebSocket behaves: its errors carry no message, so a refused handshake is only a 1006 close. */
+const BrowserLikeWebSocket = function (url: string, protocols?: string | string[]) {
+  return new Proxy(new WebSocket(url, protocols), {
+    set: (target, prop, value: unknown) =>
+      Reflect.set(target, prop, prop === 'onerror' && typeof value === 'function' ? () => (value as (e: object) => void)({}) : value),
+  });
+} as unknown as WebSocketConstructor;
 
 const live = (c: TestClient): string[] =>
   c.packets
@@ -144,5 +155,26 @@ describe('per-client filters', () => {
     expect(s.stream.stats().delivered - before).toBe(3 * 7);
     // Clients with the same filter received the same bytes.
     expect(clients[1]!.frames).toEqual(clients[0]!.frames);
+  });
+
+  it('ends a browser StreamManager in closed 4400 when its source or metric_type is refused, instead of retrying', async () => {
+    const s = await fx.server();
+    for (const query of [`source=${'x'.repeat(300)}`, 'metric_type=cpu:1', 'source=web-1&metric_type=']) {
+      const manager = new StreamManager({ url: s.wsUrl(query), apiKey: 'k', WebSocket: BrowserLikeWebSocket, backoffMs: [60_000] });
+      fx.defer(() => manager.close());
+      const states: StreamStatus[] = [];
+      const closed = new Promise<StreamStatus>((resolve) =>
+        manager.on('state', (st) => {
+          states.push(st);
+          if (st.state === 'closed') resolve(st);
+        }),
+      );
+      manager.connect();
+      expect(await closed, query).toMatchObject({ state: 'closed', code: 4400 });
+      // It learnt the status from the snapshot endpoint: the socket itself said only 1006.
+      expect(states.map((st) => st.state)).toEqual(['connecting', 'reconnecting', 'closed']);
+      expect(states[1]).toMatchObject({ code: 1006 });
+    }
+    expect(s.stream.stats().clients).toBe(0);
   });
 });
