@@ -247,9 +247,15 @@ export function fromHistoryChannel(
       const checked = candidates;
       candidates = [];
       if (checked.length === 0) return true;
-      const found = await Promise.all(
-        checked.map(({ id }) => withTimeout(reader.xrange(streamKey, id, id, 'COUNT', 1), readTimeoutMs).then((e) => e.length > 0)),
-      );
+      let found: boolean[];
+      try {
+        found = await Promise.all(
+          checked.map(({ id }) => withTimeout(reader.xrange(streamKey, id, id, 'COUNT', 1), readTimeoutMs).then((e) => e.length > 0)),
+        );
+      } catch (err) {
+        candidates = [...checked, ...candidates].slice(-MAX_CANDIDATES); // looked up again by the retry
+        throw err;
+      }
       let best = null as string | null;
       const missing: Candidate[] = [];
       checked.forEach((c, i) => {

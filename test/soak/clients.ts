@@ -255,6 +255,8 @@ export class SoakClient {
   readonly #resume: ResumeTracker;
   /** Metric seqs passed on by the resume rule, over every connection of this client. */
   readonly passedSeqs = new Set<number>();
+  /** Metric seqs received, over every connection of this client (passed on or not). */
+  readonly receivedSeqs = new Set<number>();
   /** When this client first had its snapshot (`performance.now()`); 0 before. */
   firstOpenAt = 0;
 
@@ -413,6 +415,10 @@ export class SoakClient {
       case 'heartbeat':
         count('heartbeat');
         return;
+      case 'source_status':
+        // A source that went silent (the flood's sources between floods) and came back.
+        count(`source_status ${packet.data.status}`);
+        return;
       case 'system_metric':
       case 'container_status':
       case 'alert':
@@ -439,6 +445,7 @@ export class SoakClient {
     const t = this.#fleet.totals;
     const seq = envelope.type === 'system_metric' ? envelope.data.meta?.['seq'] : undefined;
     if (typeof seq === 'number') {
+      this.receivedSeqs.add(seq);
       if (this.#connSeqs.has(seq)) t.wireDuplicates++;
       this.#connSeqs.add(seq);
     }

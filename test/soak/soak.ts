@@ -309,7 +309,7 @@ async function main(): Promise<number> {
     const finalProbe = await finalLiveness(fleet, producer);
     const steady = await server.sample();
     const afterLoad = { clientsOpen: fleet.openCount, serverClients: steady?.stats.clients, serverSockets: steady?.sockets };
-    const history = historyAccounting(producer, fleet, loadEndedAt);
+    const history = historyAccounting(producer, fleet, loadEndedAt, t0);
 
     await fleet.closeAll();
     let drained = await server.sample();
@@ -390,7 +390,7 @@ async function bundleServer(): Promise<string> {
  * Redis restarts; the readers across their churn too, since they rejoin with `?since=`. Counted from
  * LOSS_MARGIN_MS after a client's first snapshot to the end of the load.
  */
-function historyAccounting(producer: Producer, fleet: Fleet, endAt: number): HistoryResult {
+function historyAccounting(producer: Producer, fleet: Fleet, endAt: number, t0: number): HistoryResult {
   const acked = producer.ackedMetrics.filter((a) => USE_HISTORY_STREAM || !a.isUnsubscribed);
   const count = (role: 'observer' | 'reader') => {
     let expected = 0;
@@ -404,7 +404,11 @@ function historyAccounting(producer: Producer, fleet: Fleet, endAt: number): His
         if (c.passedSeqs.has(a.seq)) continue;
         lost++;
         if (a.isUnsubscribed) lostUnsubscribed++;
-        if (examples.length < 5) examples.push(`seq ${a.seq} at client ${c.slot}`);
+        if (examples.length < 5) {
+          // When it was acknowledged, and whether it reached the client at all (else the resume rule dropped it).
+          const how = c.receivedSeqs.has(a.seq) ? 'received, dropped by the resume rule' : 'never received';
+          examples.push(`seq ${a.seq} at client ${c.slot} (acked at ${((a.ackedAt - t0) / 1000).toFixed(1)} s, ${how})`);
+        }
       }
     }
     return { expected, lost, lostUnsubscribed, examples };
