@@ -119,7 +119,8 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   readonly #subscription: Subscription;
   #tokens: number;
   #refilledAt = performance.now();
-  #overLimitSince = 0;
+  /** When its socket went over `maxBufferedBytes` (`performance.now()`), or `-1` while it is not. */
+  #overLimitSince = -1;
   #closing = false;
   /** What it receives before live data, in order; empty once all is out. */
   #initial: InitialSource[];
@@ -213,7 +214,7 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   /** How long its socket has been over `maxBufferedBytes` without a break, in milliseconds; `0` when it is not. */
   get fullForMs(): number {
-    return this.#overLimitSince === 0 ? 0 : performance.now() - this.#overLimitSince;
+    return this.#overLimitSince < 0 ? 0 : performance.now() - this.#overLimitSince;
   }
 
   /**
@@ -313,11 +314,11 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #isFull(): boolean {
     if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
       const now = performance.now();
-      if (this.#overLimitSince === 0) this.#overLimitSince = now;
+      if (this.#overLimitSince < 0) this.#overLimitSince = now;
       else if (now - this.#overLimitSince > this.#ctx.slowClientTimeoutMs) this.#closeSlow('send buffer over limit');
       return true;
     }
-    this.#overLimitSince = 0;
+    this.#overLimitSince = -1;
     return false;
   }
 
