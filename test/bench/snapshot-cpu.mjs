@@ -26,7 +26,15 @@ const { attachSystemStream, createInProcessBus } = await import(new URL('index.j
 
 const bus = createInProcessBus();
 const server = http.createServer();
-const stream = attachSystemStream(server, { redis: bus, channel: 'bench', auth: false, throttleMs: 0, historyMs: 0 });
+// Staleness off: 10,000 sources seen once would add a stale packet each to every snapshot.
+const stream = attachSystemStream(server, {
+  redis: bus,
+  channel: 'bench',
+  auth: false,
+  throttleMs: 0,
+  historyMs: 0,
+  staleAfterIntervals: 0,
+});
 server.listen(0, '127.0.0.1');
 await once(server, 'listening');
 await stream.ready;
