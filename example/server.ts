@@ -4,7 +4,7 @@
 // Without REDIS_URL, an in-process bus carries the messages and the sentinel samples this host inside the
 // app: one command, no Redis. With REDIS_URL, the app only subscribes; the sentinel runs as its own
 // process (`npm run sentinel`), as in production.
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
+import { SignJWT } from 'jose';
 import {
   attachSystemStream,
   createInProcessBus,
@@ -42,6 +43,12 @@ export interface ExampleOptions {
    */
   readonly apiKey?: string;
   /**
+   * How long the dashboard's stream tokens last (`GET /api/dashboard-token`). The dashboard asks for a new
+   * one before each connection, and the stream closes a connection whose token expires (close code 4440).
+   * @defaultValue `300000` (5 minutes)
+   */
+  readonly tokenTtlMs?: number;
+  /**
    * Subscribe to this Redis instead of an in-process bus. The sentinel then does not run in the app:
    * start it with `npm run sentinel`.
    */
@@ -68,7 +75,11 @@ export interface ExampleOptions {
 export interface Example {
   /** The app's base URL, e.g. `http://127.0.0.1:3000/`. */
   readonly url: string;
-  /** The dashboard with the API key in the fragment (never sent to the server or to logs). */
+  /**
+   * The dashboard's sign-in link: the API key in the fragment (never sent in a URL, so never in logs). The
+   * page trades it once for a session cookie, removes it from the address bar, and connects with
+   * short-lived tokens from `GET /api/dashboard-token`.
+   */
   readonly dashboardUrl: string;
   readonly apiKey: string;
   readonly port: number;
@@ -120,7 +131,16 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
   // One bus for everything in this process when there is no Redis: the stream subscribes on it, the
   // sentinel and `publisher` publish on it.
   const bus = redisUrl === undefined ? createInProcessBus() : undefined;
-  const stream = attachSystemStream(server, { ...options.stream, redis: bus ?? (redisUrl as string), apiKeys: [apiKey], logger });
+  // Machines use the API key; the dashboard, tokens that this app signs (any backend holding the secret could).
+  const tokenSecret = randomBytes(32);
+  const stream = attachSystemStream(server, {
+    ...options.stream,
+    redis: bus ?? (redisUrl as string),
+    apiKeys: [apiKey],
+    jwt: { secret: tokenSecret },
+    logger,
+  });
+  mountDashboardAuth(app, apiKey, tokenSecret, options.tokenTtlMs ?? 300_000);
   app.use('/api/system', stream.router()); // also GET /api/system/client.js, the browser client as one ES module
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -169,6 +189,49 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     },
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * The app's own sign-in for the dashboard, and the route that gives a signed-in page short-lived stream
+ * tokens. `POST /api/session` with the API key in `x-api-key` sets an HttpOnly session cookie (signed with a
+ * key derived from the API key, so it survives a restart); `GET /api/dashboard-token` answers a request with
+ * that cookie with `{ token, expiresAt }`: a JWT whose `exp` is `ttlMs` away. The page never keeps the key.
+ */
+function mountDashboardAuth(app: express.Express, apiKey: string, tokenSecret: Uint8Array, ttlMs: number): void {
+  const SESSION_HOURS = 12;
+  const sessionKey = createHash('sha256').update(`system-stream example session\0${apiKey}`).digest();
+  const sign = (expiresAt: string): string => createHmac('sha256', sessionKey).update(expiresAt).digest('base64url');
+  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+  const hasSession = (req: Request): boolean => {
+    const cookie = /(?:^|;\s*)dashboard_session=(\d+)\.([\w-]+)/.exec(req.headers.cookie ?? '');
+    if (!cookie) return false;
+    const [, expiresAt = '', mac = ''] = cookie;
+    return Number(expiresAt) * 1000 > Date.now() && timingSafeEqual(digest(mac), digest(sign(expiresAt)));
+  };
+  app.post('/api/session', (req, res) => {
+    const presented = req.headers['x-api-key'];
+    if (typeof presented !== 'string' || !timingSafeEqual(digest(presented), digest(apiKey))) {
+      res.status(401).json({ error: 'unauthorized' });
+      return;
+    }
+    const expiresAt = String(Math.floor(Date.now() / 1000) + SESSION_HOURS * 3600);
+    const cookie = `dashboard_session=${expiresAt}.${sign(expiresAt)}; HttpOnly; SameSite=Strict; Path=/api; Max-Age=${SESSION_HOURS * 3600}`;
+    res.setHeader('Set-Cookie', cookie).status(204).end();
+  });
+  app.get('/api/dashboard-token', async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    if (!hasSession(req)) {
+      res.status(401).json({ error: 'sign in first' });
+      return;
+    }
+    const expiresAtMs = Date.now() + ttlMs;
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('dashboard')
+      .setExpirationTime(Math.floor(expiresAtMs / 1000))
+      .sign(tokenSecret);
+    res.json({ token, expiresAt: new Date(Math.floor(expiresAtMs / 1000) * 1000).toISOString() });
+  });
 }
 
 /** Serves exactly `files` (paths relative to `dir`, with a leading `/`) from `dir`; everything else falls through. */

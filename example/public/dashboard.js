@@ -745,9 +745,7 @@ els.keyForm.addEventListener('submit', (event) => {
   const input = /** @type {HTMLInputElement} */ (els.keyForm.elements.namedItem('key'));
   const key = input.value.trim();
   if (!key) return;
-  // Kept in the fragment, which browsers never send to the server.
-  location.hash = new URLSearchParams({ key }).toString();
-  location.reload();
+  void signInAndStart(key, settings);
 });
 
 /**
@@ -775,15 +773,40 @@ async function showHost() {
   }
 }
 
+/**
+ * The app's own sign-in: the API key, once, for an HttpOnly session cookie. The page keeps no key: it
+ * connects with short-lived tokens from `dashboardToken()`.
+ * @param {string} key
+ */
+async function signIn(key) {
+  const res = await fetch('api/session', { method: 'POST', headers: { 'x-api-key': key }, cache: 'no-store' });
+  return res.ok;
+}
+
+/** A short-lived stream token from the app's authenticated route; asked for before every connection. */
+async function dashboardToken() {
+  const res = await fetch('api/dashboard-token', { cache: 'no-store' });
+  if (!res.ok) throw new Error(res.status === 401 ? 'not signed in' : `token route answered ${res.status}`);
+  return /** @type {{ token: string }} */ (await res.json()).token;
+}
+
 /** @param {string} key @param {URLSearchParams} settings */
-async function start(key, settings) {
-  // A refused key ends the manager in `closed` with 4401 (onState then asks for another key); a server
-  // that is down or full is retried with backoff. All tabs of this dashboard share one connection; a
-  // tab hidden for 5 minutes (or `#…&hiddenTimeoutMs=…`) lets it go until it is shown again.
+async function signInAndStart(key, settings) {
+  els.keyForm.hidden = true;
+  if (await signIn(key)) start(settings);
+  else askForKey('The server refused this key.');
+}
+
+/** @param {URLSearchParams} settings */
+function start(settings) {
+  // A token is asked for before every connection; when it expires the server closes with 4440 and the
+  // manager fetches a new one and reconnects at once, resuming where it was. A server that is down or full
+  // is retried with backoff. All tabs of this dashboard share one connection (only the one holding it asks
+  // for tokens); a tab hidden for 5 minutes (or `#…&hiddenTimeoutMs=…`) lets it go until it is shown again.
   const hiddenTimeoutMs = Number(settings.get('hiddenTimeoutMs') ?? NaN);
   const manager = new StreamManager({
     url: 'api/system/ws',
-    apiKey: key,
+    apiKey: dashboardToken,
     shareAcrossTabs: true,
     historyMs: WINDOW_S * 1000, // charts full at once
     ...(Number.isFinite(hiddenTimeoutMs) ? { hiddenTimeoutMs } : {}),
@@ -812,5 +835,15 @@ async function start(key, settings) {
 const settings = new URLSearchParams(location.hash.slice(1));
 const key = settings.get('key') ?? new URLSearchParams(location.search).get('key') ?? '';
 void showHost();
-if (key) void start(key, settings);
-else askForKey();
+if (key) {
+  // The sign-in link: trade the key for a session and take it out of the address bar (and history).
+  settings.delete('key');
+  history.replaceState(null, '', `${location.pathname}${settings.size > 0 ? `#${settings}` : ''}`);
+  void signInAndStart(key, settings);
+} else {
+  // Signed in on an earlier visit? The session cookie is enough to get a token.
+  fetch('api/dashboard-token', { method: 'HEAD', cache: 'no-store' }).then(
+    (res) => (res.ok ? start(settings) : askForKey()),
+    () => askForKey(),
+  );
+}
