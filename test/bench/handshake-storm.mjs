@@ -115,6 +115,12 @@ async function reader() {
   });
 }
 
+// The noise floor: the same measure for 3 s with nothing happening (on a busy machine, being descheduled shows as delay too).
+const idle = monitorEventLoopDelay({ resolution: 10 });
+idle.enable();
+await sleep(3000);
+idle.disable();
+
 gc();
 gc();
 const before = process.memoryUsage();
@@ -146,6 +152,7 @@ const ms = (ns) => (ns / 1e6).toFixed(0);
 console.log(`history: ${VALUES.toLocaleString('en-US')} values over ${KEYS} keys; ${CLIENTS} non-reading ?since=0 clients`);
 console.log(`all ${CLIENTS} handshakes answered in ${connectedMs.toFixed(0)} ms`);
 console.log(`event-loop delay during the storm: max ${ms(delay.max)} ms, p99 ${ms(delay.percentile(99))} ms, mean ${ms(delay.mean)} ms`);
+console.log(`event-loop delay idle before it (noise floor): max ${ms(idle.max)} ms, p99 ${ms(idle.percentile(99))} ms`);
 console.log(
   `peak RSS +${mb(peakRss - before.rss)} MB (${mb((peakRss - before.rss) / CLIENTS)} MB per client); peak heap +${mb(peakHeap - before.heapUsed)} MB`,
 );
