@@ -103,7 +103,8 @@ export class StreamManager {
    * The producers' sources the server reports stale now (no metric for several of their usual intervals),
    * by `source`, as a new map: from each snapshot's `source_status` packets, then live ones. A source
    * leaves the map when the server reports it `live` again. At most 10,000 sources; past that the least
-   * recently reported is forgotten.
+   * recently reported is forgotten. The server reports only the sources this client may see, and none to a
+   * client whose `types` leave out `system_metric`.
    */
   staleSources(): Map<string, SourceStatus> {
     return this.#store.staleSources();

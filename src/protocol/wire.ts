@@ -229,9 +229,11 @@ export interface SourceStatus {
 }
 
 /**
- * Sent to every client when a source goes silent (`stale`) and when it publishes again (`live`).
- * A new connection receives one `stale` packet per source that is stale at that moment, after the
- * snapshot's envelopes and before `snapshot_end`; sources not named there are live.
+ * Sent when a source goes silent (`stale`) and when it publishes again (`live`), to every client that may
+ * see that source's metrics: a client narrowed by `?source=` or by its grant hears only of its sources,
+ * and a client that does not receive `system_metric` receives none. A new connection receives one `stale`
+ * packet per such source that is stale at that moment, after the snapshot's envelopes and before
+ * `snapshot_end`; sources not named there are live.
  * @public
  */
 export interface SourceStatusPacket {
