@@ -1,6 +1,7 @@
 // Credentials end to end: JSON Web Tokens minted by PyJWT and by node:crypto by hand (implementations
 // independent of jose, which the stream verifies with), sessions closed when their token or grant expires,
 // API keys replaced at runtime, and a StreamManager that renews its token across expiries without a gap.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -60,6 +61,23 @@ describe('credentials', () => {
       expect((await expectRefused(s.wsUrl(), bearer(confused))).status).toBe(401);
     });
 
+    it('accepts ES256 and EdDSA tokens from PyJWT with the matching public key, and refuses an HS256 token there', async () => {
+      const pem = (pair: { publicKey: KeyObject; privateKey: KeyObject }): { publicKey: string; privateKey: string } => ({
+        publicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+        privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      });
+      const pairs = [
+        ['ES256', pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }))],
+        ['EdDSA', pem(generateKeyPairSync('ed25519'))],
+      ] as const;
+      for (const [alg, pair] of pairs) {
+        const s = await fx.server({ jwt: { publicKey: pair.publicKey } });
+        fx.track(await connectOpen(s.wsUrl(), bearer(mintWithPyJwt({ exp: inSeconds(60) }, pair.privateKey, alg))));
+        const token = mintWithPyJwt({ exp: inSeconds(60) }, SECRET);
+        expect((await expectRefused(s.wsUrl(`api_key=${token}`))).status).toBe(401);
+      }
+    });
+
     it('narrows what arrives to the sources claim, in the snapshot and live', async () => {
       const s = await fx.server({ jwt: { secret: SECRET }, throttleMs: 0 });
       const publisher = fx.redis().publisher();
@@ -83,6 +101,8 @@ describe('credentials', () => {
       });
       fx.track(await connectOpen(s.wsUrl('api_key=k')));
       fx.track(await connectOpen(s.wsUrl(), bearer(mintHs256({ exp: inSeconds(60) }, SECRET))));
+      fx.track(await connectOpen(s.wsUrl(`api_key=${mintHs256({ exp: inSeconds(60) }, SECRET)}`)));
+      fx.track(await connectOpen(s.wsUrl(), { headers: { 'x-api-key': mintWithPyJwt({ exp: inSeconds(60) }, SECRET) } }));
       fx.track(await connectOpen(s.wsUrl(), { headers: { cookie: 'session=ok' } }));
       expect((await expectRefused(s.wsUrl(), bearer(mintHs256({ exp: inSeconds(-1) }, SECRET)))).status).toBe(401);
       const snapshot = await request(s.httpUrl)
