@@ -149,7 +149,7 @@ describe('credentials', () => {
 
   describe('stream.setApiKeys', () => {
     it('closes the sessions of a removed key with 4401 within 1 s, and every request uses the new keys at once', async () => {
-      const s = await fx.server({ apiKeys: ['old', 'kept'] });
+      const s = await fx.server({ apiKeys: ['old', 'kept'], metrics: true });
       const old = [
         fx.track(await connectOpen(s.wsUrl('api_key=old'))),
         fx.track(await connectOpen(s.wsUrl(), { headers: { 'x-api-key': 'old' } })),
@@ -168,6 +168,8 @@ describe('credentials', () => {
       fx.track(await connectOpen(s.wsUrl('api_key=new')));
       expect((await request(s.httpUrl).get('/api/system/snapshot').set('x-api-key', 'old')).status).toBe(401);
       expect((await request(s.httpUrl).get('/api/system/snapshot').set('x-api-key', 'new')).status).toBe(200);
+      expect((await request(s.httpUrl).get('/api/system/metrics').set('authorization', 'Bearer old')).status).toBe(401);
+      expect((await request(s.httpUrl).get('/api/system/metrics').set('authorization', 'Bearer new')).status).toBe(200);
     });
 
     it('checks the keys like the option and changes nothing for a bad list', async () => {
