@@ -3,7 +3,11 @@ import { canSee, filterKey, type ClientFilter } from './client-filter.js';
 import type { Delivery } from './delivery.js';
 import { authorize } from '../operators/authorize.js';
 
-/** Clients grouped by filter: what each group receives is filtered once per batch, whatever its size. */
+/**
+ * Clients grouped by filter: what each group receives is filtered once per batch, whatever its size. Every
+ * packet of a batch is filtered by `canSee`: envelopes, and `source_status` packets too (a group narrowed to
+ * some sources receives the status of those only); control packets reach every group.
+ */
 export interface FilterGroups {
   /**
    * The batches `filter` lets through, shared by every client whose filter is equal (see `filterKey`):
