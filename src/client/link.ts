@@ -183,7 +183,7 @@ export function createLink(o: ResolvedOptions, store: LatestStore, listeners: Li
   }
 
   function stopAsking(): void {
-    if (asking?.timeout != null) timers.clearTimeout(asking.timeout);
+    if (asking !== null && asking.timeout !== null) timers.clearTimeout(asking.timeout);
     asking = null;
   }
 

@@ -2,7 +2,11 @@ import { EventEmitter } from 'node:events';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CloseCode } from '../../../../src/protocol/close-codes.js';
+import type { IncomingMessage } from 'node:http';
+import { createAuthenticator, type AuthResult } from '../../../../src/server/handshake/auth.js';
 import { createJwtVerifier, isJwtShaped, jwtOption } from '../../../../src/server/handshake/jwt.js';
+import { parseStreamRequest } from '../../../../src/server/handshake/request.js';
+import type { SystemStreamOptions } from '../../../../src/server/options.js';
 import { createSessionRegistry, EXPIRED_REASON, REVOKED_REASON } from '../../../../src/server/handshake/session-expiry.js';
 import { resolveOptions } from '../../../../src/server/options.js';
 import { noopLogger } from '../../../../src/shared/logger.js';
@@ -99,6 +103,44 @@ describe('createJwtVerifier', () => {
       'ERR_JWT_CLAIM_VALIDATION_FAILED',
     ]);
     for (const token of refused) expect(logger.dump()).not.toContain(token.split('.')[1]);
+  });
+});
+
+describe('createAuthenticator: what a session depends on', () => {
+  const authenticate = (options: SystemStreamOptions, headers: Record<string, string> = {}): AuthResult | Promise<AuthResult> =>
+    createAuthenticator(resolveOptions(options))(parseStreamRequest({ url: '/api/system/ws', headers } as unknown as IncomingMessage));
+
+  it('remembers the key a session was let in with (as a digest id, never the key)', () => {
+    const result = authenticate({ apiKeys: ['the-key'] }, { 'x-api-key': 'the-key' }) as AuthResult;
+    expect(result.ok && result.session?.keyId).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(result)).not.toContain('the-key');
+  });
+
+  it("takes an authenticate() grant's expiresAt as epoch ms or a Date, and refuses one past, or not a time", async () => {
+    const at = Date.now() + 60_000;
+    const grant = (expiresAt: unknown): Promise<AuthResult> =>
+      Promise.resolve(authenticate({ authenticate: () => ({ types: ['alert'], expiresAt }) as never })) as Promise<AuthResult>;
+    expect(await grant(at)).toMatchObject({ ok: true, session: { expiresAtMs: at } });
+    expect(await grant(new Date(at))).toMatchObject({ ok: true, session: { expiresAtMs: at } });
+    for (const bad of [Date.now() - 1, new Date(NaN), 'tomorrow', Infinity, null])
+      expect(await grant(bad)).toMatchObject({ ok: false, status: 401 });
+    expect(await grant(undefined)).toEqual({ ok: true, grant: { types: new Set(['alert']) } });
+  });
+
+  it('lets a token through only with the jwt option, and hands an unverifiable one to the hook', async () => {
+    const exp = inSeconds(60);
+    const token = mintHs256({ exp }, SECRET);
+    expect(await authenticate({ apiKeys: ['k'] }, { authorization: `Bearer ${token}` })).toMatchObject({ ok: false, status: 401 });
+    expect(await authenticate({ jwt: { secret: SECRET } }, { authorization: `Bearer ${token}` })).toMatchObject({
+      ok: true,
+      session: { expiresAtMs: exp * 1000 },
+    });
+    const forged = mintHs256({ exp: inSeconds(60) }, 'not-the-secret-but-just-as-long-as-it!');
+    const viaHook = authenticate(
+      { jwt: { secret: SECRET }, authenticate: (req) => req.headers.cookie === 'ok' },
+      { authorization: `Bearer ${forged}`, cookie: 'ok' },
+    );
+    expect(await viaHook).toEqual({ ok: true, grant: { types: null } });
   });
 });
 
