@@ -221,7 +221,8 @@ export interface StreamManagerOptions {
   readonly timers?: StreamManagerTimers | undefined;
   /**
    * One connection for all tabs of this browser: the tabs of one origin with the same `url`, `types`
-   * and `apiKey` elect a leader with the Web Locks API (the tab holding the lock, for as long as it is
+   * and `apiKey` (when `apiKey` is a function, the same `url` and `types`: functions cannot be compared
+   * across tabs) elect a leader with the Web Locks API (the tab holding the lock, for as long as it is
    * open), and only the leader holds a WebSocket; it passes envelopes, snapshots, states and stale
    * sources to the other tabs over a `BroadcastChannel`. Every tab's manager behaves as if it had its own
    * connection: same events, same `latest()`, same `state`; a tab that joins later first receives the
