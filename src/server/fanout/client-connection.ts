@@ -124,6 +124,8 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
   #closing = false;
   /** What it receives before live data, in order; empty once all is out. */
   #initial: InitialSource[];
+  /** Live packets held while the initial packets go out: each one's own conflation key. */
+  #heldWhileStarting = 0;
   /** Its permessage-deflate compression; `null` when it gets plain frames. */
   readonly #deflate: ClientDeflate | null;
 
@@ -164,7 +166,14 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
     return this.#ctx.maxHeldPerClient;
   }
 
+  /**
+   * While its snapshot or backfill is still going out, live packets are held in full, in order (each gets a
+   * key of its own): the client is not behind, it is waiting for what it asked for, and a value must not be
+   * lost to that wait. Past `maxHeld` the oldest of them are dropped (counted as conflated). Afterwards a
+   * packet replaces the one held with the same key.
+   */
   conflationKey(delivery: Delivery): string | null {
+    if (this.#initial.length > 0) return `${delivery.conflationKey ?? ''}\u0001${this.#heldWhileStarting++}`;
     return delivery.conflationKey;
   }
 

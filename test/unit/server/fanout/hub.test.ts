@@ -93,6 +93,35 @@ describe('Fanout (the hub)', () => {
       expect(ws.packets().map((p) => p.type)).toEqual(['snapshot_end', 'system_metric']);
     });
 
+    it('holds every live packet (none replaced) while the initial packets go out, then sends them in order', async () => {
+      const { fanout, counters } = hub();
+      const ws = new FakeWs();
+      ws.bufferedAmount = 10_000; // the snapshot cannot go out yet
+      fanout.accept(ws.asWs(), ALL, [[snapshotEndDelivery(0)]]);
+      await run(10);
+      for (let i = 0; i < 10; i++) fanout.broadcast([d(metric('cpu', i)), d(alert(i % 2 ? 'critical' : 'resolved', i))]);
+      ws.bufferedAmount = 0;
+      await run();
+      const values = ws.packets().flatMap((p) => (p.type === 'snapshot_end' ? [] : [`${p.type}=${(p.data as { value: number }).value}`]));
+      expect(ws.packets()[0]?.type).toBe('snapshot_end');
+      expect(values).toEqual(Array.from({ length: 10 }, (_, i) => [`system_metric=${i}`, `alert=${i}`]).flat());
+      expect(counters.conflated).toBe(0);
+    });
+
+    it('drops the oldest held live packets past 5,000 while the initial packets wait, and closes nobody for it', async () => {
+      const { fanout, counters } = hub({ slowClientTimeoutMs: 60_000 });
+      const ws = new FakeWs();
+      ws.bufferedAmount = 10_000;
+      fanout.accept(ws.asWs(), ALL, [[snapshotEndDelivery(0)]]);
+      for (let i = 0; i < 6000; i++) fanout.broadcast([d(metric('cpu', i))]);
+      ws.bufferedAmount = 0;
+      await run();
+      expect(ws.closedWith).toBeNull();
+      expect(counters.conflated).toBe(1000);
+      expect(ws.sent).toHaveLength(5001);
+      expect(JSON.parse(ws.sent[1]!).data.value).toBe(1000);
+    });
+
     it('gives at most MAX_REPLAYS backfills a slot at once; the others wait, in the order they connected', async () => {
       const { fanout } = hub();
       const clients = Array.from({ length: MAX_REPLAYS + 2 }, (_, i) => {
