@@ -113,9 +113,11 @@ async function statusOf(port: number, path: string): Promise<number | undefined>
 describe('README: the mount snippet, run with Redis down at start', () => {
   let app: TsProcess | undefined;
   let redis: RedisProcess | undefined;
+  const cleanup: string[] = [];
   afterAll(async () => {
     await app?.stop('SIGKILL');
     await redis?.kill();
+    for (const path of cleanup) rmSync(path, { recursive: true, force: true });
   });
 
   it('keeps serving the app, logs the outage, turns ready once Redis starts and logs a dropped message', async () => {
@@ -123,8 +125,12 @@ describe('README: the mount snippet, run with Redis down at start', () => {
     // The first block under the heading: the snippet a user copies (the next one shows how to wait for ready).
     const mount = tsBlocks(readFileSync(`${root}README.md`, 'utf8')).filter((b) => b.heading === 'Mount it into your app');
     expect(mount[0]?.code).toMatch(/attachSystemStream\(server/);
-    mkdirSync(dir, { recursive: true });
-    const file = `${dir}/mount-app.ts`;
+    // A folder of its own, without the package.json the type-check above writes: `system-stream` must resolve
+    // through this package's own name, which only the nearest package.json (the repository's) provides.
+    const appDir = `${root}temp/readme-mount-${randomUUID()}`;
+    mkdirSync(appDir, { recursive: true });
+    cleanup.push(appDir);
+    const file = `${appDir}/mount-app.ts`;
     writeFileSync(file, `${mount[0]!.code}\n`);
 
     const [redisPort, appPort] = (await freePorts(2)) as [number, number];
@@ -132,11 +138,14 @@ describe('README: the mount snippet, run with Redis down at start', () => {
     app = runTs(file, { DASHBOARD_KEY: key, REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(appPort) });
 
     // The app's own route answers while Redis is down; the stream's readiness says 503.
+    // (A generous bound: on a loaded machine, Node with the TypeScript loader starts slowly.)
     await pollUntil(
       'the app to serve /api/health',
       async () => ((await statusOf(appPort, '/api/health')) === 200 ? true : undefined),
-      15_000,
-    );
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; the app wrote: ${app?.output().slice(-2000)}`);
+    });
     expect(await statusOf(appPort, '/api/system/ready')).toBe(503);
     expect(await statusOf(appPort, '/api/system/health')).toBe(200);
     // The outage is logged through the snippet's logger, naming where Redis is (host:port, never the URL's secrets).
@@ -165,5 +174,5 @@ describe('README: the mount snippet, run with Redis down at start', () => {
 
     // SIGTERM: the snippet's handler closes the stream, then the server, and the process ends by itself.
     expect(await app.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  }, 90_000);
+  }, 150_000);
 });
