@@ -471,7 +471,9 @@ describe('StreamManager', () => {
     });
 
     it('rejects a negative idleTimeoutMs', () => {
-      expect(() => create({ idleTimeoutMs: -1 })).toThrow('Expected `idleTimeoutMs` to be an integer from 0 to 2147483647 (milliseconds), got -1');
+      expect(() => create({ idleTimeoutMs: -1 })).toThrow(
+        'Expected `idleTimeoutMs` to be an integer from 0 to 2147483647 (milliseconds), got -1',
+      );
     });
   });
 
