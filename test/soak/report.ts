@@ -327,7 +327,7 @@ function evaluate(r: SoakResult, received: number | undefined, subscribedMessage
   }).length;
   add(
     within1s === r.fleet.outages.length,
-    `live data flowed again within 1 s of Redis accepting connections (issue 3) after ${within1s}/${r.fleet.outages.length} restarts`,
+    `live data flowed again within 1 s of Redis accepting connections after ${within1s}/${r.fleet.outages.length} restarts`,
     'warn',
   );
   const late503 = r.fleet.outages.filter((o) => [...o.stayed].some((id) => (o.got503.get(id) ?? Infinity) - o.killAt > 1000)).length;
