@@ -5,7 +5,6 @@ export {
   envelopeKey,
   keyProtocol,
   KEY_PROTOCOL_PREFIX,
-  parsePacket,
   PROTOCOL_V1,
   type Alert,
   type AlertLevel,
@@ -27,6 +26,7 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from './protocol/wire.js';
+export { parsePacket } from './protocol/parse-packet.js';
 export { backoffDelay } from './client/backoff.js';
 export { StreamManager } from './client/stream-manager.js';
 export type {

@@ -13,7 +13,6 @@ export {
   envelopeKey,
   keyProtocol,
   KEY_PROTOCOL_PREFIX,
-  parsePacket,
   PROTOCOL_V1,
   type Alert,
   type AlertLevel,
@@ -35,6 +34,7 @@ export {
   type SystemMetric,
   type SystemMetricMessage,
 } from './protocol/wire.js';
+export { parsePacket } from './protocol/parse-packet.js';
 export type { RedisLike } from './redis/redis-connection.js';
 export { historyStreamKey } from './redis/history-script.js';
 export type { RedisState } from './redis/health.js';

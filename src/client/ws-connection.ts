@@ -8,7 +8,6 @@
 // grows without bound; what is not used as sent is reported to the host (`discarded`).
 import {
   ENVELOPE_TYPES,
-  parsePacket,
   type Envelope,
   type EnvelopeType,
   type ErrorPacket,
@@ -17,6 +16,7 @@ import {
   type SourceStatusPacket,
   type StatusPacket,
 } from '../protocol/wire.js';
+import { parsePacket } from '../protocol/parse-packet.js';
 import type { ResolvedOptions } from './client-options.js';
 import type { StreamDiscard, WebSocketLike } from './types.js';
 

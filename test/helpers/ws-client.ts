@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, type ClientOptions } from 'ws';
-import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
+import { type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
+import { parsePacket } from '../../src/protocol/parse-packet.js';
 import { checkFrame } from './conformance.js';
 
 /** A ws client that records every packet it receives, for tests. */

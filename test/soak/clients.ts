@@ -7,7 +7,8 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { ResumeTracker } from '../../src/client/resume.js';
 import { isTerminalCloseCode } from '../../src/protocol/close-codes.js';
-import { parsePacket, type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
+import { type Envelope, type ServerPacket } from '../../src/protocol/wire.js';
+import { parsePacket } from '../../src/protocol/parse-packet.js';
 import { FLOOD_HOT_METRIC, FLOOD_METRIC, INVALID_SOURCE, PROBE_METRIC } from './producer.js';
 
 export type Role = 'reader' | 'observer' | 'slow' | 'zombie';

@@ -6,7 +6,8 @@ import { MAX_LATEST_KEYS, MAX_STALE_SOURCES } from '../../../src/client/latest-s
 import { StreamManager } from '../../../src/client/stream-manager.js';
 import type { StreamDiscard, StreamManagerOptions } from '../../../src/client/types.js';
 import { MAX_FRAME_CHARS, MAX_SNAPSHOT_PACKETS } from '../../../src/client/ws-connection.js';
-import { parsePacket, type Envelope, type ServerPacket, type SystemMetricMessage } from '../../../src/protocol/wire.js';
+import { type Envelope, type ServerPacket, type SystemMetricMessage } from '../../../src/protocol/wire.js';
+import { parsePacket } from '../../../src/protocol/parse-packet.js';
 import { FakeSocket } from '../../helpers/fake-browser.js';
 import { alert, container, metric } from '../../helpers/fixtures.js';
 
