@@ -131,11 +131,12 @@ function digest(payload: Buffer | string): number {
  *
  * Stamps received live move nothing by themselves. A live message is dropped as a duplicate only when its
  * stamp is the ID of an entry read from the stream (and its payload that entry's), and a catch-up skips
- * the entries it finds already delivered live (same ID, same payload); every few seconds, and before each catch-up, the newest
- * stamps received live are looked up in the stream (`XRANGE key id id`), and the newest one found becomes
- * where the next catch-up starts. So a forged stamp, a stamp of another stream, or a stream whose IDs went
- * backwards (recreated, or a Redis clock put back) can neither hide messages nor move the catch-up past
- * any. A stamp dated more than `maxClockSkewMs` ahead is ignored: the message passes as unstamped.
+ * the entries it finds already delivered live (same ID, same payload). Every few seconds, and before each
+ * catch-up, the newest stamps received live are looked up in the stream (`XRANGE key id id`), and the
+ * newest one found becomes where the next catch-up starts. So a forged stamp, a stamp of another stream,
+ * or a stream whose IDs went backwards (recreated, or a Redis clock put back) can neither hide messages
+ * nor move the catch-up past any. A stamp dated more than `maxClockSkewMs` (at least 60 s) ahead is
+ * ignored, counted (`onIgnoredStamp`) and logged at most once per 10 s: the message passes as unstamped.
  *
  * Messages the stream does not hold (producers that only PUBLISH, stamps of another stream, ignored
  * stamps) pass through in the order received; once one has been seen, `onGap` is called at once (the load
