@@ -267,7 +267,8 @@ export interface SystemStreamOptions {
    * 2147483647. An envelope dated further ahead (a producer's clock that is wrong, or a forged date) is
    * dropped as invalid: its key would otherwise keep a value that every later, correct one sorts before,
    * for clients that resume by time and for the history. The same limit applies to the stamps of the
-   * Redis-backed history (`historyStream`): a stamp dated further ahead is ignored.
+   * Redis-backed history (`historyStream`), but never less than 60 s there, since Redis's clock dates the
+   * stamps: a stamp dated further ahead is ignored (the message passes as if unstamped).
    * @defaultValue `300000` (5 minutes)
    */
   readonly maxClockSkewMs?: number | undefined;
