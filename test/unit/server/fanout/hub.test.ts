@@ -1,7 +1,7 @@
 // The hub with fake sockets and fake timers: admission order, filter groups, backpressure, the replay slots
 // and the close paths. No network; time moves only when a test advances it.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { InitialSource } from '../../../../src/server/fanout/client-connection.js';
+import type { InitialSource } from '../../../../src/server/fanout/initial-packets.js';
 import { controlDelivery, envelopeDelivery, snapshotEndDelivery, type Delivery } from '../../../../src/server/fanout/delivery.js';
 import { Fanout, MAX_REPLAYS, REPLAY_MAX_MS, REPLAY_STALL_MS, type FanoutOptions } from '../../../../src/server/fanout/hub.js';
 import { CloseCode } from '../../../../src/protocol/close-codes.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { envelopeDelivery, type Delivery } from '../../../../src/server/fanout/delivery.js';
-import { HistoryStore, parseTime, sinceOf } from '../../../../src/server/state/history.js';
+import { HistoryStore } from '../../../../src/server/state/history.js';
+import { parseTime } from '../../../../src/server/state/time.js';
 import { envelopeKey, type Envelope, type SnapshotEndPacket } from '../../../../src/protocol/wire.js';
 import { SnapshotStore } from '../../../../src/server/state/snapshot.js';
 
@@ -284,40 +285,6 @@ describe('Backfill (lazy, chunked, cut)', () => {
     const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
     backfill.close();
     expect(backfill.next()).toBeNull();
-  });
-});
-
-describe('sinceOf', () => {
-  it.each([
-    ['/ws?since=1768624200000', 1768624200000],
-    ['/ws?api_key=k&since=0', 0],
-    ['/ws?since=2026-01-17T04:30:00Z', T0],
-    ['/ws?since=2026-01-17T04:30:00.123Z', T0 + 123],
-    ['/ws?since=2026-01-17T05:30:00%2B01:00', T0],
-    ['/ws?since=2026-01-17T05:30:00+01:00', T0], // an unencoded + arrives as a space
-    ['/ws?since=2026-01-17T04:30Z', T0],
-  ])('reads %s', (url, expected) => {
-    expect(sinceOf(url)).toBe(expected);
-  });
-
-  it.each([
-    '/ws?since=',
-    '/ws?since=yesterday',
-    '/ws?since=2026-01-17T04:30:00', // no timezone
-    '/ws?since=2026-01-17',
-    '/ws?since=-5',
-    '/ws?since=1.5',
-    '/ws?since=99999999999999999',
-    '/ws?since=2026-13-40T99:99:99Z',
-    '/ws?since=1&since=2',
-  ])('refuses %s', (url) => {
-    expect(sinceOf(url)).toBeNull();
-  });
-
-  it('is undefined without a since', () => {
-    expect(sinceOf('/ws?types=alert')).toBeUndefined();
-    expect(sinceOf('/ws')).toBeUndefined();
-    expect(sinceOf(undefined)).toBeUndefined();
   });
 });
 
