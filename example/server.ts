@@ -22,6 +22,7 @@ import {
   type Logger,
   type SystemPublisher,
   type SystemStreamOptions,
+  type SystemStreamStats,
 } from 'system-stream';
 import { startSentinel, type Sentinel, type SentinelOptions } from 'system-stream/sentinel';
 
@@ -90,6 +91,8 @@ export interface Example {
    * first use; closed by `close()`.
    */
   readonly publisher: SystemPublisher;
+  /** The stream's counters (see `SystemStream.stats()`). */
+  stats(): SystemStreamStats;
   /** Stops the sentinel, closes dashboards with 1001, then the HTTP server. Idempotent. */
   close(): Promise<void>;
 }
@@ -138,6 +141,7 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     redis: bus ?? (redisUrl as string),
     apiKeys: [apiKey],
     jwt: { secret: tokenSecret },
+    compression: true, // permessage-deflate for browsers (they all offer it), compressed once per group of dashboards
     logger,
   });
   mountDashboardAuth(app, apiKey, tokenSecret, options.tokenTtlMs ?? 300_000);
@@ -187,6 +191,7 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     get publisher() {
       return getPublisher();
     },
+    stats: () => stream.stats(),
     close: () => (closing ??= close()),
   };
 }

@@ -175,6 +175,14 @@ describe('example dashboard in Chromium (in-process bus)', () => {
     expect(latencyMs).toBeLessThan(1000);
   });
 
+  it('receives compressed frames: Chromium negotiates permessage-deflate and the server writes fewer bytes', async () => {
+    // The values above arrived (and decoded) through the compressed stream; the counters show how much it saved.
+    const { bytesWritten, bytesBeforeCompression, compressionRatio } = example!.stats();
+    expect(bytesBeforeCompression).toBeGreaterThan(0);
+    expect(bytesWritten).toBeLessThan(bytesBeforeCompression);
+    expect(compressionRatio).toBeLessThan(0.8);
+  });
+
   it('shows a metric published through the publisher within 200 ms', async () => {
     // Publish right after one of the sentinel's samples has been shown: its next one is about a second
     // away, so it cannot overwrite ours inside the 200 ms being measured.
