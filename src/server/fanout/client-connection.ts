@@ -127,6 +127,9 @@ export class ClientConnection implements Observer<readonly Delivery[]>, Backpres
 
   onConflated(): void {
     this.#ctx.counters.conflated++;
+    // While the initial packets go out, nothing held is replaced: a packet is only dropped past the bound,
+    // and the backfill the client is waiting for can no longer say it is complete.
+    for (const source of this.#initial) source.markIncomplete?.();
   }
 
   onOverflow(): void {

@@ -19,6 +19,11 @@ export interface InitialSource {
   prepare(): boolean;
   /** Makes what is left smaller because the client cannot take it all (a backfill keeps each key's latest). */
   cut(): void;
+  /**
+   * Says that live packets held for the client while this goes out were dropped, so a backfill's end must
+   * not say `complete: true`. Optional: a snapshot makes no such claim.
+   */
+  markIncomplete?(): void;
   /** Lets go of what it holds. */
   close(): void;
 }

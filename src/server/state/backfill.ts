@@ -39,6 +39,7 @@ export class Backfill {
   #sent = 0;
   #complete = false;
   #isCut = false;
+  #isLossy = false;
   #isDone = false;
   /** A cut backfill's sifting of what was left, in progress. */
   #sift: Sift | null = null;
@@ -59,7 +60,7 @@ export class Backfill {
 
   /** Whether its `snapshot_end` says `complete: true` (known once started; `false` once cut). */
   get complete(): boolean {
-    return this.#complete && !this.#isCut;
+    return this.#complete && !this.#isCut && !this.#isLossy;
   }
 
   /** Whether it was cut. */
@@ -149,6 +150,11 @@ export class Backfill {
     this.#pos = 0;
     this.#sift = null;
     return true;
+  }
+
+  /** Says that values after it were lost to the client (its live packets held meanwhile were dropped): `complete` is then false. */
+  markIncomplete(): void {
+    this.#isLossy = true;
   }
 
   /** Lets go of everything it holds (the client has gone). */

@@ -97,4 +97,16 @@ describe('ClientConnection', () => {
     expect(source.close).toHaveBeenCalledOnce();
     expect(client2.initialSource).toBeUndefined();
   });
+
+  it('marks its waiting backfill incomplete when live packets held meanwhile had to be dropped', () => {
+    const source = { isStarted: true, next: vi.fn(() => null), prepare: () => true, cut: vi.fn(), close: vi.fn(), markIncomplete: vi.fn() };
+    const { ws, live, ctx } = connection();
+    ws.bufferedAmount = 10_000; // nothing goes out: the live packets are held
+    const client = new ClientConnection('c3', ws.asWs(), live, { ...ctx, maxHeldPerClient: 10 }, [source]);
+    for (let i = 0; i < 10; i++) live.next([d(i)]);
+    expect(source.markIncomplete).not.toHaveBeenCalled(); // ten held, none replaced although they share a key
+    live.next([d(10)]);
+    expect(source.markIncomplete).toHaveBeenCalled();
+    expect(client.initialSource).toBe(source);
+  });
 });

@@ -280,6 +280,14 @@ describe('Backfill (lazy, chunked, cut)', () => {
     expect(backfill.complete).toBe(false);
   });
 
+  it('says complete: false once told that live packets after it were lost', () => {
+    const h = filled(1000, 10);
+    const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
+    backfill.markIncomplete();
+    const end = JSON.parse(backfill.toArray().at(-1)!.json) as SnapshotEndPacket;
+    expect(end.data).toMatchObject({ count: 1000, complete: false });
+  });
+
   it('lets go of everything once closed', () => {
     const h = filled(1000, 10);
     const backfill = h.store.replay(T0, h.snapshot.deliveries(), null);
