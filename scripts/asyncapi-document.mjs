@@ -86,6 +86,8 @@ export function buildAsyncApiDocument(schemas, { version }) {
         '  one waits, in the order clients connected, and its client receives nothing until its turn. A',
         '  backfill its client does not take (its socket stays full for 250 ms, or it is still going out after',
         '  10 s) is cut: of what is left, only the latest envelope of each key is sent, and `complete` is false.',
+        '  Live envelopes that arrive meanwhile are held for the client in full, in order, and follow',
+        '  `snapshot_end`; past 5,000 the oldest are dropped, and `complete` is false.',
         '- Resuming without repeats (what the `StreamManager` client does): reconnect with `since` = the newest',
         '  `time` received (less a margin for producer clocks that disagree, which costs bytes, never repeats),',
         '  and pass an envelope on only when its `time` is after the newest passed on for its key, or equal to',
