@@ -7,6 +7,20 @@ import { openMessageSources, type HistoryMarks } from './message-sources.js';
 import { createReadyDeadline } from './ready-deadline.js';
 import { openSubscriber } from './subscriber.js';
 
+/** The stream options the subscription reads (the rest of {@link SubscriptionOptions} is the stream's own). */
+export const SUBSCRIPTION_OPTION_NAMES = [
+  'redis',
+  'channel',
+  'channels',
+  'sharded',
+  'historyStream',
+  'historyMs',
+  'redisHealthCheckMs',
+  'readyTimeoutMs',
+  'maxClockSkewMs',
+  'logger',
+] as const;
+
 export interface SubscriptionOptions {
   readonly redis: string | RedisLike;
   /** The first of `channels`, for logs. */

@@ -1,39 +1,28 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { merge, Subject, tap } from 'rxjs';
+import { Subject, tap } from 'rxjs';
 import { CloseCode } from '../protocol/close-codes.js';
 import { redisDownDelivery, redisUpDelivery, type Delivery } from './fanout/delivery.js';
 import { pick } from '../shared/pick.js';
-import { Fanout } from './fanout/hub.js';
+import { Fanout, FANOUT_OPTION_NAMES } from './fanout/hub.js';
 import { HistoryStore } from './state/history.js';
 import { createStreamMetrics } from './http/metrics.js';
 import { createMetricsRoute } from './http/metrics-route.js';
 import { resolveOptions, type SystemStreamOptions } from './options.js';
-import { createPipeline } from './pipeline.js';
+import { startIngest } from './ingest.js';
 import { createPipelineHooks } from './pipeline-hooks.js';
 import type { Envelope } from '../protocol/wire.js';
-import { openSubscription } from '../redis/subscription.js';
+import { openSubscription, SUBSCRIPTION_OPTION_NAMES } from '../redis/subscription.js';
 import { createRouter } from './http/router.js';
 import { SnapshotStore } from './state/snapshot.js';
 import { startStalenessTracker } from './state/source-staleness.js';
-import { createCounters, createLabelledCounters } from './stats.js';
+import { createCounters, createLabelledCounters, statsOf } from './stats.js';
 import type { SystemStream } from './stream.js';
-import { createStreamHandshake } from './handshake/handshake.js';
+import { createStreamHandshake, HANDSHAKE_OPTION_NAMES } from './handshake/handshake.js';
 import { assertRouteFree, assertServer, routeUpgrades } from './handshake/routes.js';
 
 /** How long `close()` waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 1000;
-// What each part reads of the options, by name, so that a part's dependencies show here.
-// prettier-ignore
-const FANOUT_OPTIONS = ['logger', 'maxBufferedBytes', 'slowClientTimeoutMs', 'maxMessagesPerSecond', 'heartbeatIntervalMs',
-  'compression'] as const;
-// prettier-ignore
-const SUBSCRIPTION_OPTIONS = ['redis', 'channel', 'channels', 'sharded', 'historyStream', 'historyMs', 'redisHealthCheckMs',
-  'readyTimeoutMs', 'maxClockSkewMs', 'logger'] as const;
-// prettier-ignore
-const HANDSHAKE_OPTIONS = ['path', 'logger', 'allowedOrigins', 'compression', 'maxClients', 'apiKeys', 'jwt', 'authenticate', 'authRequired',
-  'authenticateTimeoutMs', 'maxPendingAuthentications'] as const;
-
 /**
  * Serves the Redis channel's messages to WebSocket clients on `server`, at `options.path`.
  * Throws {@link SystemStreamError} `SST_ERR_INVALID_OPTION` for bad options and
@@ -57,11 +46,11 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
   // Before anything is opened or registered: a missing prom-client or a registry that already holds our names throws here.
   const gauges = { clients: (): number => fanout.size, isRedisUp: (): boolean => subscription.state === 'up' };
   const metrics = o.metrics && createStreamMetrics(o.metrics, { counters, labelled, ...gauges });
-  const fanout: Fanout = new Fanout({ ...pick(o, FANOUT_OPTIONS), counters, onWritten: metrics?.written });
+  const fanout: Fanout = new Fanout({ ...pick(o, FANOUT_OPTION_NAMES), counters, onWritten: metrics?.written });
 
   // Redis: the stream's own subscriber; each outage and recovery is told to every client once.
   const subscription = openSubscription({
-    ...pick(o, SUBSCRIPTION_OPTIONS),
+    ...pick(o, SUBSCRIPTION_OPTION_NAMES),
     history,
     onLost: () => fanout.broadcast([redisDownDelivery()]),
     onRestored() {
@@ -72,41 +61,22 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
 
   // Silent producers: one tracker and one timer for all sources and clients, fed by every valid envelope.
   const staleness = startStalenessTracker(pick(o, ['staleAfterIntervals', 'staleFloorMs']), (batch) => fanout.broadcast(batch));
-  // Envelopes read back from the Redis stream count as seen at their own time (see observe()).
-  let isReplaying = false;
-  messages.subscribe((envelope) => staleness.observe(envelope, isReplaying));
-
-  // The shared path, run once per message whatever the number of clients.
   const fanOut = (batch: readonly Delivery[]): void => {
     history.record(batch); // before it goes out: a client accepted from now on gets it live, not twice
     fanout.broadcast(batch);
   };
-  const pipelineOptions = pick(o, ['maxMessageBytes', 'maxClockSkewMs', 'throttleMs', 'writeDelayMs']);
-  const hooks = createPipelineHooks({ ...pick(o, ['logger', 'channel']), counters, labelled, snapshot, messages });
-  const pipeline = merge(
-    createPipeline(subscription.messages$.pipe(tap(() => counters.received++)), pipelineOptions, hooks),
-    // Read back from the Redis stream: published long enough ago that its throttle windows are over.
-    createPipeline(
-      subscription.recovered$,
-      { ...pipelineOptions, throttleMs: 0 },
-      {
-        ...hooks,
-        onValid(envelope, key) {
-          isReplaying = true;
-          try {
-            hooks.onValid(envelope, key);
-          } finally {
-            isReplaying = false;
-          }
-        },
-      },
-    ),
-  ).subscribe({
-    next: metrics?.timeFanOut(fanOut) ?? fanOut,
-    error: (err: unknown) => subscription.fail(err),
+  const pipeline = startIngest({
+    live$: subscription.messages$.pipe(tap(() => counters.received++)),
+    recovered$: subscription.recovered$,
+    options: pick(o, ['maxMessageBytes', 'maxClockSkewMs', 'throttleMs', 'writeDelayMs']),
+    hooks: createPipelineHooks({ ...pick(o, ['logger', 'channel']), counters, labelled, snapshot, messages }),
+    messages$: messages,
+    staleness,
+    fanOut: metrics?.timeFanOut(fanOut) ?? fanOut,
+    onError: (err) => subscription.fail(err),
   });
 
-  const handshake = createStreamHandshake(pick(o, HANDSHAKE_OPTIONS), {
+  const handshake = createStreamHandshake(pick(o, HANDSHAKE_OPTION_NAMES), {
     counters,
     labelled,
     clients: () => fanout.size,
@@ -140,13 +110,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     ready: subscription.ready,
     messages$: messages.asObservable(),
     path: o.path,
-    stats: () => ({
-      ...counters,
-      compressionRatio: counters.bytesBeforeCompression === 0 ? 1 : counters.bytesWritten / counters.bytesBeforeCompression,
-      recovered: subscription.recoveredCount,
-      clients: fanout.size,
-      redis: subscription.state,
-    }),
+    stats: () => statsOf(counters, { recovered: subscription.recoveredCount, clients: fanout.size, redis: subscription.state }),
     snapshot: () => snapshot.envelopes(),
     metrics: metrics?.registry,
     setApiKeys: handshake.setApiKeys,

@@ -51,6 +51,12 @@ export interface SystemStreamStats {
 /** The mutable counters behind {@link SystemStreamStats}. */
 export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis' | 'compressionRatio'>]: number };
 
+/** The stats of a stream: its counters, the compression ratio, and the current state. */
+export function statsOf(counters: StreamCounters, now: Pick<SystemStreamStats, 'recovered' | 'clients' | 'redis'>): SystemStreamStats {
+  const { bytesWritten, bytesBeforeCompression } = counters;
+  return { ...counters, ...now, compressionRatio: bytesBeforeCompression === 0 ? 1 : bytesWritten / bytesBeforeCompression };
+}
+
 export function createCounters(): StreamCounters {
   return {
     received: 0,

@@ -24,6 +24,16 @@ export const REPLAY_STALL_MS = 250;
 /** A backfill still going out after this long is cut too, so that a client on a slow link cannot hold a slot for long. */
 export const REPLAY_MAX_MS = 10_000;
 
+/** The stream options the hub reads (see {@link FanoutOptions}). */
+export const FANOUT_OPTION_NAMES = [
+  'logger',
+  'maxBufferedBytes',
+  'slowClientTimeoutMs',
+  'maxMessagesPerSecond',
+  'heartbeatIntervalMs',
+  'compression',
+] as const;
+
 export interface FanoutOptions {
   readonly counters: StreamCounters;
   readonly logger: Logger;

@@ -13,20 +13,22 @@ import { createUpgradeHandler, type UpgradeHandler } from './upgrade.js';
 
 const LOG_INTERVAL_MS = 10_000;
 
-export type HandshakeOptions = Pick<
-  ResolvedOptions,
-  | 'path'
-  | 'logger'
-  | 'allowedOrigins'
-  | 'compression'
-  | 'maxClients'
-  | 'apiKeys'
-  | 'jwt'
-  | 'authenticate'
-  | 'authRequired'
-  | 'authenticateTimeoutMs'
-  | 'maxPendingAuthentications'
->;
+/** The stream options the handshake reads. */
+export const HANDSHAKE_OPTION_NAMES = [
+  'path',
+  'logger',
+  'allowedOrigins',
+  'compression',
+  'maxClients',
+  'apiKeys',
+  'jwt',
+  'authenticate',
+  'authRequired',
+  'authenticateTimeoutMs',
+  'maxPendingAuthentications',
+] as const;
+
+export type HandshakeOptions = Pick<ResolvedOptions, (typeof HANDSHAKE_OPTION_NAMES)[number]>;
 
 export interface HandshakeContext {
   readonly counters: StreamCounters;
