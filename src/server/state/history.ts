@@ -235,8 +235,9 @@ export class HistoryStore implements BackfillSource {
   }
 
   /**
-   * Of `snapshot`, the envelopes a backfill also sends: those that are not their key's last value recorded
-   * up to `endSeq` with a time at or after `fromMs` (which the backfill sends already).
+   * Of `snapshot`, the envelopes a backfill also sends: those of keys with no value recorded up to `endSeq`
+   * with a time at or after `fromMs` (for the others the backfill sends what was delivered, as a client
+   * connected all along received it).
    * @internal
    */
   snapshotItems(snapshot: readonly Delivery[], endSeq: number, fromMs: number, items: Item[]): void {
@@ -244,7 +245,9 @@ export class HistoryStore implements BackfillSource {
     for (const delivery of snapshot) {
       if (delivery.key === undefined) continue;
       const last = this.#byKey.get(delivery.key)?.findLast((entry) => entry.seq <= endSeq);
-      if (last !== undefined && !last.evicted && last.timeMs >= fromMs && last.delivery.json === delivery.json) continue;
+      // A key the history holds in the range: the backfill has what was delivered; a newer snapshot value (waiting
+      // in its throttle window, or one the throttle dropped) is on its way live, or never went to anyone.
+      if (last !== undefined && !last.evicted && last.timeMs >= fromMs) continue;
       const timeMs = delivery.time == null ? NaN : parseTime(delivery.time);
       items.push({ delivery, timeMs: Number.isFinite(timeMs) ? timeMs : -Infinity, seq: ++seq });
     }
