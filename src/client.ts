@@ -30,17 +30,19 @@ export { parsePacket } from './protocol/parse-packet.js';
 export { backoffDelay } from './client/backoff.js';
 export { StreamManager } from './client/stream-manager.js';
 export type {
-  FetchLike,
-  NetworkSource,
   StreamManagerEventMap,
   StreamManagerOptions,
-  StreamManagerTimers,
   StreamDiscard,
   StreamObserver,
   StreamState,
   StreamStatus,
   StreamSubscription,
+} from './client/types.js';
+export type {
+  FetchLike,
+  NetworkSource,
+  StreamManagerTimers,
   VisibilitySource,
   WebSocketConstructor,
   WebSocketLike,
-} from './client/types.js';
+} from './client/environment.js';

@@ -15,14 +15,8 @@ import {
   optionsObject,
   type OptionNames,
 } from '../shared/option-kit.js';
-import type {
-  FetchLike,
-  NetworkSource,
-  StreamManagerOptions,
-  StreamManagerTimers,
-  VisibilitySource,
-  WebSocketConstructor,
-} from './types.js';
+import type { StreamManagerOptions } from './types.js';
+import type { FetchLike, NetworkSource, StreamManagerTimers, VisibilitySource, WebSocketConstructor } from './environment.js';
 
 /** {@link StreamManagerOptions} after checks and defaults. */
 export interface ResolvedOptions {

@@ -18,7 +18,8 @@ import {
 } from '../protocol/wire.js';
 import { parsePacket } from '../protocol/parse-packet.js';
 import type { ResolvedOptions } from './client-options.js';
-import type { StreamDiscard, WebSocketLike } from './types.js';
+import type { StreamDiscard } from './types.js';
+import type { WebSocketLike } from './environment.js';
 
 // The socket with the handlers the manager sets; both the browser's WebSocket and ws's have them.
 interface Socket extends WebSocketLike {

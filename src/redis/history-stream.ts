@@ -6,6 +6,10 @@
 // trusted to say what the stream holds: what counts as already delivered, and where a catch-up starts,
 // comes only from entries read from the stream with XRANGE (a stamp received live is looked up there
 // before the catch-up starts after it).
+//
+// Longer than 300 lines on purpose: fromHistoryChannel is one state machine (live messages held or passed,
+// a catch-up running, stamps waiting to be looked up) whose every step reads and writes the same state;
+// split by topic, each part would need all of it.
 import { Observable } from 'rxjs';
 import { createRateLimitedLog, type Logger } from '../shared/logger.js';
 import { fromRedisChannel, type ChannelConnection, type ChannelEvents } from './channel-source.js';

@@ -1,6 +1,6 @@
 // Stand-ins for the browser APIs StreamManager uses, driven by the test: a WebSocket, the page's
 // visibility, the network, Web Locks and BroadcastChannel. None touches the network or a real timer.
-import type { NetworkSource, VisibilitySource } from '../../src/client/types.js';
+import type { NetworkSource, VisibilitySource } from '../../src/client/environment.js';
 import { vi } from 'vitest';
 
 /**

@@ -1,4 +1,4 @@
-import type { StreamManagerTimers } from '../../src/client/types.js';
+import type { StreamManagerTimers } from '../../src/client/environment.js';
 
 /**
  * StreamManager timers that hold every wait until the test releases it, while the clock stays real: a

@@ -2,7 +2,7 @@
 // hostile-server.test.ts can watch what it does and whether the process survives what the server sends.
 import { WebSocket } from 'ws';
 import { StreamManager } from '../../../src/client/stream-manager.js';
-import type { WebSocketConstructor } from '../../../src/client/types.js';
+import type { WebSocketConstructor } from '../../../src/client/environment.js';
 
 const manager = new StreamManager({
   url: process.env['HOSTILE_URL'] ?? '',
