@@ -59,7 +59,16 @@ const QUICK = [
 const COMPRESSION = [
   { name: '1,000 clients, 50 msg/s, deflate offered', clients: 1000, rate: 50, seconds: 20 },
   // A fleet: 100 hosts publishing 20 envelopes a second each, watched by 100 dashboards.
-  { name: 'sentinel shape: 100 hosts x 20 envelopes/s, 100 dashboards', clients: 100, rate: 2000, seconds: 20, keys: 2000, sources: 100 },
+  // 2,000 values a second per dashboard: over the default per-client cap of 1,000, raised so that nothing is conflated.
+  {
+    name: 'sentinel shape: 100 hosts x 20 envelopes/s, 100 dashboards',
+    clients: 100,
+    rate: 2000,
+    seconds: 20,
+    keys: 2000,
+    sources: 100,
+    maxMessagesPerSecond: 5000,
+  },
   { name: 'idle: 1,000 clients, deflate offered', clients: 1000, idle: true },
 ];
 const CLIENTS_PER_PROCESS = 5000;
@@ -93,7 +102,14 @@ async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, proc };
 }
 
-async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs = 0, workers = 1 }, profileName = impl) {
+async function startServer(
+  impl,
+  redisUrl,
+  channel,
+  maxClients,
+  { writeDelayMs = 0, workers = 1, maxMessagesPerSecond },
+  profileName = impl,
+) {
   // BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles each server's whole run; --profile DIR only its measured part.
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const implArgs = [
@@ -110,6 +126,7 @@ async function startServer(impl, redisUrl, channel, maxClients, { writeDelayMs =
   // --profile DIR: a CPU profile of each server's measured part, DIR/<scenario>-<impl>-<round>.cpuprofile (see profile-summary.mjs).
   if (args.profile) implArgs.push('--profile-to', `${args.profile}/${profileName}.cpuprofile`);
   implArgs.push('--workers', String(workers));
+  if (maxMessagesPerSecond !== undefined) implArgs.push('--max-messages-per-second', String(maxMessagesPerSecond));
   const proc = spawn(
     process.execPath,
     [
@@ -194,7 +211,16 @@ async function runOnce(scenario, impl, redisUrl, round) {
       const filterArgs = ['--filters', String(scenario.filters ?? 0), '--offset', offset];
       const child = fork(
         `${here}clients.mjs`,
-        ['--url', url, '--n', String(n), '--track', scenario.burst ? 'final' : 'none', ...filterArgs],
+        [
+          '--url',
+          url,
+          '--n',
+          String(n),
+          '--track',
+          scenario.burst ? 'final' : 'none',
+          ...filterArgs,
+          ...(args['compression-compare'] ? ['--deflate'] : []),
+        ],
         { stdio: 'inherit' },
       );
       children.push(child);

@@ -12,6 +12,7 @@ const { values: args } = parseArgs({
     // With --filters F, client number i (counted from --offset across processes) asks for `?source=h<i % F>`.
     filters: { type: 'string', default: '0' },
     offset: { type: 'string', default: '0' },
+    deflate: { type: 'boolean', default: false },
   },
 });
 const n = Number(args.n);
@@ -68,7 +69,8 @@ await new Promise((resolve) => {
       next++;
       const filters = Number(args.filters);
       const url = filters > 0 ? `${args.url}&source=h${(Number(args.offset) + next - 1) % filters}` : args.url;
-      const ws = new WebSocket(url, { skipUTF8Validation: true, perMessageDeflate: false });
+      // --deflate: offer permessage-deflate, as browsers do (ws's defaults); otherwise offer nothing.
+      const ws = new WebSocket(url, { skipUTF8Validation: true, perMessageDeflate: args.deflate });
       sockets.push(ws);
       ws.on('message', onFrame);
       ws.on('error', () => {});

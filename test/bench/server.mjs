@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     'write-delay-ms': { type: 'string', default: '0' },
     metrics: { type: 'boolean', default: false },
     compression: { type: 'boolean', default: false },
+    'max-messages-per-second': { type: 'string' },
     // Writes a CPU profile of the measured part only (from /bench/ingest-reset to the /bench/stats after it).
     'profile-to': { type: 'string' },
     // Another build of the library (a `dist` directory), to measure before and after in one run.
@@ -112,6 +113,7 @@ async function runServer() {
       writeDelayMs: Number(args['write-delay-ms']),
       ...(args.metrics ? { metrics: true } : {}),
       ...(args.compression ? { compression: true } : {}),
+      ...(args['max-messages-per-second'] ? { maxMessagesPerSecond: Number(args['max-messages-per-second']) } : {}),
     });
     await stream.ready;
     if (args.metrics && stream.metrics === undefined) throw new Error('--metrics given but the stream has no metrics');
