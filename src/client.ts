@@ -1,5 +1,7 @@
 // Browser entry point (`system-stream/client`): nothing here may import Node modules, ws or ioredis.
 export { CloseCode, isTerminalCloseCode } from './protocol/close-codes.js';
+// StreamManager's constructor throws this for a bad option (code SST_ERR_INVALID_OPTION), as the server does.
+export { SystemStreamError, type SystemStreamErrorCode } from './shared/errors.js';
 export {
   ENVELOPE_TYPES,
   envelopeKey,
