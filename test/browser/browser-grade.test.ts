@@ -4,12 +4,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example, type ExampleOptions } from '../../example/server.js';
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
-import { chromiumPath } from '../helpers/executables.js';
+import { launchChromium } from '../helpers/executables.js';
 
 const CLIENT_BUILD = new URL('../../dist/system-stream-client.js', import.meta.url);
 const QUIET_SENTINEL: ExampleOptions['sentinel'] = { thresholds: { cpu: false, memory: false, disk: false } };
@@ -21,19 +21,7 @@ const sentinels: Sentinel[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD.pathname} is missing: run npm run compile first (npm test does)`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterEach(async () => {

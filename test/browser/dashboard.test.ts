@@ -7,13 +7,13 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example, type ExampleOptions } from '../../example/server.js';
 import type { SystemSample } from '../../src/sentinel/sample.js';
 import { startSentinel, type Sentinel } from '../../src/sentinel/sentinel.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { chromiumPath } from '../helpers/executables.js';
+import { launchChromium } from '../helpers/executables.js';
 
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const CLIENT_BUILD = fileURLToPath(new URL('../../dist/system-stream-client.js', import.meta.url));
@@ -101,19 +101,7 @@ let browser: Browser;
 beforeAll(async () => {
   // Fail, never skip: the browser test is part of `npm test`, and .ci/run installs Chromium.
   if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD} is missing: run npm run compile first (npm test does)`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -4,10 +4,10 @@
 // uPlot wrapped in a module that records each instance, leaving the page's own code untouched.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample, type Example } from '../../example/server.js';
-import { chromiumPath } from '../helpers/executables.js';
+import { launchChromium } from '../helpers/executables.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const CLIENT_BUILD = new URL('../../dist/system-stream-client.js', import.meta.url);
@@ -44,19 +44,7 @@ describe('example dashboard in Chromium: history on open', () => {
 
   beforeAll(async () => {
     if (!existsSync(CLIENT_BUILD)) throw new Error(`${CLIENT_BUILD.pathname} is missing: run npm run compile first (npm test does)`);
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     redis = await startRedis();
     example = await startExample({ port: 0, apiKey, redisUrl: redis.url });
   });

@@ -5,14 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSystemPublisher, type SystemPublisher } from '../../src/publisher/publisher.js';
 import type { Envelope, SnapshotEndPacket, SystemMetricMessage } from '../../src/protocol/wire.js';
 import { historyStreamKey, publishWithHistory } from '../../src/redis/history-script.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { startServer, type TestServer } from '../helpers/server.js';
-import { connectOpen, snapshotEnvelopes, type TestClient } from '../helpers/ws-client.js';
-import type { SystemStreamOptions } from '../../src/server/options.js';
+import { snapshotEnvelopes } from '../helpers/ws-client.js';
+import { useHistoryFixtures } from '../helpers/history-fixtures.js';
 import { recordingLogger } from '../helpers/logger.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,36 +22,7 @@ const metric = (metric_type: string, value: number, timeMs = Date.now()): System
 const metricValues = (packets: readonly unknown[]): number[] =>
   (packets as Envelope[]).filter((p): p is SystemMetricMessage => p.type === 'system_metric').map((p) => p.data.value);
 
-const disposers: (() => unknown)[] = [];
-const defer = (dispose: () => unknown): void => void disposers.push(dispose);
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) await dispose();
-});
-
-async function redisServer(args?: readonly string[]): Promise<TestRedis> {
-  const redis = await startRedis(args === undefined ? {} : { args });
-  defer(() => redis.stop());
-  return redis;
-}
-
-async function server(redis: TestRedis, channel: string, options: Partial<SystemStreamOptions> = {}): Promise<TestServer> {
-  const s = await startServer({ redis: redis.url, channel, apiKeys: ['k'], historyStream: true, throttleMs: 0, ...options });
-  defer(() => s.close());
-  await s.stream.ready;
-  return s;
-}
-
-function publisher(redis: TestRedis, channel: string, historyStream: boolean | string = true): SystemPublisher {
-  const p = createSystemPublisher({ redis: redis.url, channel, historyStream });
-  defer(() => p.close());
-  return p;
-}
-
-async function client(s: TestServer, query = ''): Promise<TestClient> {
-  const c = await connectOpen(s.wsUrl(`api_key=k${query}`));
-  defer(() => c.close());
-  return c;
-}
+const { defer, redisServer, server, publisher, client } = useHistoryFixtures();
 
 /** Publishes `count` metrics (value 1..count, over `keys` keys) every `everyMs`, calling `during(i)` after each. */
 async function publishSeries(

@@ -1,15 +1,13 @@
 // Producers cannot poison shared state: a stamp, a time or a history key that one producer puts on the
 // channel can affect only its own messages. Real redis-server, real ws clients, the library's publisher.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createSystemPublisher, type SystemPublisher } from '../../../src/publisher/publisher.js';
+import type { SystemPublisher } from '../../../src/publisher/publisher.js';
 import type { Envelope, ServerPacket, SnapshotEndPacket, SystemMetricMessage } from '../../../src/protocol/wire.js';
 import { historyStreamKey } from '../../../src/redis/history-script.js';
-import type { SystemStreamOptions } from '../../../src/server/options.js';
 import { recordingLogger } from '../../helpers/logger.js';
-import { startRedis, type TestRedis } from '../../helpers/redis.js';
-import { startServer, type TestServer } from '../../helpers/server.js';
-import { connectOpen, snapshotEnvelopes, type TestClient } from '../../helpers/ws-client.js';
+import { snapshotEnvelopes } from '../../helpers/ws-client.js';
+import { useHistoryFixtures } from '../../helpers/history-fixtures.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const metric = (value: number, timeMs = Date.now(), source = 'host'): SystemMetricMessage => ({
@@ -21,36 +19,7 @@ const values = (packets: readonly unknown[]): number[] =>
 const isValue = (value: number) => (p: ServerPacket) => p.type === 'system_metric' && p.data.value === value;
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-const disposers: (() => unknown)[] = [];
-const defer = (dispose: () => unknown): void => void disposers.push(dispose);
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) await dispose();
-});
-
-async function redisServer(): Promise<TestRedis> {
-  const redis = await startRedis();
-  defer(() => redis.stop());
-  return redis;
-}
-
-async function server(redis: TestRedis, channel: string, options: Partial<SystemStreamOptions> = {}): Promise<TestServer> {
-  const s = await startServer({ redis: redis.url, channel, apiKeys: ['k'], historyStream: true, throttleMs: 0, ...options });
-  defer(() => s.close());
-  await s.stream.ready;
-  return s;
-}
-
-function publisher(redis: TestRedis, channel: string, historyStream: boolean | string = true): SystemPublisher {
-  const p = createSystemPublisher({ redis: redis.url, channel, historyStream });
-  defer(() => p.close());
-  return p;
-}
-
-async function client(s: TestServer, query = ''): Promise<TestClient> {
-  const c = await connectOpen(s.wsUrl(`api_key=k${query}`));
-  defer(() => c.close());
-  return c;
-}
+const { redisServer, server, publisher, client } = useHistoryFixtures();
 
 /** Publishes metrics `from..to` with the library's publisher, killing the server's subscriber at `killAt`. */
 async function publishValues(p: SystemPublisher, admin: Redis, from: number, to: number, killAt?: number): Promise<number[]> {
