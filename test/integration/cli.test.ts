@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { buildCli } from '../helpers/cli-build.js';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envelopeValidator } from '../../src/shared/envelope-validator.js';
@@ -19,17 +19,7 @@ const outDir = `${root}node_modules/.cache/system-stream-test/cli-${randomUUID()
 const cli = `${outDir}/cli.mjs`;
 
 beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
-  await build({
-    entryPoints: [`${root}src/sentinel/cli.ts`],
-    outfile: cli,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-  });
+  await buildCli(root, outDir);
 });
 
 afterAll(() => {

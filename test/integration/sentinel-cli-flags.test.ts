@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol/wire.js';
 import { container, startFakeDocker, type FakeDocker } from '../helpers/fake-docker.js';
+import { buildCli } from '../helpers/cli-build.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 // The sentinel CLI's flags for typos, sharded Pub/Sub, the history stream and the Docker socket, run as a
@@ -20,17 +20,7 @@ let redis: TestRedis;
 let docker: FakeDocker;
 
 beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
-  await build({
-    entryPoints: [`${root}src/sentinel/cli.ts`],
-    outfile: cli,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-  });
+  await buildCli(root, outDir);
   redis = await startRedis();
   docker = await startFakeDocker([container('api', 'running'), container('nightly-backup', 'exited')]);
 });
