@@ -117,9 +117,4 @@ export class ClientDeflate {
   outOfStep(): void {
     this.#cursor.epoch = -1;
   }
-
-  /** Whether its next batch can be the group's shared frames without waiting for a reset. */
-  get isInStep(): boolean {
-    return this.#cursor.epoch !== -1;
-  }
 }
