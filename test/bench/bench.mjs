@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick] [-- --only NAME (a part of it; NAME$ for exactly it)] [-- --repeat N] [-- --metrics-compare] [-- --before DIST] [-- --profile DIR]`: runs each scenario against the library and the bare
 // `ws` baseline (with --metrics-compare: the library with `metrics: true` instead of the baseline), alternating, with the server, the load generator and the publisher as separate processes
 // on this machine, and prints a markdown table. Starts its own redis-server on a free port.
-import { fork, spawn } from 'node:child_process';
+import { fork as forkProcess, spawn as spawnProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,23 @@ const { values: args } = parseArgs({
   },
 });
 const here = new URL('.', import.meta.url).pathname;
+
+// Every process this run starts, so that an interrupted run stops them too instead of leaving them to load
+// the machine under the next run.
+const running = new Set();
+const track = (proc) => {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
+};
+const spawn = (...args) => track(spawnProcess(...args));
+const fork = (...args) => track(forkProcess(...args));
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const proc of running) proc.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 
 const FULL = [
   // The original design's case. One run's p99 is its worst ~1 message in 100 and swings by ±20 %: 5 alternating runs, and their medians.
@@ -219,7 +236,8 @@ async function runOnce(scenario, impl, redisUrl, round) {
           '--track',
           scenario.burst ? 'final' : 'none',
           ...filterArgs,
-          ...(args['compression-compare'] ? ['--deflate'] : []),
+          // Latency from one client in 10 (spread over the connection order); every client counts its frames.
+          ...(args['compression-compare'] ? ['--deflate', '--sample', '10'] : []),
         ],
         { stdio: 'inherit' },
       );
@@ -307,6 +325,8 @@ async function runOnce(scenario, impl, redisUrl, round) {
     Object.assign(result, {
       published,
       delivered,
+      outOfOrder: reports.reduce((a, r) => a + r.outOfOrder, 0),
+      loadGeneratorCpuPct: (100 * reports.reduce((a, r) => a + r.cpuUs, 0)) / ((performance.now() - started) * 1000),
       // A filtered client receives the messages of its one source: 1/filters of them (published is a multiple of it).
       expected: scenario.filters ? (published * opened) / scenario.filters : published * opened,
       // Percentiles are per load-generator process; with several, the worst is reported.
@@ -400,6 +420,8 @@ for (const r of results) {
     );
   }
   if (r.closed) notes.push(`${r.closed} closed`);
+  if (r.outOfOrder) notes.push(`${r.outOfOrder} out of order`);
+  if (r.loadGeneratorCpuPct !== undefined) notes.push(`load generator ${fmt(r.loadGeneratorCpuPct, 0)} % of a core`);
   const pct = r.expected ? ` (${fmt((100 * r.delivered) / r.expected, 1)} %)` : '';
   console.log(
     `| ${r.scenario} | ${r.impl} | ${r.opened} | ${r.expected ? `${r.delivered} / ${r.expected}${pct}` : ''} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${fmt(r.deliveriesPerSec, 0)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.peakRssMb, 0)} | ${notes.join('; ')} |`,
@@ -441,7 +463,7 @@ if (repeated.length > 0) {
 if (args['compression-compare']) {
   console.log('\nCompression against the same library uncompressed (medians over the rounds)\n');
   console.log(
-    '| scenario | bytes/delivery ÷ lib | CPU/delivery ÷ lib | p99 lib+deflate vs lib | bare-deflate CPU ÷ lib+deflate CPU | delivered (lib+deflate) | idle RSS/conn ÷ lib |',
+    '| scenario | bytes/delivery ÷ lib | CPU/delivery ÷ lib | p99 lib+deflate vs lib | bare-deflate CPU ÷ lib+deflate CPU | delivered (lib+deflate) | idle memory/conn ÷ lib: RSS, heap+external |',
   );
   console.log('|---|---|---|---|---|---|---|');
   for (const name of [...new Set(results.map((r) => r.scenario))]) {
@@ -450,9 +472,12 @@ if (args['compression-compare']) {
       return values.length ? median(values) : NaN;
     };
     const delivered = results.filter((r) => r.scenario === name && r.impl === 'lib+deflate' && r.expected);
-    const pct = delivered.length ? `${fmt(100 * median(delivered.map((r) => r.delivered / r.expected)), 1)} %` : '';
+    const outOfOrder = delivered.reduce((a, r) => a + (r.outOfOrder ?? 0), 0);
+    const pct = delivered.length
+      ? `${fmt(100 * median(delivered.map((r) => r.delivered / r.expected)), 1)} %, ${outOfOrder ? `${outOfOrder} out of order` : 'in order'}`
+      : '';
     console.log(
-      `| ${name} | ${fmt(of('lib+deflate', 'bytesPerDelivery') / of('lib', 'bytesPerDelivery'), 3)} | ${fmt(of('lib+deflate', 'cpuUsPerDelivery') / of('lib', 'cpuUsPerDelivery'), 2)} | ${fmt(of('lib+deflate', 'p99'), 2)} vs ${fmt(of('lib', 'p99'), 2)} ms | ${fmt(of('bare-deflate', 'cpuUsPerDelivery') / of('lib+deflate', 'cpuUsPerDelivery'), 1)} | ${pct} | ${fmt(of('lib+deflate', 'kbPerConnection') / of('lib', 'kbPerConnection'), 2)} |`,
+      `| ${name} | ${fmt(of('lib+deflate', 'bytesPerDelivery') / of('lib', 'bytesPerDelivery'), 3)} | ${fmt(of('lib+deflate', 'cpuUsPerDelivery') / of('lib', 'cpuUsPerDelivery'), 2)} | ${fmt(of('lib+deflate', 'p99'), 2)} vs ${fmt(of('lib', 'p99'), 2)} ms | ${fmt(of('bare-deflate', 'cpuUsPerDelivery') / of('lib+deflate', 'cpuUsPerDelivery'), 1)} | ${pct} | ${fmt(of('lib+deflate', 'kbPerConnection') / of('lib', 'kbPerConnection'), 2)}, ${fmt(of('lib+deflate', 'heapKbPerConnection') / of('lib', 'heapKbPerConnection'), 2)} |`,
     );
   }
 }

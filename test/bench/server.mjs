@@ -112,7 +112,8 @@ async function runServer() {
       ...(args['throttle-ms'] !== undefined ? { throttleMs: Number(args['throttle-ms']) } : {}),
       writeDelayMs: Number(args['write-delay-ms']),
       ...(args.metrics ? { metrics: true } : {}),
-      ...(args.compression ? { compression: true } : {}),
+      // Always explicit: the library compresses by default, and the `lib` row is the uncompressed baseline.
+      compression: args.compression,
       ...(args['max-messages-per-second'] ? { maxMessagesPerSecond: Number(args['max-messages-per-second']) } : {}),
     });
     await stream.ready;
