@@ -3,8 +3,8 @@ import type { DeflateSettings } from './shared-deflate.js';
 
 /**
  * How the stream compresses with clients that offer permessage-deflate (see `SystemStreamOptions.compression`).
- * Each group of clients that receives the same frames shares one compression context, reset every
- * `resetEvery` messages; it keeps one window (`2 ** windowBits` bytes) of recent messages between batches.
+ * Each group of clients that receives the same frames shares one compression context (one zlib deflate
+ * stream, freed with the group's last client), reset every `resetEvery` messages.
  * @public
  */
 export interface CompressionOptions {
@@ -20,8 +20,10 @@ export interface CompressionOptions {
    */
   readonly windowBits?: number | undefined;
   /**
-   * zlib memLevel, 1 to 9: the memory of one compression call (nothing is kept between calls).
-   * @defaultValue `8`
+   * zlib memLevel, 1 to 9. Each group's context takes `2 ** (windowBits + 2) + 2 ** (memLevel + 9)` bytes of
+   * native memory: 24 KiB with the defaults. Higher levels index more of the window, which small JSON
+   * messages do not need.
+   * @defaultValue `4`
    */
   readonly memLevel?: number | undefined;
   /**
@@ -34,7 +36,7 @@ export interface CompressionOptions {
 }
 
 const NAMES: OptionNames<CompressionOptions> = { level: true, windowBits: true, memLevel: true, resetEvery: true };
-const DEFAULTS: DeflateSettings = { level: 1, windowBits: 12, memLevel: 8, resetEvery: 50 };
+const DEFAULTS: DeflateSettings = { level: 1, windowBits: 12, memLevel: 4, resetEvery: 50 };
 
 /** The `compression` option: `false` (or left out) is off; `true` takes the defaults; an object overrides some. */
 export function compressionOption(value: unknown, fallback: boolean): DeflateSettings | null {

@@ -1,9 +1,8 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { Delivery } from './delivery.js';
 import {
-  compressedFrame,
-  deflateMessage,
   framesFor,
+  FreshDeflater,
   SharedDeflater,
   type CompressedBatch,
   type DeflatePeer,
@@ -23,17 +22,19 @@ interface GroupDeflate {
  * The hub's compression: one shared context per filter group that has compressing clients, fed by one
  * subscription to the group's batches (so every batch the group emits is compressed once, in order, before
  * its clients write it), and the frames of everything else (snapshot and backfill chunks, held batches,
- * heartbeats) compressed one message at a time, cached per packet and per batch, so that content shared by
- * many clients is compressed once.
+ * heartbeats) compressed from an empty context, cached per batch, so that content shared by many clients
+ * (the snapshot's chunks) is compressed once.
  */
 export class FanoutCompression {
   readonly settings: DeflateSettings;
   readonly #groups = new Map<string, GroupDeflate>();
-  readonly #aloneBatches = new WeakMap<readonly Delivery[], Buffer>();
-  readonly #alonePackets = new WeakMap<Delivery, Buffer>();
+  /** One context for every batch compressed from an empty context. */
+  readonly #fresh: FreshDeflater;
+  readonly #freshBatches = [new WeakMap<readonly Delivery[], Buffer>(), new WeakMap<readonly Delivery[], Buffer>()];
 
   constructor(settings: DeflateSettings) {
     this.settings = settings;
+    this.#fresh = new FreshDeflater(settings);
   }
 
   /**
@@ -45,7 +46,7 @@ export class FanoutCompression {
     if (peer.maxWindowBits < this.settings.windowBits) return null;
     let group = this.#groups.get(key);
     if (group === undefined) {
-      const deflater = new SharedDeflater(this.settings);
+      const deflater = new SharedDeflater(this.settings, this.#fresh);
       const compressed = new WeakMap<readonly Delivery[], CompressedBatch>();
       const subscription = batches$.subscribe((batch) => {
         if (batch.length > 0) compressed.set(batch, deflater.compress(batch.map((d) => Buffer.from(d.json))));
@@ -62,7 +63,18 @@ export class FanoutCompression {
     const group = this.#groups.get(key);
     if (group === undefined || --group.clients > 0) return;
     group.subscription.unsubscribe();
+    group.deflater.close();
     this.#groups.delete(key);
+  }
+
+  /** Frees the native contexts; call once no client is left. */
+  close(): void {
+    for (const group of this.#groups.values()) {
+      group.subscription.unsubscribe();
+      group.deflater.close();
+    }
+    this.#groups.clear();
+    this.#fresh.close();
   }
 
   /** Groups with a shared context now. */
@@ -70,23 +82,21 @@ export class FanoutCompression {
     return this.#groups.size;
   }
 
-  /** `batch` as frames compressed one message at a time (decodable whatever the client's window holds). */
-  alone(batch: readonly Delivery[]): Buffer {
-    let frames = this.#aloneBatches.get(batch);
+  /**
+   * `batch` as frames compressed from an empty context (decodable whatever the client's window holds): as
+   * one stream, or `eachAlone` for a client that asked for server_no_context_takeover. Built once per batch.
+   */
+  fresh(batch: readonly Delivery[], eachAlone: boolean): Buffer {
+    const cache = this.#freshBatches[eachAlone ? 1 : 0]!;
+    let frames = cache.get(batch);
     if (frames === undefined) {
-      frames = Buffer.concat(batch.map((delivery) => this.#alone(delivery)));
-      this.#aloneBatches.set(batch, frames);
+      frames = this.#fresh.compress(
+        batch.map((delivery) => Buffer.from(delivery.json)),
+        eachAlone,
+      );
+      cache.set(batch, frames);
     }
     return frames;
-  }
-
-  #alone(delivery: Delivery): Buffer {
-    let frame = this.#alonePackets.get(delivery);
-    if (frame === undefined) {
-      frame = compressedFrame(deflateMessage(Buffer.from(delivery.json), this.settings));
-      this.#alonePackets.set(delivery, frame);
-    }
-    return frame;
   }
 }
 
@@ -102,15 +112,16 @@ export class ClientDeflate {
   ) {}
 
   /**
-   * The frames of `batch` for this client: its group's shared frames while it is in step, else each message
-   * compressed alone (which also puts it out of step until the next reset: its window now holds them).
+   * The frames of `batch` for this client: its group's shared frames while it is in step, else the batch
+   * compressed from an empty context (which also puts it out of step until the next reset: its window now
+   * holds other bytes than the group's).
    */
   frames(batch: readonly Delivery[]): Buffer {
     const shared = this.group.compressed.get(batch);
     const frames = shared && framesFor(shared, this.peer, this.#cursor, this.compression.settings.windowBits);
     if (frames) return frames;
     this.#cursor.epoch = -1;
-    return this.compression.alone(batch);
+    return this.compression.fresh(batch, this.peer.noContextTakeover);
   }
 
   /** The frames it was given did not reach its socket as they were (ws wrote them itself): wait for a reset. */

@@ -236,5 +236,6 @@ export class Fanout {
     }
     for (const client of this.#clients) client.terminate();
     this.#clients.clear();
+    this.#compression?.close();
   }
 }

@@ -4,14 +4,18 @@
 // frame, whose back-references point only into those messages, decodes correctly for all of them. The
 // shared context is reset every `resetEvery` messages, at a batch boundary (like a video keyframe): the
 // first message after a reset refers to nothing, so any client that receives it is in step from then on.
-// A client out of step (it joined, skipped a batch, was conflated, or asked for server_no_context_takeover)
-// gets the same messages compressed alone, which decode whatever its window holds.
+// A client out of step (it joined, skipped a batch or was conflated) gets the batch compressed from an
+// empty context, as one stream whose messages refer only to earlier ones of the same batch: they arrive
+// back to back, so they decode whatever its window held before. A client that asked for
+// server_no_context_takeover gets each message compressed alone.
 //
-// Node's zlib has no synchronous streaming flush, so each message is deflated on its own, synchronously (no
-// thread-pool queue to grow), with the bytes sent since the reset as its preset dictionary: the output is
-// what a streaming deflater with that history would be allowed to produce.
+// Each group's context is one zlib deflate stream fed synchronously (sync-deflate.ts: no thread-pool queue
+// to grow, nothing allocated per message). On a Node whose zlib cannot be driven that way, each message is
+// deflated on its own with the bytes sent since the reset as its preset dictionary: the output is what a
+// streaming deflater with that history would be allowed to produce, at several times the CPU.
 import { constants, deflateRawSync } from 'node:zlib';
 import { frameHeaderLength } from './raw-frame.js';
+import { SyncDeflate } from './sync-deflate.js';
 
 /** How the shared contexts compress. */
 export interface DeflateSettings {
@@ -19,7 +23,7 @@ export interface DeflateSettings {
   readonly level: number;
   /** Base-2 log of the window, 9 to 15: how far back a message may refer, and the dictionary kept per group. */
   readonly windowBits: number;
-  /** zlib memLevel, 1 to 9: memory of one deflate call (not kept between messages). */
+  /** zlib memLevel, 1 to 9: with windowBits, the memory of each group's context. */
   readonly memLevel: number;
   /** Messages between two resets of a group's context. */
   readonly resetEvery: number;
@@ -41,7 +45,7 @@ export interface DeflateCursor {
   next: number;
 }
 
-/** One batch, compressed: the shared frames and, built on demand, the same messages compressed alone. */
+/** One batch, compressed: the shared frames and, built on demand, the same messages from an empty context. */
 export interface CompressedBatch {
   readonly epoch: number;
   /** Position of the batch's first message since the reset; 0: the batch starts an epoch. */
@@ -50,8 +54,8 @@ export interface CompressedBatch {
   readonly count: number;
   /** The batch's frames, compressed against the shared context. */
   readonly shared: Buffer;
-  /** The batch's frames, each compressed alone (built once, on first use). */
-  alone(): Buffer;
+  /** The batch's frames from an empty context, as one stream or `eachAlone` (built once each, on first use). */
+  fresh(eachAlone: boolean): Buffer;
 }
 
 const SYNC_TAIL_BYTES = 4; // 00 00 ff ff, which RFC 7692 §7.2.1 says to remove
@@ -78,6 +82,11 @@ export function compressedFrame(deflated: Buffer): Buffer {
   return frame;
 }
 
+/** A compressed frame around the output of a sync flush (the `00 00 ff ff` tail is removed here). */
+function flushedFrame(deflated: Buffer): Buffer {
+  return compressedFrame(deflated.subarray(0, deflated.length - SYNC_TAIL_BYTES));
+}
+
 /** `payload` deflated (sync flush, tail removed), referring to `dictionary` when it is given. */
 export function deflateMessage(payload: Buffer, settings: DeflateSettings, dictionary?: Buffer): Buffer {
   const out = deflateRawSync(payload, {
@@ -91,20 +100,64 @@ export function deflateMessage(payload: Buffer, settings: DeflateSettings, dicti
 }
 
 /**
- * One group's shared compression context: the bytes of the messages sent since the last reset (at most one
- * window of them), and the epoch and position that tell which clients are in step.
+ * Compresses batches from an empty context: whatever a client's window held, it decodes them. As one stream
+ * (each message may refer to the earlier ones of the same batch, which reach the client just before it), or
+ * each message alone for a client that asked for server_no_context_takeover. One context serves every
+ * batch (compression is synchronous): reset before each use.
+ */
+export class FreshDeflater {
+  readonly #settings: DeflateSettings;
+  /** `null` on a Node whose zlib cannot be driven synchronously: then every message is compressed alone. */
+  readonly #stream: SyncDeflate | null;
+
+  constructor(settings: DeflateSettings, stream: SyncDeflate | null = SyncDeflate.create(settings)) {
+    this.#settings = settings;
+    this.#stream = stream;
+  }
+
+  compress(payloads: readonly Buffer[], eachAlone: boolean): Buffer {
+    const stream = this.#stream;
+    const frames: Buffer[] = [];
+    stream?.reset();
+    for (const payload of payloads) {
+      if (stream === null) {
+        frames.push(compressedFrame(deflateMessage(payload, this.#settings)));
+        continue;
+      }
+      if (eachAlone) stream.reset();
+      frames.push(flushedFrame(stream.write(payload)));
+    }
+    return Buffer.concat(frames);
+  }
+
+  /** Frees its native context. */
+  close(): void {
+    this.#stream?.close();
+  }
+}
+
+/**
+ * One group's shared compression context (a deflate stream, or at most one window of the messages sent since
+ * the last reset), and the epoch and position that tell which clients are in step.
  */
 export class SharedDeflater {
   readonly #settings: DeflateSettings;
   readonly #windowBytes: number;
+  /** The group's deflate stream; `null` on a Node whose zlib cannot be driven synchronously. */
+  readonly #stream: SyncDeflate | null;
   #epoch = 0;
   #position = 0;
-  /** The last `#windowBytes` bytes of the messages since the reset, as one buffer (the next dictionary). */
+  /** Without a stream: the last `#windowBytes` bytes of the messages since the reset (the next dictionary). */
   #window: Buffer = Buffer.alloc(0);
 
-  constructor(settings: DeflateSettings) {
+  /** Builds, on demand, the batches' frames for clients out of step. */
+  readonly #fresh: FreshDeflater;
+
+  constructor(settings: DeflateSettings, fresh: FreshDeflater, stream: SyncDeflate | null = SyncDeflate.create(settings)) {
     this.#settings = settings;
     this.#windowBytes = 1 << settings.windowBits;
+    this.#fresh = fresh;
+    this.#stream = stream;
   }
 
   /** Compresses one batch of message payloads against the shared context and advances it. */
@@ -112,6 +165,7 @@ export class SharedDeflater {
     if (this.#position >= this.#settings.resetEvery) {
       this.#epoch++;
       this.#position = 0;
+      this.#stream?.reset();
       this.#window = Buffer.alloc(0);
     }
     const settings = this.#settings;
@@ -119,19 +173,28 @@ export class SharedDeflater {
     const position = this.#position;
     const frames: Buffer[] = [];
     for (const payload of payloads) {
-      frames.push(compressedFrame(deflateMessage(payload, settings, this.#window)));
-      this.#remember(payload);
+      if (this.#stream !== null) frames.push(flushedFrame(this.#stream.write(payload)));
+      else {
+        frames.push(compressedFrame(deflateMessage(payload, settings, this.#window)));
+        this.#remember(payload);
+      }
     }
     this.#position += payloads.length;
-    let alone: Buffer | undefined;
+    const fresh = this.#fresh;
+    let asStream: Buffer | undefined;
+    let eachAlone: Buffer | undefined;
     return {
       epoch,
       position,
       count: payloads.length,
       shared: Buffer.concat(frames),
-      // At an epoch's start the first message refers to nothing, but the later ones do: build them alone.
-      alone: () => (alone ??= Buffer.concat(payloads.map((p) => compressedFrame(deflateMessage(p, settings))))),
+      fresh: (alone) => (alone ? (eachAlone ??= fresh.compress(payloads, true)) : (asStream ??= fresh.compress(payloads, false))),
     };
+  }
+
+  /** Frees the group's native context; it compresses nothing after this. */
+  close(): void {
+    this.#stream?.close();
   }
 
   #remember(payload: Buffer): void {
@@ -146,8 +209,8 @@ const MIN_WINDOW_BITS = 9;
 
 /**
  * The frames of `batch` for one client, and where that leaves it: the shared frames when it is in step (or
- * the batch starts an epoch), else the frames compressed alone; `null` when the client's window is smaller
- * than the one the frames are compressed for (it gets the uncompressed frames).
+ * the batch starts an epoch), else the frames from an empty context; `null` when the client's window is
+ * smaller than the one the frames are compressed for (it gets the uncompressed frames).
  */
 export function framesFor(batch: CompressedBatch, peer: DeflatePeer, cursor: DeflateCursor, windowBits: number): Buffer | null {
   if (peer.maxWindowBits < Math.max(windowBits, MIN_WINDOW_BITS)) return null;
@@ -158,5 +221,5 @@ export function framesFor(batch: CompressedBatch, peer: DeflatePeer, cursor: Def
     return batch.shared;
   }
   cursor.epoch = -1;
-  return batch.alone();
+  return batch.fresh(peer.noContextTakeover);
 }

@@ -5,7 +5,7 @@ import { envelopeDelivery, type Delivery } from '../../../../src/server/fanout/d
 import type { DeflatePeer } from '../../../../src/server/fanout/shared-deflate.js';
 import { metric } from '../../../helpers/fixtures.js';
 
-const SETTINGS = { level: 1, windowBits: 12, memLevel: 8, resetEvery: 50 };
+const SETTINGS = { level: 1, windowBits: 12, memLevel: 4, resetEvery: 50 };
 const PEER: DeflatePeer = { noContextTakeover: false, maxWindowBits: 15 };
 const batchOf = (...values: number[]): Delivery[] => values.map((v) => envelopeDelivery(metric('cpu', v), 'system_metric:cpu:host'));
 
@@ -40,11 +40,24 @@ describe('FanoutCompression', () => {
     expect(compression.groups).toBe(0);
   });
 
-  it('serves a batch that is not the group`s (held for a client, a snapshot chunk) compressed alone, cached per batch', () => {
+  it('serves a batch that is not the group`s (held for a client, a snapshot chunk) from an empty context, once per batch', () => {
     const compression = new FanoutCompression(SETTINGS);
     const client = compression.join('', new Subject(), PEER)!;
+    const other = compression.join('other', new Subject(), PEER)!;
+    const noContext = compression.join('', new Subject(), { ...PEER, noContextTakeover: true })!;
     const held = batchOf(3, 4);
-    expect(client.frames(held)).toBe(compression.alone(held));
-    expect(client.frames(held)).toBe(client.frames(held));
+    expect(client.frames(held)).toBe(compression.fresh(held, false));
+    expect(other.frames(held)).toBe(client.frames(held)); // the same bytes for any client, whatever its group
+    expect(noContext.frames(held)).toBe(compression.fresh(held, true));
+    expect(noContext.frames(held)).not.toEqual(client.frames(held));
+  });
+
+  it('frees every native context on close', () => {
+    const compression = new FanoutCompression(SETTINGS);
+    const group = new Subject<readonly Delivery[]>();
+    compression.join('a', group, PEER);
+    compression.close();
+    expect(compression.groups).toBe(0);
+    expect(group.observed).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import {
   compressedFrame,
   deflateMessage,
   framesFor,
+  FreshDeflater,
   SharedDeflater,
   type DeflateCursor,
   type DeflatePeer,
@@ -58,6 +59,20 @@ const envelope = (i: number): Buffer =>
 const batchOf = (from: number, count: number): Buffer[] => Array.from({ length: count }, (_, k) => envelope(from + k));
 const newCursor = (): DeflateCursor => ({ epoch: -1, next: 0 });
 
+/** The frames of a buffer of back-to-back frames, one buffer each. */
+function splitFrames(frames: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < frames.length;) {
+    let length = frames[at + 1]! & 0x7f;
+    let header = 2;
+    if (length === 126) ((length = frames.readUInt16BE(at + 2)), (header = 4));
+    else if (length === 127) ((length = frames.readUInt32BE(at + 6)), (header = 10));
+    out.push(frames.subarray(at, at + header + length));
+    at += header + length;
+  }
+  return out;
+}
+
 describe('compressedFrame', () => {
   it('sets FIN, RSV1 and the text opcode, and frames lengths of every size class', () => {
     for (const size of [10, 200, 70_000]) {
@@ -73,9 +88,17 @@ describe('compressedFrame', () => {
   });
 });
 
-describe('SharedDeflater', () => {
+// Both ways a group's context compresses: a zlib stream fed synchronously (this Node), and the fallback for a
+// Node whose zlib cannot be driven that way (each message deflated with a preset dictionary).
+describe.each([
+  ['with a zlib stream', (settings: DeflateSettings) => new SharedDeflater(settings, new FreshDeflater(settings))],
+  [
+    'with preset dictionaries (fallback)',
+    (settings: DeflateSettings) => new SharedDeflater(settings, new FreshDeflater(settings, null), null),
+  ],
+])('SharedDeflater %s', (name, newDeflater) => {
   it('is decoded exactly by a client that receives every batch, across several resets', async () => {
-    const deflater = new SharedDeflater(SETTINGS);
+    const deflater = newDeflater(SETTINGS);
     const decoder = client();
     const cursor = newCursor();
     let sent = 0;
@@ -88,7 +111,7 @@ describe('SharedDeflater', () => {
   });
 
   it('compresses bench-like envelopes to under a third of their size once the context holds a few', () => {
-    const deflater = new SharedDeflater({ ...SETTINGS, resetEvery: 50 });
+    const deflater = newDeflater({ ...SETTINGS, resetEvery: 50 });
     let raw = 0;
     let compressed = 0;
     for (let b = 0; b < 50; b++) {
@@ -99,8 +122,8 @@ describe('SharedDeflater', () => {
     expect(compressed / raw).toBeLessThan(0.33);
   });
 
-  it('serves a client that joins mid-epoch the messages compressed alone, and the shared frames from the next reset', async () => {
-    const deflater = new SharedDeflater(SETTINGS);
+  it('serves a client that joins mid-epoch the batches compressed from an empty context, and the shared frames from the next reset', async () => {
+    const deflater = newDeflater(SETTINGS);
     const early = { decoder: client(), cursor: newCursor() };
     const late = { decoder: client(), cursor: newCursor() };
     let sent = 0;
@@ -119,7 +142,7 @@ describe('SharedDeflater', () => {
   });
 
   it('puts a client that missed a batch (conflated, behind) out of step until the next reset, decoding correctly', async () => {
-    const deflater = new SharedDeflater(SETTINGS);
+    const deflater = newDeflater(SETTINGS);
     const behind = { decoder: client(), cursor: newCursor() };
     const states: boolean[] = [];
     for (let b = 0; b < 9; b++) {
@@ -135,27 +158,39 @@ describe('SharedDeflater', () => {
   });
 
   it('compresses every message alone for a client that asked for server_no_context_takeover', async () => {
-    const deflater = new SharedDeflater(SETTINGS);
+    const deflater = newDeflater(SETTINGS);
     const peer: DeflatePeer = { noContextTakeover: true, maxWindowBits: 15 };
     const cursor = newCursor();
     for (let b = 0; b < 4; b++) {
-      const payloads = batchOf(b * 2, 2);
+      const payloads = batchOf(b * 3, 3);
       const batch = deflater.compress(payloads);
       const frames = framesFor(batch, peer, cursor, 15)!;
-      expect(frames).toBe(batch.alone());
-      // Each message decodes with a fresh decoder: nothing refers to an earlier message.
-      expect(await client().decode(compressedFrame(deflateMessage(payloads[1]!, SETTINGS)))).toEqual([String(payloads[1])]);
+      expect(frames).toBe(batch.fresh(true));
+      // Each message decodes with a decoder of its own: nothing refers to an earlier message.
+      const decoded = await Promise.all(splitFrames(frames).map(async (frame) => (await client().decode(frame))[0]));
+      expect(decoded).toEqual(payloads.map(String));
     }
   });
 
+  it('compresses a batch for a client out of step as one stream: smaller than each message alone, and decodable after anything', async () => {
+    const deflater = newDeflater(SETTINGS);
+    const payloads = batchOf(0, 8);
+    const batch = deflater.compress(payloads);
+    // (The fallback compresses each message alone in both cases.)
+    if (name.includes('stream')) expect(batch.fresh(false).length).toBeLessThan(batch.fresh(true).length * 0.8);
+    const decoder = client();
+    await decoder.decode(newDeflater(SETTINGS).compress(batchOf(100, 3)).shared); // its window holds other messages
+    expect(await decoder.decode(batch.fresh(false))).toEqual(payloads.map(String));
+  });
+
   it('sends uncompressed frames to a client whose window is smaller than the shared one', () => {
-    const batch = new SharedDeflater(SETTINGS).compress(batchOf(0, 2));
+    const batch = newDeflater(SETTINGS).compress(batchOf(0, 2));
     expect(framesFor(batch, { noContextTakeover: false, maxWindowBits: 10 }, newCursor(), 15)).toBeNull();
   });
 
   it('keeps at most one window of dictionary, whatever the message sizes', async () => {
     const small: DeflateSettings = { ...SETTINGS, windowBits: 9, resetEvery: 1000 };
-    const deflater = new SharedDeflater(small);
+    const deflater = newDeflater(small);
     const decoder = client();
     const cursor = newCursor();
     for (let b = 0; b < 30; b++) {
