@@ -5,6 +5,7 @@ import {
   FreshDeflater,
   SharedDeflater,
   type CompressedBatch,
+  type DeflateCursor,
   type DeflatePeer,
   type DeflateSettings,
 } from './shared-deflate.js';
@@ -100,9 +101,10 @@ export class FanoutCompression {
   }
 }
 
-/** One client's compression: where it stands against its group's shared context. */
-export class ClientDeflate {
-  readonly #cursor = { epoch: -1, next: 0 };
+/** One client's compression, and its own cursor: where it stands against its group's shared context. */
+export class ClientDeflate implements DeflateCursor {
+  epoch = -1;
+  next = 0;
 
   constructor(
     private readonly compression: FanoutCompression,
@@ -118,14 +120,14 @@ export class ClientDeflate {
    */
   frames(batch: readonly Delivery[]): Buffer {
     const shared = this.group.compressed.get(batch);
-    const frames = shared && framesFor(shared, this.peer, this.#cursor, this.compression.settings.windowBits);
+    const frames = shared && framesFor(shared, this.peer, this, this.compression.settings.windowBits);
     if (frames) return frames;
-    this.#cursor.epoch = -1;
+    this.epoch = -1;
     return this.compression.fresh(batch, this.peer.noContextTakeover);
   }
 
   /** The frames it was given did not reach its socket as they were (ws wrote them itself): wait for a reset. */
   outOfStep(): void {
-    this.#cursor.epoch = -1;
+    this.epoch = -1;
   }
 }

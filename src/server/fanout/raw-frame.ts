@@ -55,13 +55,24 @@ interface DeflateExtension {
   params?: { server_no_context_takeover?: boolean; server_max_window_bits?: number };
 }
 
+interface DeflatePeer {
+  readonly noContextTakeover: boolean;
+  readonly maxWindowBits: number;
+}
+
+/** One object per outcome of the negotiation, shared by the clients that negotiated it. */
+const peers = new Map<string, DeflatePeer>();
+
 /**
  * What a client's permessage-deflate negotiation allows the server to send it, or `null` when none was
  * negotiated (it gets uncompressed frames). Reads ws 8's `_extensions` (the negotiated parameters).
  */
-export function deflatePeerOf(ws: WebSocket): { noContextTakeover: boolean; maxWindowBits: number } | null {
+export function deflatePeerOf(ws: WebSocket): DeflatePeer | null {
   const extension = (ws as unknown as { _extensions?: Record<string, DeflateExtension> })._extensions?.['permessage-deflate'];
   if (extension?.params === undefined) return null;
   const { server_no_context_takeover: noContextTakeover = false, server_max_window_bits: maxWindowBits = 15 } = extension.params;
-  return { noContextTakeover, maxWindowBits };
+  const key = `${noContextTakeover}:${maxWindowBits}`;
+  let peer = peers.get(key);
+  if (peer === undefined) peers.set(key, (peer = Object.freeze({ noContextTakeover, maxWindowBits })));
+  return peer;
 }
