@@ -141,7 +141,6 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     redis: bus ?? (redisUrl as string),
     apiKeys: [apiKey],
     jwt: { secret: tokenSecret },
-    compression: true, // permessage-deflate for browsers (they all offer it), compressed once per group of dashboards
     logger,
   });
   mountDashboardAuth(app, apiKey, tokenSecret, options.tokenTtlMs ?? 300_000);

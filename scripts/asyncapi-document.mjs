@@ -104,7 +104,7 @@ export function buildAsyncApiDocument(schemas, { version }) {
         pathname: '/api/system/ws',
         description: [
           'The HTTP server the stream is attached to (path configurable with the `path` option).',
-          'With the `compression` option, the server accepts permessage-deflate (RFC 7692) from clients that offer it,',
+          'Unless its `compression` option is false, the server accepts permessage-deflate (RFC 7692) from clients that offer it,',
           'honouring `server_no_context_takeover` and `server_max_window_bits`; each packet is still one text message',
           'with the payloads below. Clients that offer nothing get uncompressed frames.',
         ].join(' '),

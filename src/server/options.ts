@@ -258,8 +258,9 @@ export interface SystemStreamOptions {
    * permessage-deflate with clients that offer it (browsers, ws, Python's websockets do): `true` with the
    * defaults of {@link CompressionOptions}, an object to tune them, `false` for uncompressed frames only.
    * Clients that receive the same frames share one compression context, so a message is compressed once per
-   * group of clients, not once per client. Clients that do not offer it get uncompressed frames either way.
-   * @defaultValue `false`
+   * group of clients, not once per client: about 15 % of the bytes at the server CPU of no compression.
+   * Clients that do not offer it get uncompressed frames either way.
+   * @defaultValue `true`
    */
   readonly compression?: boolean | CompressionOptions | undefined;
   /**
@@ -523,7 +524,7 @@ export function resolveOptions(options?: SystemStreamOptions): ResolvedOptions {
     redisHealthCheckMs: integerMs('redisHealthCheckMs', input.redisHealthCheckMs ?? DEFAULTS.redisHealthCheckMs, { min: 10 }),
     readyTimeoutMs: integerMs('readyTimeoutMs', input.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs, { min: 0 }),
     maxMessageBytes: integerOption('maxMessageBytes', input.maxMessageBytes ?? DEFAULTS.maxMessageBytes, { min: 64 }),
-    compression: compressionOption(input.compression, false),
+    compression: compressionOption(input.compression),
     maxClockSkewMs: integerMs('maxClockSkewMs', input.maxClockSkewMs ?? DEFAULTS.maxClockSkewMs, { min: 0 }),
     maxSnapshotKeys: integerOption('maxSnapshotKeys', input.maxSnapshotKeys ?? DEFAULTS.maxSnapshotKeys, { min: 0 }),
     historyMs: integerMs('historyMs', input.historyMs ?? DEFAULTS.historyMs, { min: 0 }),

@@ -16,9 +16,10 @@ export async function upgradeThenReset(port: number, path: string): Promise<void
 /**
  * Completes a WebSocket handshake for `target` (path and query) on a raw socket, then never reads again: the
  * socket is paused, so the kernel's buffers fill and then the server's. Resolves with the socket once the
- * 101 has arrived (rejects with the status line otherwise). The caller destroys it.
+ * 101 has arrived (rejects with the status line otherwise; with `deflate`, also when the server did not
+ * accept permessage-deflate). The caller destroys it.
  */
-export function openNonReadingSocket(port: number, target: string): Promise<net.Socket> {
+export function openNonReadingSocket(port: number, target: string, { deflate = false } = {}): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.on('error', () => {});
@@ -28,7 +29,7 @@ export function openNonReadingSocket(port: number, target: string): Promise<net.
       if (!head.includes('\r\n\r\n')) return;
       socket.off('data', onData);
       socket.pause();
-      if (head.startsWith('HTTP/1.1 101')) resolve(socket);
+      if (head.startsWith('HTTP/1.1 101') && (!deflate || /^sec-websocket-extensions: permessage-deflate/im.test(head))) resolve(socket);
       else {
         socket.destroy();
         reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
@@ -37,7 +38,9 @@ export function openNonReadingSocket(port: number, target: string): Promise<net.
     socket.on('data', onData);
     socket.write(
       `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+        (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') +
+        '\r\n',
     );
   });
 }

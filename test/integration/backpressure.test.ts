@@ -26,7 +26,9 @@ describe('backpressure', () => {
       maxMessagesPerSecond: 1e9,
     });
     const fast = fx.track(await connectOpen(s.wsUrl('api_key=k')));
-    const slow = fx.track(await connectOpen(s.wsUrl('api_key=k')));
+    // Uncompressed, so that its buffers fill with the repetitive test data (compressed non-readers:
+    // adversarial/non-reading-clients.test.ts).
+    const slow = fx.track(await connectOpen(s.wsUrl('api_key=k'), { perMessageDeflate: false }));
     (slow.ws as unknown as { _socket: Socket })._socket.pause();
 
     const pub = fx.redis().publisher();

@@ -75,6 +75,23 @@ describe('compression: permessage-deflate shared per group of clients', () => {
     expect(bytesWritten).toBeLessThan(bytesBeforeCompression * 0.8);
   }, 60_000);
 
+  it('is on by default, and `compression: false` turns it off for every client', async () => {
+    for (const [options, negotiated] of [
+      [{}, true],
+      [{ compression: false }, false],
+    ] as const) {
+      const s = await fx.server({ ...options, throttleMs: 0 });
+      const client = fx.track(await connectOpen(s.wsUrl('api_key=k'))); // offers permessage-deflate
+      expect(client.ws.extensions.includes('permessage-deflate')).toBe(negotiated);
+      const publisher = fx.redis().publisher();
+      for (let i = 0; i < 40; i++) await publisher.publish(s.channel, JSON.stringify(metric(i)));
+      await expect.poll(() => envelopesOf(client), { timeout: 10_000 }).toBe(40);
+      const { bytesWritten, bytesBeforeCompression } = s.stream.stats();
+      if (negotiated) expect(bytesWritten).toBeLessThan(bytesBeforeCompression * 0.8);
+      else expect(bytesWritten).toBe(bytesBeforeCompression);
+    }
+  }, 30_000);
+
   it('decodes everything for a client that joins mid-stream and one that asks for server_no_context_takeover', async () => {
     const s = await fx.server({ compression: { resetEvery: 20 }, throttleMs: 0 });
     const early = fx.track(await connectOpen(s.wsUrl('api_key=k')));

@@ -9,8 +9,9 @@ import type { DeflateSettings } from './shared-deflate.js';
  */
 export interface CompressionOptions {
   /**
-   * zlib compression level, 1 (fastest) to 9 (smallest).
-   * @defaultValue `1`
+   * zlib compression level, 1 (fastest) to 9 (smallest). A message is compressed once per group, not once
+   * per client, so a higher level costs little: on ~220-byte envelopes, 6 takes 4 µs a message and 1 takes 3.
+   * @defaultValue `6`
    */
   readonly level?: number | undefined;
   /**
@@ -28,21 +29,20 @@ export interface CompressionOptions {
   readonly memLevel?: number | undefined;
   /**
    * Messages between two resets of a group's shared context. A client that falls out of step with its group
-   * (it joined, or missed messages while it was behind) gets messages compressed one by one until the next
+   * (it joined, or missed messages while it was behind) gets each batch compressed on its own until the next
    * reset; fewer messages between resets bring it back sooner, more compress better.
-   * @defaultValue `50`
+   * @defaultValue `100`
    */
   readonly resetEvery?: number | undefined;
 }
 
 const NAMES: OptionNames<CompressionOptions> = { level: true, windowBits: true, memLevel: true, resetEvery: true };
-const DEFAULTS: DeflateSettings = { level: 1, windowBits: 12, memLevel: 4, resetEvery: 50 };
+const DEFAULTS: DeflateSettings = { level: 6, windowBits: 12, memLevel: 4, resetEvery: 100 };
 
-/** The `compression` option: `false` (or left out) is off; `true` takes the defaults; an object overrides some. */
-export function compressionOption(value: unknown, fallback: boolean): DeflateSettings | null {
-  if (value === undefined) return fallback ? DEFAULTS : null;
+/** The `compression` option: `true` (or left out) takes the defaults; `false` is off; an object overrides some. */
+export function compressionOption(value: unknown): DeflateSettings | null {
   if (value === false) return null;
-  if (value === true) return DEFAULTS;
+  if (value === undefined || value === true) return DEFAULTS;
   const input = optionsObject(value as CompressionOptions, NAMES, 'compression');
   return Object.freeze({
     level: integerOption('compression.level', input.level ?? DEFAULTS.level, { min: 1, max: 9 }),
