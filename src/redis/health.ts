@@ -75,15 +75,21 @@ export function watchRedisHealth(
     if (probing || state === 'closed' || redis.status !== 'ready' || !isSubscribed) return;
     probing = true;
     const probeGeneration = generation;
+    let settled = false;
     const timeout = (probeTimeout = setTimeout(() => {
-      if (probeGeneration !== generation) return;
-      generation++;
-      probing = false;
-      setState('down', 'ping_timeout');
-      redis.disconnect(true);
+      // After the event loop was blocked for longer than intervalMs, timers run before the socket is read:
+      // the answer may already be waiting. Give the loop one turn to read it before calling Redis hung.
+      setImmediate(() => {
+        if (settled || probeGeneration !== generation) return;
+        generation++;
+        probing = false;
+        setState('down', 'ping_timeout');
+        redis.disconnect(true);
+      });
     }, intervalMs));
     timeout.unref?.();
     const answered = (): void => {
+      settled = true;
       clearTimeout(timeout);
       if (probeGeneration !== generation) return;
       probing = false;
@@ -98,6 +104,7 @@ export function watchRedisHealth(
         answered();
         return;
       }
+      settled = true;
       clearTimeout(timeout);
       if (probeGeneration === generation) probing = false;
     });

@@ -136,6 +136,7 @@ describe('watchRedisHealth', () => {
       await vi.advanceTimersByTimeAsync(INTERVAL_MS - 1);
       expect(health.state).toBe('up');
       await vi.advanceTimersByTimeAsync(1);
+      await vi.advanceTimersToNextTimerAsync(); // the verdict waits one turn (setImmediate)
       expect(health.state).toBe('down');
       expect(changes.at(-1)).toEqual(['down', 'ping_timeout']);
       expect(redis.disconnect).toHaveBeenCalledExactlyOnceWith(true);
@@ -143,6 +144,19 @@ describe('watchRedisHealth', () => {
       redis.pings[1]!.resolve();
       await vi.advanceTimersByTimeAsync(0);
       expect(health.state).toBe('down');
+    });
+
+    it('counts an answer read in the same turn as the timeout (the event loop was blocked): no false down', async () => {
+      await bringUp();
+      await vi.advanceTimersByTimeAsync(INTERVAL_MS); // second PING
+      // Due with the PING's timeout but created after it, so it runs after the timeout and before anything
+      // the timeout defers: as a reply that sat in the socket while the loop was blocked.
+      setTimeout(() => redis.pings[1]!.resolve(), INTERVAL_MS);
+      await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+      await vi.advanceTimersToNextTimerAsync(); // the deferred verdict
+      expect(changes.at(-1)).toEqual(['up', undefined]);
+      expect(health.state).toBe('up');
+      expect(redis.disconnect).not.toHaveBeenCalled();
     });
 
     it('does not count a failed connection (no reply) as an answer, and retries at the next interval', async () => {
@@ -181,6 +195,7 @@ describe('watchRedisHealth', () => {
       expect(infos.filter((m) => m.includes('may not PING'))).toHaveLength(1);
       // The fallback is timed like PING.
       await vi.advanceTimersByTimeAsync(2 * INTERVAL_MS);
+      await vi.advanceTimersToNextTimerAsync(); // the verdict waits one turn (setImmediate)
       expect(changes.at(-1)).toEqual(['down', 'ping_timeout']);
     });
   });
