@@ -65,11 +65,14 @@ const peers = new Map<string, DeflatePeer>();
 
 /**
  * What a client's permessage-deflate negotiation allows the server to send it, or `null` when none was
- * negotiated (it gets uncompressed frames). Reads ws 8's `_extensions` (the negotiated parameters).
+ * negotiated (it gets uncompressed frames). Reads ws 8's `_extensions` (the negotiated parameters), and
+ * replaces ws's copy of them, a prototype-less object that V8 keeps as a hash table for the life of the
+ * connection, by a plain object with the same keys: ~0.1 KB less per idle connection.
  */
 export function deflatePeerOf(ws: WebSocket): DeflatePeer | null {
   const extension = (ws as unknown as { _extensions?: Record<string, DeflateExtension> })._extensions?.['permessage-deflate'];
   if (extension?.params === undefined) return null;
+  extension.params = { ...extension.params };
   const { server_no_context_takeover: noContextTakeover = false, server_max_window_bits: maxWindowBits = 15 } = extension.params;
   const key = `${noContextTakeover}:${maxWindowBits}`;
   let peer = peers.get(key);
