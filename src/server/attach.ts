@@ -110,7 +110,7 @@ export function attachSystemStream(server: HttpServer | HttpsServer, options?: S
     ready: subscription.ready,
     messages$: messages.asObservable(),
     path: o.path,
-    stats: () => statsOf(counters, { recovered: subscription.recoveredCount, clients: fanout.size, redis: subscription.state }),
+    stats: () => statsOf(counters, subscription, fanout.size),
     snapshot: () => snapshot.envelopes(),
     metrics: metrics?.registry,
     setApiKeys: handshake.setApiKeys,

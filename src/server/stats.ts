@@ -44,23 +44,52 @@ export interface SystemStreamStats {
   readonly slowClientsClosed: number;
   /** Clients terminated for not answering a heartbeat ping. */
   readonly deadClientsTerminated: number;
+  /**
+   * Snapshots or `?since=` backfills cut because their client could not take them all: it got each key's
+   * latest value and `snapshot_end` with `complete: false`.
+   */
+  readonly backfillsCut: number;
+  /** Connections closed because their credentials expired (`CloseCode.CredentialsExpired`, 4440). */
+  readonly sessionsExpired: number;
+  /** Connections closed because `setApiKeys()` removed the key they were accepted with (4401). */
+  readonly sessionsRevoked: number;
+  /**
+   * Live messages whose `historyStream` stamp was dated implausibly far ahead (a producer's fake, or a Redis
+   * clock that was wrong): the stamp was ignored and the message passed as unstamped.
+   */
+  readonly ignoredStamps: number;
   /** The subscriber's state. */
   readonly redis: RedisState;
 }
 
 /** The mutable counters behind {@link SystemStreamStats}. */
-export type StreamCounters = { -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis' | 'compressionRatio'>]: number };
+export type StreamCounters = {
+  -readonly [K in Exclude<keyof SystemStreamStats, 'clients' | 'redis' | 'compressionRatio' | 'recovered' | 'ignoredStamps'>]: number;
+};
 
-/** The stats of a stream: its counters, the compression ratio, and the current state. */
-export function statsOf(counters: StreamCounters, now: Pick<SystemStreamStats, 'recovered' | 'clients' | 'redis'>): SystemStreamStats {
+/** What the subscriber counts itself, and its state. */
+interface SubscriberCounts {
+  readonly recoveredCount: number;
+  readonly ignoredStampCount: number;
+  readonly state: RedisState;
+}
+
+/** The stats of a stream: its counters, the subscriber's, the compression ratio, and the current state. */
+export function statsOf(counters: StreamCounters, subscriber: SubscriberCounts, clients: number): SystemStreamStats {
   const { bytesWritten, bytesBeforeCompression } = counters;
-  return { ...counters, ...now, compressionRatio: bytesBeforeCompression === 0 ? 1 : bytesWritten / bytesBeforeCompression };
+  return {
+    ...counters,
+    recovered: subscriber.recoveredCount,
+    ignoredStamps: subscriber.ignoredStampCount,
+    clients,
+    redis: subscriber.state,
+    compressionRatio: bytesBeforeCompression === 0 ? 1 : bytesWritten / bytesBeforeCompression,
+  };
 }
 
 export function createCounters(): StreamCounters {
   return {
     received: 0,
-    recovered: 0,
     valid: 0,
     invalid: 0,
     throttled: 0,
@@ -71,6 +100,9 @@ export function createCounters(): StreamCounters {
     rejected: 0,
     slowClientsClosed: 0,
     deadClientsTerminated: 0,
+    backfillsCut: 0,
+    sessionsExpired: 0,
+    sessionsRevoked: 0,
   };
 }
 

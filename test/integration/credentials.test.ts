@@ -136,6 +136,7 @@ describe('credentials', () => {
       const [a, b] = await Promise.all([asDate.waitForClose(3000), asMs.waitForClose(3000)]);
       expect(a.code).toBe(CloseCode.CredentialsExpired);
       expect(b.code).toBe(CloseCode.CredentialsExpired);
+      expect(s.stream.stats()).toMatchObject({ sessionsExpired: 2, sessionsRevoked: 0 });
     });
 
     it('leaves connections opened with an API key alone', async () => {
@@ -163,6 +164,7 @@ describe('credentials', () => {
       expect(tookMs).toBeLessThan(1000);
       console.log(`removed key's sessions closed ${tookMs} ms after setApiKeys()`);
       expect(kept.ws.readyState).toBe(WebSocket.OPEN);
+      expect(s.stream.stats()).toMatchObject({ sessionsRevoked: 2, sessionsExpired: 0 });
 
       expect((await expectRefused(s.wsUrl('api_key=old'))).status).toBe(401);
       fx.track(await connectOpen(s.wsUrl('api_key=new')));

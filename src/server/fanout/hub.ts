@@ -199,6 +199,7 @@ export class Fanout {
     if (held !== undefined && (client.fullForMs > REPLAY_STALL_MS || performance.now() - held.sinceMs > REPLAY_MAX_MS)) {
       client.cutInitial();
       this.#replays.delete(client);
+      this.#ctx.counters.backfillsCut++;
       this.#ctx.logger.debug({ event: 'backfill_cut', clientId: client.id }, 'backfill cut: the client cannot take it all');
       return true;
     }

@@ -59,7 +59,7 @@ export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext
   const keys = new ApiKeySet(o.apiKeys);
   const admit = createAdmission(createAuthenticator(o, keys));
   // Sessions that end with their credential: a token's expiry, a removed key (one timer for all).
-  const sessions = createSessionRegistry(o.logger);
+  const sessions = createSessionRegistry(o.logger, Date.now, (expired) => (counters.sessionsExpired += expired));
   const refusals = createRefusalSummary((obj, msg) => o.logger.warn({ ...obj, path: o.path }, msg), LOG_INTERVAL_MS);
   const onUpgrade = createUpgradeHandler({
     path: o.path,
@@ -87,6 +87,7 @@ export function createStreamHandshake(o: HandshakeOptions, ctx: HandshakeContext
       if (!o.authRequired) throw invalidOption('`setApiKeys()` needs a stream attached with authentication, not `auth: false`');
       keys.replace(apiKeysOption('keys', next));
       const revoked = sessions.revokeKeys((id) => keys.has(id));
+      counters.sessionsRevoked += revoked;
       o.logger.info({ event: 'api_keys_replaced', path: o.path, keys: keys.size, revoked }, 'API keys replaced');
     },
     close() {

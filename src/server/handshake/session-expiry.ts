@@ -47,7 +47,11 @@ export interface SessionRegistry {
 }
 
 /** The registry of one stream; `now` is the clock deadlines are compared with (epoch milliseconds). */
-export function createSessionRegistry(logger: Logger, now: () => number = Date.now): SessionRegistry {
+export function createSessionRegistry(
+  logger: Logger,
+  now: () => number = Date.now,
+  onExpired: (count: number) => void = () => {},
+): SessionRegistry {
   const heap: Session[] = [];
   const byKey = new Map<string, Set<Session>>();
   let size = 0;
@@ -131,7 +135,10 @@ export function createSessionRegistry(logger: Logger, now: () => number = Date.n
       expired++;
       session.socket.close(CloseCode.CredentialsExpired, EXPIRED_REASON);
     }
-    if (expired > 0) logger.debug({ event: 'sessions_expired', count: expired }, 'sessions closed: credentials expired');
+    if (expired > 0) {
+      onExpired(expired);
+      logger.debug({ event: 'sessions_expired', count: expired }, 'sessions closed: credentials expired');
+    }
     arm();
   }
 

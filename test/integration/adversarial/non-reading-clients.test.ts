@@ -147,6 +147,7 @@ describe('non-reading clients against every kind of write', () => {
     socket.resume();
     const end = await snapshotEnded(slow, 20_000);
     expect(end.data.complete).toBe(false);
+    expect(s.stream.stats().backfillsCut).toBe(1);
     const before = slow.packets.filter((p) => p.type === 'system_metric').length;
     expect(before).toBeLessThan(20_000);
     expect(end.data.count).toBe(before);

@@ -53,6 +53,7 @@ describe('poisoned producers', () => {
       expect(logger.count('warn', 'ignored implausible stamps')).toBe(1);
       const warning = logger.lines.find((l) => l.msg === 'ignored implausible stamps');
       expect(warning?.obj).toMatchObject({ stamp: '9999999999999999-0', ignored: 1 });
+      expect(s.stream.stats().ignoredStamps).toBe(2);
     });
 
     it('a plausible forged stamp (a minute ahead) neither hides later messages nor makes the catch-up skip any', async () => {
