@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Counter, Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { attachSystemStream } from '../../src/server/attach.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 import { SystemStreamError } from '../../src/shared/errors.js';
 import type { Envelope } from '../../src/protocol/wire.js';
+import { bundleForNode } from '../helpers/bundle.js';
 import { alert, container, metric } from '../helpers/fixtures.js';
 import { useStreamFixtures } from '../helpers/lifecycle.js';
 import { parseExposition, type Exposition } from '../helpers/prometheus.js';
@@ -321,18 +321,8 @@ describe('observability', () => {
     afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
     it('is not loaded by importing the main entry or attaching without metrics, only by attaching with them', async () => {
-      mkdirSync(outDir, { recursive: true });
       // The main entry, bundled from source with its dependencies left external, as an installed package would load them.
-      await build({
-        entryPoints: [`${root}src/index.ts`],
-        outfile: `${outDir}/index.mjs`,
-        bundle: true,
-        packages: 'external',
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        logLevel: 'silent',
-      });
+      await bundleForNode(`${root}src/index.ts`, `${outDir}/index.mjs`);
       writeFileSync(
         `${outDir}/probe.mjs`,
         `import http from 'node:http';

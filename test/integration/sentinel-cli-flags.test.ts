@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol/wire.js';
 import { container, startFakeDocker, type FakeDocker } from '../helpers/fake-docker.js';
-import { buildCli } from '../helpers/cli-build.js';
+import { buildCli } from '../helpers/bundle.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 // The sentinel CLI's flags for typos, sharded Pub/Sub, the history stream and the Docker socket, run as a

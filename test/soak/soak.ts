@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleForNode } from '../helpers/bundle.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { Fleet, sleep, type Outage } from './clients.js';
 import type { FromServer, ServerSample, ToServer } from './ipc.js';
@@ -369,19 +369,11 @@ async function main(): Promise<number> {
  * node_modules/.cache so that they resolve from there.
  */
 async function bundleServer(): Promise<string> {
-  const outfile = fileURLToPath(new URL('../../node_modules/.cache/system-stream-soak/server.mjs', import.meta.url));
-  await build({
-    entryPoints: [fileURLToPath(new URL('./server.ts', import.meta.url))],
-    outfile,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: 'inline',
-    logLevel: 'warning',
-  });
-  return outfile;
+  return bundleForNode(
+    fileURLToPath(new URL('./server.ts', import.meta.url)),
+    fileURLToPath(new URL('../../node_modules/.cache/system-stream-soak/server.mjs', import.meta.url)),
+    { sourcemap: 'inline', logLevel: 'warning' },
+  );
 }
 
 /**
